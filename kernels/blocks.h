@@ -1,0 +1,76 @@
+// Quantization groups and the scalar float16 conversions every kernel shares.
+// Mirrors the weight layouts of runtime/blob_format.h (kInt8G32, kInt4G32) and
+// defines the quantized-activation layout the integer dot products read.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace tern {
+
+// Weights and activations are quantized in groups of 32 along the reduction
+// dimension: one scale per 32 values keeps the int32 accumulators exact and the
+// float work to one multiply-add per group.
+constexpr uint32_t kGroup = 32;
+
+// Activations quantized for the integer dot products, one row of `cols` values:
+//   q[cols]        int8 in [-127, 127] (never -128, so SIMD sign tricks are exact)
+//   d[cols/32]     float scale:        x ~= d * q
+//   s[cols/32]     float d * sum(q):   lets int4 weights (w = dw*q + m) add m * sum(x)
+// Rows of a batch are `cols` bytes / `cols/32` floats apart.
+struct ActRowsQ8 {
+  int8_t* q;
+  float* d;
+  float* s;
+  uint32_t cols;
+};
+
+// IEEE binary16 <-> binary32, round-to-nearest-even; exact for every f16.
+inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalize
+      exp = 127 - 15 + 1;
+      while ((mant & 0x400u) == 0) { mant <<= 1; --exp; }
+      mant &= 0x3ffu;
+      bits = sign | (exp << 23) | (mant << 13);
+    }
+  } else if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000u);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0));  // inf/nan
+  if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (abs < 0x38800000u) {  // below the smallest normal f16: subnormal or zero
+    if (abs < 0x33000000u) return sign;  // < 2^-25 rounds to zero
+    const uint32_t e = abs >> 23;
+    const uint32_t m = (abs & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126 - e;  // 14..24
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1);
+    const uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1u))) ++r;
+    return uint16_t(sign | r);
+  }
+  uint32_t r = ((abs >> 13) - ((127 - 15) << 10));
+  const uint32_t rem = abs & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return uint16_t(sign | r);
+}
+
+}  // namespace tern

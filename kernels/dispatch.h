@@ -1,0 +1,38 @@
+// Kernel variants compiled into this binary and the choice among them.
+// kernels/ knows nothing of the OS: the caller (runtime/) detects CPU features
+// through port/ and passes them in as IsaBits.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace tern {
+
+enum IsaBits : uint32_t {
+  kIsaAvx2 = 1u << 0,         // AVX2 + FMA + F16C
+  kIsaAvxVnni = 1u << 1,      // AVX-VNNI (256-bit vpdpbusd)
+  kIsaAvx512Vnni = 1u << 2,   // AVX-512 F/BW/VL + VNNI
+  kIsaNeon = 1u << 8,         // ARMv8.0 Advanced SIMD (or ARMv7 NEON)
+  kIsaNeonDotprod = 1u << 9,  // ARMv8.2 sdot/udot
+  kIsaNeonI8mm = 1u << 10,    // ARMv8.6 smmla
+};
+
+struct KernelVariant {
+  const char* name;
+  const KernelTable* table;
+  uint32_t required_isa;  // all these bits must be present
+};
+
+// Every variant compiled in, best first; the scalar reference is always last.
+const KernelVariant* kernel_variants(size_t* count);
+
+// The scalar reference table (always available).
+const KernelTable& scalar_kernels();
+
+// Pick a table. requested == nullptr or "auto": the best variant `cpu_isa`
+// supports. Otherwise the variant of that name; nullptr if it is unknown or
+// the CPU lacks it (the caller reports which).
+const KernelTable* select_kernels(uint32_t cpu_isa, const char* requested);
+
+}  // namespace tern
