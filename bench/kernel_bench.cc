@@ -1,0 +1,227 @@
+// kernel-bench: throughput of the quantized matmul of every kernel variant the
+// CPU supports, beside this core's streaming read bandwidth measured in the
+// same run.
+//   decode  (n_tokens = 1): GB/s of weight bytes (q plane + f16 scales) streamed,
+//           for an L2-resident 576x576 matrix and a DRAM-resident ~64 MB one;
+//   prefill (64 tokens x 1536x576): GOP/s, one multiply-add = 2 ops.
+// Each figure is the median of several repetitions. Single thread. Times are
+// this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so other processes sharing
+// the core do not inflate them; wall time is port/clock.h's now_ns() and is
+// printed for the bandwidth probe as a cross-check.
+//
+//   kernel-bench [--quick]     (--quick: fewer repetitions, smaller DRAM matrix)
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string_view>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "port/clock.h"
+#include "port/cpu_features.h"
+
+#include <time.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+using namespace tern;
+
+uint32_t host_isa() {
+  const CpuFeatures f = detect_cpu_features();
+  uint32_t isa = 0;
+  if (f.avx2 && f.fma && f.f16c) isa |= kIsaAvx2;
+  if (f.neon) isa |= kIsaNeon;
+  if (f.dotprod) isa |= kIsaNeonDotprod;
+  return isa;
+}
+
+// 64-byte aligned buffer that frees itself.
+struct Buffer {
+  uint8_t* p = nullptr;
+  size_t n = 0;
+  explicit Buffer(size_t bytes) : n(bytes) {
+    p = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  }
+  ~Buffer() { std::free(p); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+};
+
+uint64_t thread_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// ---- single-core read bandwidth: sum of a 256 MB buffer ------------------------
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) uint64_t stream_sum(const uint8_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= n; i += 128) {
+    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+  alignas(32) uint64_t out[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out), s);
+  return out[0] + out[1] + out[2] + out[3];
+}
+#else
+uint64_t stream_sum(const uint8_t* p, size_t n) {
+  uint64_t a[4] = {0, 0, 0, 0};
+  const uint64_t* q = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i + 4 <= n / 8; i += 4)
+    for (int k = 0; k < 4; ++k) a[k] += q[i + k];
+  return a[0] + a[1] + a[2] + a[3];
+}
+#endif
+
+double read_bandwidth_gbs(int reps) {
+  const size_t bytes = size_t(256) << 20;
+  Buffer buf(bytes);
+  std::memset(buf.p, 1, bytes);  // fault the pages in
+  std::vector<double> gbs, wall;
+  volatile uint64_t sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    const uint64_t w0 = now_ns(), t0 = thread_ns();
+    sink = sink + stream_sum(buf.p, bytes);
+    const uint64_t t1 = thread_ns(), w1 = now_ns();
+    gbs.push_back(double(bytes) / double(t1 - t0));
+    wall.push_back(double(bytes) / double(w1 - w0));
+  }
+  std::printf("single-core read bandwidth (256 MB streaming sum): %.2f GB/s (wall clock: %.2f GB/s)\n\n",
+              median(gbs), median(wall));
+  return median(gbs);
+}
+
+// ---- quantized problems ----------------------------------------------------------
+
+struct QMatrix {
+  Buffer q, s;
+  WeightMatrix w;
+  size_t bytes;  // q plane + scales
+  QMatrix(WeightType type, uint32_t rows, uint32_t cols, std::mt19937& rng)
+      : q(type == WeightType::kInt4G32 ? size_t(rows) * cols / 2 : size_t(rows) * cols),
+        s(size_t(rows) * (cols / 32) * (type == WeightType::kInt4G32 ? 4 : 2)),
+        w{type, rows, cols, q.p, reinterpret_cast<const uint16_t*>(s.p)},
+        bytes(q.n + s.n) {
+    std::uniform_int_distribution<int> qd(type == WeightType::kInt4G32 ? 0 : -127, type == WeightType::kInt4G32 ? 255 : 127);
+    for (size_t i = 0; i < q.n; ++i) q.p[i] = uint8_t(qd(rng));
+    uint16_t* sc = reinterpret_cast<uint16_t*>(s.p);
+    std::uniform_real_distribution<float> sd(0.001f, 0.02f);
+    for (size_t i = 0; i < s.n / 2; ++i) sc[i] = f32_to_f16(sd(rng));
+  }
+};
+
+struct QActs {
+  std::vector<int8_t> q;
+  std::vector<float> d, s, y;
+  ActRowsQ8 x;
+  QActs(const KernelTable& k, uint32_t n_tokens, uint32_t cols, uint32_t rows, std::mt19937& rng)
+      : q(size_t(n_tokens) * cols), d(size_t(n_tokens) * cols / 32), s(d.size()), y(size_t(n_tokens) * rows) {
+    std::vector<float> f(size_t(n_tokens) * cols);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (float& v : f) v = u(rng);
+    x = ActRowsQ8{q.data(), d.data(), s.data(), cols};
+    k.quantize_rows_q8(f.data(), n_tokens, cols, x);
+  }
+};
+
+// Median seconds of one call over `reps` timed repetitions of `inner` calls.
+template <typename F>
+double time_call(int reps, int inner, F&& f) {
+  f();  // warm up
+  std::vector<double> s;
+  for (int r = 0; r < reps; ++r) {
+    const uint64_t t0 = thread_ns();
+    for (int i = 0; i < inner; ++i) f();
+    const uint64_t t1 = thread_ns();
+    s.push_back(double(t1 - t0) * 1e-9 / inner);
+  }
+  return median(s);
+}
+
+const char* type_name(WeightType t) { return t == WeightType::kInt4G32 ? "int4" : "int8"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int reps = quick ? 3 : 7;
+  std::mt19937 rng(7);
+  const uint32_t isa = host_isa();
+
+  const double bw = read_bandwidth_gbs(reps);
+
+  size_t n_variants = 0;
+  const KernelVariant* variants = kernel_variants(&n_variants);
+
+  // DRAM-resident: ~64 MB of q plane (32 MB L3 here), cols 4096.
+  const uint32_t dram_cols = 4096;
+  const size_t dram_bytes = quick ? (size_t(16) << 20) : (size_t(64) << 20);
+
+  std::printf("| variant | op | weights | shape | ms | GB/s | %% of read BW | GOP/s |\n");
+  std::printf("|---|---|---|---|---:|---:|---:|---:|\n");
+  double decode_dram[2][8] = {};  // [int8/int4][variant] GB/s
+  for (size_t vi = 0; vi < n_variants; ++vi) {
+    const KernelVariant& v = variants[vi];
+    if ((v.required_isa & isa) != v.required_isa) {
+      std::printf("| %s | (skipped: CPU lacks it) | | | | | | |\n", v.name);
+      continue;
+    }
+    const KernelTable& k = *v.table;
+    for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32}) {
+      const int ti = type == WeightType::kInt4G32 ? 1 : 0;
+      {  // decode, L2-resident
+        QMatrix m(type, 576, 576, rng);
+        QActs a(k, 1, 576, 576, rng);
+        const double s = time_call(reps, 200, [&] { k.matmul_q8(m.w, a.x, 1, 0, 576, a.y.data(), 576); });
+        const double gbs = double(m.bytes) / s * 1e-9;
+        std::printf("| %s | decode | %s | 576x576 (L2) | %.4f | %.2f | %.0f%% | |\n", v.name, type_name(type), s * 1e3, gbs, 100 * gbs / bw);
+      }
+      {  // decode, DRAM-resident
+        const uint32_t rows = uint32_t(dram_bytes / (type == WeightType::kInt4G32 ? dram_cols / 2 : dram_cols));
+        QMatrix m(type, rows, dram_cols, rng);
+        QActs a(k, 1, dram_cols, rows, rng);
+        const int r = std::string_view(v.name) == "scalar" ? 3 : reps;
+        const double s = time_call(r, 1, [&] { k.matmul_q8(m.w, a.x, 1, 0, rows, a.y.data(), rows); });
+        const double gbs = double(m.bytes) / s * 1e-9;
+        decode_dram[ti][vi] = gbs;
+        std::printf("| %s | decode | %s | %ux%u (%.0f MB, DRAM) | %.2f | %.2f | %.0f%% | |\n", v.name, type_name(type), rows,
+                    dram_cols, double(m.bytes) / (1 << 20), s * 1e3, gbs, 100 * gbs / bw);
+      }
+      {  // prefill, 64 tokens x 1536x576
+        const uint32_t rows = 1536, cols = 576, nt = 64;
+        QMatrix m(type, rows, cols, rng);
+        QActs a(k, nt, cols, rows, rng);
+        const double s = time_call(reps, 2, [&] { k.matmul_q8(m.w, a.x, nt, 0, rows, a.y.data(), rows); });
+        const double gops = 2.0 * rows * cols * nt / s * 1e-9;
+        std::printf("| %s | prefill | %s | 64 x 1536x576 | %.3f | | | %.2f |\n", v.name, type_name(type), s * 1e3, gops);
+      }
+    }
+  }
+  // Speed-up of each variant over the scalar reference on DRAM-resident decode.
+  const size_t scalar_i = n_variants - 1;
+  std::printf("\n");
+  for (size_t vi = 0; vi + 1 < n_variants; ++vi)
+    for (int ti = 0; ti < 2; ++ti)
+      if (decode_dram[ti][vi] > 0 && decode_dram[ti][scalar_i] > 0)
+        std::printf("%s vs scalar, %s DRAM decode: %.1fx\n", variants[vi].name, ti ? "int4" : "int8",
+                    decode_dram[ti][vi] / decode_dram[ti][scalar_i]);
+  return 0;
+}

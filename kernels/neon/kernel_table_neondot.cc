@@ -1,0 +1,25 @@
+// The ARMv8.2 dot-product table: the sdot matmul, everything else shared with
+// the ARMv8.0 NEON table (those functions live in the *_neon.cc files, built
+// for the baseline, so nothing here but the matmul needs armv8.2).
+#include "kernels/neon/kernels_neon.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace tern {
+
+const KernelTable& neondot_kernels() {
+  static const KernelTable table = {
+      "neon-dotprod",
+      neon::quantize_rows_q8,
+      neondot::matmul_q8,
+      neon::matmul_f32,
+      neon::rmsnorm,
+      neon::rope,
+      ref::softmax,
+      ref::silu_mul,
+      neon::attention,
+      neon::kv_store,
+  };
+  return table;
+}
+
+}  // namespace tern

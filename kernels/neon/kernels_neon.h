@@ -1,0 +1,34 @@
+// The NEON kernels (kernels/neon), one function per KernelTable slot they
+// improve on; the tables in kernel_table_neon*.cc point the other slots at the
+// scalar reference (kernels/ref). `neon` is ARMv8.0 Advanced SIMD (and ARMv7
+// NEON); `neondot` needs the ARMv8.2 dot product (sdot).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace tern {
+
+namespace neon {
+void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
+void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+               uint32_t r1, float* y, size_t y_stride);
+void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32_t r0,
+                uint32_t r1, float* y, size_t y_stride);
+void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
+void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
+          bool adjacent_pairs);
+#if defined(__aarch64__)  // f16 conversions: AArch64 base ISA, not ARMv7 NEON
+void attention(const PagedKv& kv, const AttentionArgs& args);
+void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
+              const float* v);
+#endif
+}  // namespace neon
+
+namespace neondot {
+void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+               uint32_t r1, float* y, size_t y_stride);
+}  // namespace neondot
+
+}  // namespace tern

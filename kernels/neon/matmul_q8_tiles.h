@@ -1,0 +1,182 @@
+// The tiling of y = W x for int8 / int4 weights against ActRowsQ8, shared by
+// matmul_q8_neon.cc (vmull_s8 + vpadalq_s16) and matmul_q8_neondot.cc (sdot).
+// Each includer supplies `Dot::group(lo, hi, x)`: the exact int32 partial sums
+// (4 lanes, summing to the group's dot product) of 32 int8 weights — `lo` holds
+// elements 0..15, `hi` 16..31 — with the 32 int8 activations at x.
+//
+// Float work per (row, token, group) is the reference's, in its order:
+//   int8: acc += (d_w * d_x) * float(isum)
+//   int4: acc += ((d_w * d_x) * float(isum) + m_w * s_x)
+// so results are bit-identical to kernels/ref/matmul_q8_ref.cc.
+//
+// Tiles: decode (one token) runs 4 rows at a time (one activation load feeds 4
+// rows, 4 row results per vector); prefill runs 1 row x 4 tokens (one weight
+// load feeds 4 tokens) over row blocks small enough to stay in L1 while all
+// token tiles pass over them.
+//
+// Everything is in an unnamed namespace: the two includers are compiled with
+// different -march flags and must not share (COMDAT-merge) any instantiation.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "kernels/neon/neon_util.h"
+
+namespace tern {
+namespace neon {
+namespace {
+
+struct GroupW {
+  int8x16_t lo, hi;  // elements 0..15, 16..31 of the group as int8
+};
+
+// One weight matrix, seen per row: q bytes, f16 scales ({d} or {d, m} per group).
+struct QRows {
+  const uint8_t* q;
+  size_t row_bytes;
+  const uint16_t* scales;
+  size_t scales_per_row;
+};
+
+template <bool kInt4>
+inline GroupW load_group(const uint8_t* row, uint32_t g) {
+  if (kInt4) {
+    // 16 bytes: low nibble = element j, high nibble = element j + 16; 0..15 fit int8.
+    const uint8x16_t b = vld1q_u8(row + g * (kGroup / 2));
+    return {vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(0x0f))),
+            vreinterpretq_s8_u8(vshrq_n_u8(b, 4))};
+  }
+  const int8_t* p = reinterpret_cast<const int8_t*>(row) + g * kGroup;
+  return {vld1q_s8(p), vld1q_s8(p + 16)};
+}
+
+// One row x one token.
+template <class Dot, bool kInt4>
+inline float dot_1x1(const QRows& w, uint32_t r, const int8_t* xq, const float* xd,
+                     const float* xs, uint32_t groups) {
+  const uint8_t* row = w.q + size_t(r) * w.row_bytes;
+  const uint16_t* sc = w.scales + size_t(r) * w.scales_per_row;
+  float acc = 0.0f;
+  for (uint32_t g = 0; g < groups; ++g) {
+    const GroupW wg = load_group<kInt4>(row, g);
+    const int32_t isum = hsum_s32(Dot::group(wg.lo, wg.hi, xq + g * kGroup));
+    if (kInt4) {
+      const float d = scale_to_f32(sc[2 * g]), m = scale_to_f32(sc[2 * g + 1]);
+      acc += d * xd[g] * float(isum) + m * xs[g];
+    } else {
+      acc += scale_to_f32(sc[g]) * xd[g] * float(isum);
+    }
+  }
+  return acc;
+}
+
+// Rows r..r+3 x one token -> y[r..r+3].
+template <class Dot, bool kInt4>
+inline void tile_4rows(const QRows& w, uint32_t r, const int8_t* xq, const float* xd,
+                       const float* xs, uint32_t groups, float* y) {
+  const uint8_t* row[4];
+  const uint16_t* sc[4];
+  for (int i = 0; i < 4; ++i) {
+    row[i] = w.q + size_t(r + i) * w.row_bytes;
+    sc[i] = w.scales + size_t(r + i) * w.scales_per_row;
+  }
+  const uint32_t step = kInt4 ? 2 : 1;
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  for (uint32_t g = 0; g < groups; ++g) {
+    const int8_t* xg = xq + g * kGroup;
+    int32x4_t part[4];
+    for (int i = 0; i < 4; ++i) {
+      const GroupW wg = load_group<kInt4>(row[i], g);
+      part[i] = Dot::group(wg.lo, wg.hi, xg);
+    }
+    const int32x4_t isum = hsum4_s32(part[0], part[1], part[2], part[3]);
+    float dw[4];
+    for (int i = 0; i < 4; ++i) dw[i] = scale_to_f32(sc[i][step * g]);
+    float32x4_t term = vmulq_f32(vmulq_n_f32(vld1q_f32(dw), xd[g]), vcvtq_f32_s32(isum));
+    if (kInt4) {
+      float mw[4];
+      for (int i = 0; i < 4; ++i) mw[i] = scale_to_f32(sc[i][2 * g + 1]);
+      term = vaddq_f32(term, vmulq_n_f32(vld1q_f32(mw), xs[g]));
+    }
+    acc = vaddq_f32(acc, term);
+  }
+  vst1q_f32(y, acc);
+}
+
+// Row r x tokens t..t+3 (activation rows xq + i * cols) -> y[(t + i) * y_stride + r].
+template <class Dot, bool kInt4>
+inline void tile_4tokens(const QRows& w, uint32_t r, const ActRowsQ8& x, uint32_t t,
+                         uint32_t groups, float* y, size_t y_stride) {
+  const uint8_t* row = w.q + size_t(r) * w.row_bytes;
+  const uint16_t* sc = w.scales + size_t(r) * w.scales_per_row;
+  const int8_t* xq[4];
+  const float* xd[4];
+  const float* xs[4];
+  for (int i = 0; i < 4; ++i) {
+    xq[i] = x.q + size_t(t + i) * x.cols;
+    xd[i] = x.d + size_t(t + i) * groups;
+    xs[i] = x.s + size_t(t + i) * groups;
+  }
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  for (uint32_t g = 0; g < groups; ++g) {
+    const GroupW wg = load_group<kInt4>(row, g);
+    const int32x4_t isum = hsum4_s32(Dot::group(wg.lo, wg.hi, xq[0] + g * kGroup),
+                                     Dot::group(wg.lo, wg.hi, xq[1] + g * kGroup),
+                                     Dot::group(wg.lo, wg.hi, xq[2] + g * kGroup),
+                                     Dot::group(wg.lo, wg.hi, xq[3] + g * kGroup));
+    const float dx[4] = {xd[0][g], xd[1][g], xd[2][g], xd[3][g]};
+    const float d = scale_to_f32(sc[kInt4 ? 2 * g : g]);
+    float32x4_t term = vmulq_f32(vmulq_f32(vdupq_n_f32(d), vld1q_f32(dx)), vcvtq_f32_s32(isum));
+    if (kInt4) {
+      const float sx[4] = {xs[0][g], xs[1][g], xs[2][g], xs[3][g]};
+      term = vaddq_f32(term, vmulq_f32(vdupq_n_f32(scale_to_f32(sc[2 * g + 1])), vld1q_f32(sx)));
+    }
+    acc = vaddq_f32(acc, term);
+  }
+  float out[4];
+  vst1q_f32(out, acc);
+  for (int i = 0; i < 4; ++i) y[size_t(t + i) * y_stride + r] = out[i];
+}
+
+template <class Dot, bool kInt4>
+void matmul_q8_typed(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+                     uint32_t r1, float* y, size_t y_stride) {
+  const uint32_t groups = w.cols / kGroup;
+  const QRows q = {static_cast<const uint8_t*>(w.data), kInt4 ? w.cols / 2 : w.cols, w.scales,
+                   size_t(groups) * (kInt4 ? 2 : 1)};
+  // Prefill: 16 rows of weights (<= 16 * cols bytes) stay cached while every
+  // 4-token tile passes over them.
+  constexpr uint32_t kRowBlock = 16;
+  const uint32_t t4 = n_tokens / 4 * 4;
+  for (uint32_t rb = r0; rb < r1 && t4 > 0; rb += kRowBlock) {
+    const uint32_t re = r1 - rb < kRowBlock ? r1 : rb + kRowBlock;
+    for (uint32_t t = 0; t < t4; t += 4)
+      for (uint32_t r = rb; r < re; ++r) tile_4tokens<Dot, kInt4>(q, r, x, t, groups, y, y_stride);
+  }
+  // Decode, and the last n_tokens % 4 tokens of a prefill.
+  for (uint32_t t = t4; t < n_tokens; ++t) {
+    const int8_t* xq = x.q + size_t(t) * x.cols;  // [cols]
+    const float* xd = x.d + size_t(t) * groups;   // [groups]
+    const float* xs = x.s + size_t(t) * groups;   // [groups]
+    float* yt = y + size_t(t) * y_stride;
+    uint32_t r = r0;
+    for (; r + 4 <= r1; r += 4) tile_4rows<Dot, kInt4>(q, r, xq, xd, xs, groups, yt + r);
+    for (; r < r1; ++r) yt[r] = dot_1x1<Dot, kInt4>(q, r, xq, xd, xs, groups);
+  }
+}
+
+template <class Dot>
+void matmul_q8_tiled(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+                     uint32_t r1, float* y, size_t y_stride) {
+  if (w.type == WeightType::kInt4G32)
+    matmul_q8_typed<Dot, true>(w, x, n_tokens, r0, r1, y, y_stride);
+  else
+    matmul_q8_typed<Dot, false>(w, x, n_tokens, r0, r1, y, y_stride);
+}
+
+}  // namespace
+}  // namespace neon
+}  // namespace tern

@@ -1,0 +1,16 @@
+// The scalar reference table: always compiled, always last in the variants.
+#include "kernels/dispatch.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace tern {
+
+const KernelTable& scalar_kernels() {
+  static const KernelTable table = {
+      "scalar",        ref::quantize_rows_q8, ref::matmul_q8, ref::matmul_f32,
+      ref::rmsnorm,    ref::rope,             ref::softmax,   ref::silu_mul,
+      ref::attention,  ref::kv_store,
+  };
+  return table;
+}
+
+}  // namespace tern

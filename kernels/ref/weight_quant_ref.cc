@@ -1,0 +1,112 @@
+// Reference weight quantizers (packer) and row dequantizer (packer, runtime
+// embedding lookup). Scales are rounded to f16 first and the rounded value is
+// what q is computed against, so the stored (q, d[, m]) reconstruct the input
+// as closely as the stored scale allows.
+#include "kernels/weight_quant.h"
+
+#include <cmath>
+
+namespace tern {
+namespace {
+
+constexpr uint16_t kF16MaxFinite = 0x7bff;  // 65504
+
+// f16 of a non-negative scale; saturates instead of becoming inf, so a huge
+// group still dequantizes to finite values (the packer rejects such inputs).
+inline uint16_t scale_to_f16(float s) {
+  const uint16_t h = f32_to_f16(s);
+  return (h & 0x7c00u) == 0x7c00u ? kF16MaxFinite : h;
+}
+
+// Round half away from zero, like roundf; inputs are bounded by the callers.
+inline int round_to_int(float v) { return int(std::round(v)); }
+
+}  // namespace
+
+void quantize_row_int8_g32(const float* x, uint32_t n, int8_t* q, uint16_t* d) {
+  for (uint32_t g = 0; g < n / kGroup; ++g) {
+    const float* xg = x + size_t(g) * kGroup;
+    float amax = 0.0f;
+    for (uint32_t i = 0; i < kGroup; ++i) amax = std::fmax(amax, std::fabs(xg[i]));
+    const uint16_t dh = scale_to_f16(amax / 127.0f);
+    const float df = f16_to_f32(dh);
+    d[g] = dh;
+    int8_t* qg = q + size_t(g) * kGroup;
+    for (uint32_t i = 0; i < kGroup; ++i) {
+      int v = 0;
+      if (df > 0.0f) {
+        const float r = xg[i] / df;  // |r| <= ~127.07: f16 rounding of d can shrink it slightly
+        v = round_to_int(std::fmin(std::fmax(r, -127.0f), 127.0f));
+      }
+      qg[i] = int8_t(v);
+    }
+  }
+}
+
+void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm) {
+  for (uint32_t g = 0; g < n / kGroup; ++g) {
+    const float* xg = x + size_t(g) * kGroup;
+    float mn = xg[0], mx = xg[0];
+    for (uint32_t i = 1; i < kGroup; ++i) {
+      mn = std::fmin(mn, xg[i]);
+      mx = std::fmax(mx, xg[i]);
+    }
+    const uint16_t dh = scale_to_f16((mx - mn) / 15.0f);
+    uint16_t mh = f32_to_f16(mn);
+    if ((mh & 0x7c00u) == 0x7c00u) mh = uint16_t((mh & 0x8000u) | kF16MaxFinite);
+    const float df = f16_to_f32(dh);
+    const float mf = f16_to_f32(mh);
+    dm[2 * g + 0] = dh;
+    dm[2 * g + 1] = mh;
+    uint8_t nib[kGroup];
+    for (uint32_t i = 0; i < kGroup; ++i) {
+      int v = 0;
+      if (df > 0.0f) {
+        const float r = (xg[i] - mf) / df;
+        v = round_to_int(std::fmin(std::fmax(r, 0.0f), 15.0f));
+      }
+      nib[i] = uint8_t(v);
+    }
+    // Byte j: element j in the low nibble, element j + 16 in the high nibble (GGML order).
+    uint8_t* qg = q + size_t(g) * (kGroup / 2);
+    for (uint32_t j = 0; j < kGroup / 2; ++j) qg[j] = uint8_t(nib[j] | (nib[j + 16] << 4));
+  }
+}
+
+void dequantize_row(const WeightMatrix& w, uint32_t row, float* out) {
+  const uint32_t cols = w.cols;
+  const uint32_t groups = cols / kGroup;
+  switch (w.type) {
+    case WeightType::kF32: {
+      const float* src = static_cast<const float*>(w.data) + size_t(row) * cols;
+      for (uint32_t c = 0; c < cols; ++c) out[c] = src[c];
+      return;
+    }
+    case WeightType::kInt8G32: {
+      const int8_t* qr = static_cast<const int8_t*>(w.data) + size_t(row) * cols;
+      const uint16_t* dr = w.scales + size_t(row) * groups;
+      for (uint32_t g = 0; g < groups; ++g) {
+        const float d = f16_to_f32(dr[g]);
+        for (uint32_t i = 0; i < kGroup; ++i) out[g * kGroup + i] = d * float(qr[g * kGroup + i]);
+      }
+      return;
+    }
+    case WeightType::kInt4G32: {
+      const uint8_t* qr = static_cast<const uint8_t*>(w.data) + size_t(row) * (cols / 2);
+      const uint16_t* dmr = w.scales + size_t(row) * groups * 2;
+      for (uint32_t g = 0; g < groups; ++g) {
+        const float d = f16_to_f32(dmr[2 * g + 0]);
+        const float m = f16_to_f32(dmr[2 * g + 1]);
+        const uint8_t* qg = qr + g * (kGroup / 2);
+        float* og = out + g * kGroup;
+        for (uint32_t j = 0; j < kGroup / 2; ++j) {
+          og[j] = d * float(qg[j] & 0x0f) + m;
+          og[j + 16] = d * float(qg[j] >> 4) + m;
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace tern

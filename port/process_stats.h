@@ -1,0 +1,8 @@
+// Process-level figures for reports: peak and current resident memory.
+#pragma once
+#include <cstddef>
+
+namespace tern {
+size_t peak_rss_bytes();     // high-water resident set size, 0 if unknown
+size_t current_rss_bytes();  // resident set size now, 0 if unknown
+}  // namespace tern

@@ -1,0 +1,76 @@
+// Paged KV cache: a pool of fixed-size blocks shared by every sequence, a
+// free list, and a block table per sequence (vLLM's PagedAttention layout).
+// A sequence never owns contiguous KV memory; growing it takes blocks from
+// the free list, resetting it returns them. Sharing a block between sequences
+// (prefix sharing, beam/speculative forks) is a reference count away: each
+// block carries one.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/arena.h"
+#include "kernels/kernels.h"
+#include "runtime/status.h"
+
+namespace tern {
+
+struct KvPoolShape {
+  uint32_t layers = 0;
+  uint32_t kv_heads = 0;
+  uint32_t head_dim = 0;
+  uint32_t block_tokens = 16;
+  uint32_t n_blocks = 0;
+};
+
+// One sequence's view of the pool.
+struct KvSequence {
+  uint32_t* block_table = nullptr;  // [max_blocks]
+  uint32_t max_blocks = 0;          // ceil(max_context / block_tokens)
+  uint32_t n_blocks = 0;            // blocks held
+  uint32_t n_past = 0;              // positions [0, n_past) hold valid K/V
+};
+
+class KvPool {
+ public:
+  // Arena bytes for the pool, the free list and `sequences` block tables.
+  static size_t arena_bytes(const KvPoolShape& shape, uint32_t sequences, uint32_t max_blocks_per_seq);
+
+  Status init(const KvPoolShape& shape, Arena* arena);
+  // Give `seq` a block table of `max_blocks` entries from the arena (init time only).
+  Status init_sequence(KvSequence* seq, uint32_t max_blocks, Arena* arena);
+
+  // Make room for positions [0, new_len): takes blocks as needed. On failure
+  // (kKvFull, kContextFull) the sequence is exactly as it was.
+  Status reserve(KvSequence* seq, uint32_t new_len);
+  // Drop positions >= new_len (rewind), returning whole blocks no longer needed.
+  void truncate(KvSequence* seq, uint32_t new_len);
+  void reset(KvSequence* seq) { truncate(seq, 0); }
+
+  // Share every block of `src` with `dst` (reset first): copy-free fork for prefix sharing.
+  Status fork(const KvSequence& src, KvSequence* dst);
+
+  // The kernel view of one layer for one sequence.
+  PagedKv layer_view(const KvSequence& seq, uint32_t layer) const;
+  uint16_t* k_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2) * layer_stride_; }
+  uint16_t* v_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2 + 1) * layer_stride_; }
+
+  const KvPoolShape& shape() const { return shape_; }
+  uint32_t free_blocks() const { return n_free_; }
+  uint32_t used_blocks() const { return shape_.n_blocks - n_free_; }
+  // Bytes of K and V per token across all layers.
+  size_t bytes_per_token() const { return size_t(shape_.layers) * 2 * shape_.kv_heads * shape_.head_dim * 2; }
+  uint32_t refcount(uint32_t block) const { return refs_[block]; }
+
+ private:
+  void release_block(uint32_t block);
+
+  KvPoolShape shape_;
+  uint16_t* pool_ = nullptr;   // [layers][2][n_blocks][block_tokens][kv_heads][head_dim] f16
+  size_t block_stride_ = 0;    // elements per block
+  size_t layer_stride_ = 0;    // elements per (layer, K or V) pool
+  uint32_t* free_list_ = nullptr;  // stack of free block ids [n_blocks]
+  uint32_t n_free_ = 0;
+  uint16_t* refs_ = nullptr;   // [n_blocks] sequences holding each block
+};
+
+}  // namespace tern

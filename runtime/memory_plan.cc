@@ -1,0 +1,86 @@
+#include "runtime/memory_plan.h"
+
+#include "arena/arena.h"
+#include "runtime/kv_pages.h"
+#include "runtime/model.h"
+#include "runtime/model_file.h"
+#include "runtime/sampler.h"
+#include "runtime/tokenizer.h"
+
+namespace tern {
+
+namespace {
+constexpr uint32_t kMaxContextLimit = 1u << 20;
+constexpr uint32_t kMaxSequencesLimit = 256;
+constexpr uint32_t kMaxChunk = 4096;
+constexpr uint32_t kMaxThreads = 64;
+}  // namespace
+
+size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* specs) {
+  const size_t c = l.prefill_chunk;
+  const size_t q_dim = size_t(s.heads) * s.head_dim;
+  const size_t kv_dim = size_t(s.kv_heads) * s.head_dim;
+  const size_t wide = q_dim > s.dim ? q_dim : s.dim;
+  size_t max_cols = wide > s.ffn ? wide : s.ffn;
+  const size_t f = sizeof(float);
+  size_t n = 0;
+  specs[n++] = {"model", size_t(s.layers) * sizeof(LayerWeights)};
+  specs[n++] = {"activations", c * s.dim * f};           // x
+  specs[n++] = {"activations", c * wide * f};            // xb
+  specs[n++] = {"activations", c * q_dim * f};           // q
+  specs[n++] = {"activations", c * kv_dim * f};          // k
+  specs[n++] = {"activations", c * kv_dim * f};          // v
+  specs[n++] = {"activations", c * s.ffn * f};           // hb
+  specs[n++] = {"activations", c * s.ffn * f};           // hb2
+  specs[n++] = {"activations", c * s.dim * f};           // proj
+  specs[n++] = {"activations", c * s.rope_dim * f};      // rope cos/sin
+  specs[n++] = {"activations", size_t(l.threads) * l.max_context * f};  // scores
+  specs[n++] = {"activations", c * max_cols};            // act_q
+  specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_d
+  specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_s
+  specs[n++] = {"logits", size_t(l.logit_rows) * s.vocab * f};
+  return n;
+}
+
+bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const char** why) {
+  *out = MemoryPlan{};
+  const char* dummy;
+  if (!why) why = &dummy;
+  if (l.max_context == 0 || l.max_context > kMaxContextLimit) { *why = "max_context must be in [1, 2^20]"; return false; }
+  if (l.max_sequences == 0 || l.max_sequences > kMaxSequencesLimit) { *why = "max_sequences must be in [1, 256]"; return false; }
+  if (l.prefill_chunk == 0 || l.prefill_chunk > kMaxChunk) { *why = "prefill_chunk must be in [1, 4096]"; return false; }
+  if (l.kv_block_tokens == 0 || l.kv_block_tokens > 1024 || (l.kv_block_tokens & (l.kv_block_tokens - 1)) != 0) {
+    *why = "kv_block_tokens must be a power of two in [1, 1024]";
+    return false;
+  }
+  if (l.logit_rows == 0 || l.logit_rows > l.prefill_chunk) { *why = "logit_rows must be in [1, prefill_chunk]"; return false; }
+  if (l.threads == 0 || l.threads > kMaxThreads) { *why = "threads must be in [1, 64]"; return false; }
+  if (s.layers == 0 || s.dim == 0 || s.vocab == 0 || s.head_dim == 0 || s.kv_heads == 0) { *why = "empty model shape"; return false; }
+
+  const size_t a = Arena::kDefaultAlign;
+  BufferSpec specs[kMaxBufferSpecs] = {};
+  const size_t n = model_buffer_specs(s, l, specs);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bytes = arena_align_up(specs[i].bytes, a);
+    if (specs[i].region[0] == 'l') out->logits += bytes; else out->activations += bytes;
+  }
+  const uint32_t blocks_per_seq = (l.max_context + l.kv_block_tokens - 1) / l.kv_block_tokens;
+  KvPoolShape kv;
+  kv.layers = s.layers;
+  kv.kv_heads = s.kv_heads;
+  kv.head_dim = s.head_dim;
+  kv.block_tokens = l.kv_block_tokens;
+  kv.n_blocks = blocks_per_seq * l.max_sequences;
+  out->kv_block_count = kv.n_blocks;
+  out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
+  out->kv_bytes_per_token = size_t(s.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);
+  // Tokenizer tables plus each sequence's token history [max_context] ids.
+  out->tokenizer = Tokenizer::arena_bytes(s.n_tokens, s.n_merges) +
+                   size_t(l.max_sequences) * arena_align_up(size_t(l.max_context) * sizeof(int32_t), a);
+  out->sampler = Sampler::arena_bytes(s.vocab);
+  // One alignment's slack: a caller buffer need not start 64-byte aligned.
+  out->total = out->activations + out->kv_blocks + out->logits + out->tokenizer + out->sampler + a;
+  return true;
+}
+
+}  // namespace tern

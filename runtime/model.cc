@@ -1,0 +1,249 @@
+#include "runtime/model.h"
+
+#include <cmath>
+
+#include "kernels/weight_quant.h"
+
+namespace tern {
+
+namespace {
+
+struct MatmulJob {
+  const KernelTable* k;
+  const WeightMatrix* w;
+  ActRowsQ8 act;
+  const float* x;  // float input, for kF32 weights
+  uint32_t n;
+  float* y;
+  size_t y_stride;
+};
+
+void run_matmul(void* ctx, uint32_t r0, uint32_t r1, uint32_t) {
+  const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  if (j.w->type == WeightType::kF32) {
+    j.k->matmul_f32(*j.w, j.x, j.n, r0, r1, j.y, j.y_stride);
+  } else {
+    j.k->matmul_q8(*j.w, j.act, j.n, r0, r1, j.y, j.y_stride);
+  }
+}
+
+struct AttentionJob {
+  const KernelTable* k;
+  PagedKv kv;
+  const float* q;   // [n, q_dim]
+  float* out;       // [n, q_dim]
+  float* scores;    // [threads, max_context]
+  uint32_t max_context;
+  uint32_t heads, head_dim, pos0;
+  float scale;
+};
+
+// Work items are (token, head) pairs, token-major: a worker's range is cut
+// into runs of heads of one token.
+void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
+  const AttentionJob& j = *static_cast<const AttentionJob*>(ctx);
+  uint32_t i = begin;
+  while (i < end) {
+    const uint32_t t = i / j.heads;
+    const uint32_t h0 = i % j.heads;
+    const uint32_t h1 = (end - t * j.heads) < j.heads ? end - t * j.heads : j.heads;
+    AttentionArgs a;
+    a.q = j.q + size_t(t) * j.heads * j.head_dim;
+    a.out = j.out + size_t(t) * j.heads * j.head_dim;
+    a.scratch = j.scores + size_t(worker) * j.max_context;
+    a.heads = j.heads;
+    a.h0 = h0;
+    a.h1 = h1;
+    a.n_ctx = j.pos0 + t + 1;  // causal: this token sees itself and everything before
+    a.scale = j.scale;
+    j.k->attention(j.kv, a);
+    i = t * j.heads + h1;
+  }
+}
+
+}  // namespace
+
+Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelTable* kernels, ThreadPool* pool,
+                   Arena* arena) {
+  file_ = file;
+  k_ = kernels;
+  pool_ = pool;
+  limits_ = limits;
+  const ModelShape shape = file->shape();
+  MemoryPlan plan;
+  const char* why = nullptr;
+  if (!plan_memory(shape, limits, &plan, &why)) {
+    return Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
+  }
+  if (limits.threads > pool->size()) {
+    return Status::error(StatusCode::kInvalidArgument, "limits plan %u threads, pool has %u", limits.threads,
+                         pool->size());
+  }
+  const Hparams& hp = file->hp;
+  const uint32_t wide = hp.q_dim() > hp.dim ? hp.q_dim() : hp.dim;
+  max_cols_ = wide > hp.ffn ? wide : hp.ffn;
+
+  // Allocate exactly the planner's list, in its order.
+  BufferSpec specs[kMaxBufferSpecs] = {};
+  const size_t n_specs = model_buffer_specs(shape, limits, specs);
+  void* bufs[kMaxBufferSpecs] = {};
+  if (file->layers == nullptr) {
+    return Status::error(StatusCode::kInternal, "bind_weights must run before Model::init");
+  }
+  for (size_t i = 1; i < n_specs; ++i) {  // spec 0 is the layer table bind_weights took
+    bufs[i] = arena->allocate(specs[i].bytes, specs[i].region);
+    if (bufs[i] == nullptr) {
+      return Status::error(StatusCode::kArenaTooSmall, "arena too small for activations (%zu bytes of '%s')",
+                           specs[i].bytes, specs[i].region);
+    }
+  }
+  act_.x = static_cast<float*>(bufs[1]);
+  act_.xb = static_cast<float*>(bufs[2]);
+  act_.q = static_cast<float*>(bufs[3]);
+  act_.k = static_cast<float*>(bufs[4]);
+  act_.v = static_cast<float*>(bufs[5]);
+  act_.hb = static_cast<float*>(bufs[6]);
+  act_.hb2 = static_cast<float*>(bufs[7]);
+  act_.proj = static_cast<float*>(bufs[8]);
+  act_.rope = static_cast<float*>(bufs[9]);
+  act_.scores = static_cast<float*>(bufs[10]);
+  act_.act_q = static_cast<int8_t*>(bufs[11]);
+  act_.act_d = static_cast<float*>(bufs[12]);
+  act_.act_s = static_cast<float*>(bufs[13]);
+  act_.logits = static_cast<float*>(bufs[14]);
+
+  KvPoolShape kv;
+  kv.layers = hp.layers;
+  kv.kv_heads = hp.kv_heads;
+  kv.head_dim = hp.head_dim;
+  kv.block_tokens = limits.kv_block_tokens;
+  kv.n_blocks = plan.kv_block_count;
+  return kv_.init(kv, arena);
+}
+
+void Model::embed(const int32_t* tokens, uint32_t n) {
+  const uint32_t dim = file_->hp.dim;
+  for (uint32_t t = 0; t < n; ++t) dequantize_row(file_->token_embd, uint32_t(tokens[t]), act_.x + size_t(t) * dim);
+}
+
+void Model::quantize(const float* x, uint32_t n, uint32_t cols) {
+  ActRowsQ8 a{act_.act_q, act_.act_d, act_.act_s, cols};
+  k_->quantize_rows_q8(x, n, cols, a);
+}
+
+void Model::matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y) {
+  MatmulJob job{k_, &w, ActRowsQ8{act_.act_q, act_.act_d, act_.act_s, w.cols}, x, n, y, w.rows};
+  pool_->parallel_for(w.rows, 16, run_matmul, &job);
+}
+
+void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
+  const Hparams& hp = file_->hp;
+  const LayerWeights& L = file_->layers[layer];
+  const uint32_t dim = hp.dim, q_dim = hp.q_dim(), kv_dim = hp.kv_dim();
+  for (uint32_t t = 0; t < n; ++t) {
+    k_->rmsnorm(act_.x + size_t(t) * dim, L.attn_norm, dim, hp.norm_eps, act_.xb + size_t(t) * dim);
+  }
+  quantize(act_.xb, n, dim);
+  matmul(L.wq, act_.xb, n, act_.q);
+  matmul(L.wk, act_.xb, n, act_.k);
+  matmul(L.wv, act_.xb, n, act_.v);
+
+  const uint32_t pos0 = seq->n_past;
+  const PagedKv view = kv_.layer_view(*seq, layer);
+  for (uint32_t t = 0; t < n; ++t) {
+    const float* cs = act_.rope + size_t(t) * hp.rope_dim;
+    k_->rope(act_.q + size_t(t) * q_dim, hp.heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
+    k_->rope(act_.k + size_t(t) * kv_dim, hp.kv_heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
+    k_->kv_store(view, kv_.k_layer(layer), kv_.v_layer(layer), pos0 + t, act_.k + size_t(t) * kv_dim,
+                 act_.v + size_t(t) * kv_dim);
+  }
+
+  AttentionJob job{k_, view, act_.q, act_.xb, act_.scores, limits_.max_context, hp.heads, hp.head_dim, pos0,
+                   1.0f / std::sqrt(float(hp.head_dim))};
+  pool_->parallel_for(n * hp.heads, 1, run_attention, &job);
+
+  quantize(act_.xb, n, q_dim);
+  matmul(L.wo, act_.xb, n, act_.proj);
+  float* x = act_.x;
+  const float* p = act_.proj;
+  for (size_t i = 0, e = size_t(n) * dim; i < e; ++i) x[i] += p[i];
+}
+
+void Model::mlp_block(uint32_t layer, uint32_t n) {
+  const Hparams& hp = file_->hp;
+  const LayerWeights& L = file_->layers[layer];
+  const uint32_t dim = hp.dim;
+  for (uint32_t t = 0; t < n; ++t) {
+    k_->rmsnorm(act_.x + size_t(t) * dim, L.ffn_norm, dim, hp.norm_eps, act_.xb + size_t(t) * dim);
+  }
+  quantize(act_.xb, n, dim);
+  matmul(L.gate, act_.xb, n, act_.hb);
+  matmul(L.up, act_.xb, n, act_.hb2);
+  k_->silu_mul(act_.hb, act_.hb2, n * hp.ffn);
+  quantize(act_.hb, n, hp.ffn);
+  matmul(L.down, act_.hb, n, act_.proj);
+  float* x = act_.x;
+  const float* p = act_.proj;
+  for (size_t i = 0, e = size_t(n) * dim; i < e; ++i) x[i] += p[i];
+}
+
+void Model::output_head(uint32_t first_row, uint32_t rows) {
+  const Hparams& hp = file_->hp;
+  const uint32_t dim = hp.dim;
+  for (uint32_t r = 0; r < rows; ++r) {
+    k_->rmsnorm(act_.x + size_t(first_row + r) * dim, file_->output_norm, dim, hp.norm_eps, act_.xb + size_t(r) * dim);
+  }
+  quantize(act_.xb, rows, dim);
+  matmul(file_->output, act_.xb, rows, act_.logits);
+}
+
+Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool all_logits) {
+  const Hparams& hp = file_->hp;
+  if (n == 0 || n > limits_.prefill_chunk) {
+    return Status::error(StatusCode::kInvalidArgument, "forward of %u tokens; 1..%u per call", n,
+                         limits_.prefill_chunk);
+  }
+  if (all_logits && n > limits_.logit_rows) {
+    return Status::error(StatusCode::kInvalidArgument, "%u logit rows requested, the arena holds %u", n,
+                         limits_.logit_rows);
+  }
+  for (uint32_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || uint32_t(tokens[t]) >= hp.vocab) {
+      return Status::error(StatusCode::kInvalidToken, "token id %d at index %u outside the vocabulary of %u",
+                           tokens[t], t, hp.vocab);
+    }
+  }
+  const uint32_t pos0 = seq->n_past;
+  if (uint64_t(pos0) + n > limits_.max_context) {
+    return Status::error(StatusCode::kContextFull, "context full: %u + %u tokens exceed max context %u", pos0, n,
+                         limits_.max_context);
+  }
+  TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
+
+  // RoPE angles for this chunk's positions: theta_i = pos * base^(-2i/rope_dim).
+  const uint32_t half = hp.rope_dim / 2;
+  for (uint32_t t = 0; t < n; ++t) {
+    float* cs = act_.rope + size_t(t) * hp.rope_dim;
+    const double pos = double(pos0 + t);
+    for (uint32_t i = 0; i < half; ++i) {
+      const double theta = pos * std::pow(double(hp.rope_base), -2.0 * double(i) / double(hp.rope_dim));
+      cs[2 * i] = float(std::cos(theta));
+      cs[2 * i + 1] = float(std::sin(theta));
+    }
+  }
+
+  embed(tokens, n);
+  for (uint32_t l = 0; l < hp.layers; ++l) {
+    attention_block(l, seq, n);
+    mlp_block(l, n);
+  }
+  seq->n_past = pos0 + n;
+  if (all_logits) {
+    output_head(0, n);
+  } else {
+    output_head(n - 1, 1);
+  }
+  return Status::ok();
+}
+
+}  // namespace tern

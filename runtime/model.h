@@ -1,0 +1,87 @@
+// The llama-family forward pass over a validated blob. Model owns its
+// activation buffers and the KV pool, all taken from the arena at init in the
+// order runtime/memory_plan.cc accounts for; forward() never allocates.
+//
+// Prefill and decode are the same call: `n` tokens of one sequence at
+// positions [seq.n_past, seq.n_past + n). n > 1 runs every projection as a
+// matrix-matrix product over the chunk; n == 1 is the matrix-vector decode.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/arena.h"
+#include "kernels/kernels.h"
+#include "runtime/kv_pages.h"
+#include "runtime/memory_plan.h"
+#include "runtime/model_file.h"
+#include "runtime/status.h"
+#include "port/thread_pool.h"
+
+namespace tern {
+
+// Activation buffers for one forward call of up to `chunk` tokens.
+struct Activations {
+  float* x;        // [chunk, dim] residual stream
+  float* xb;       // [chunk, max(dim, q_dim)] normed input / attention output
+  float* q;        // [chunk, q_dim]
+  float* k;        // [chunk, kv_dim]
+  float* v;        // [chunk, kv_dim]
+  float* hb;       // [chunk, ffn] gate, then silu(gate) * up
+  float* hb2;      // [chunk, ffn] up
+  float* proj;     // [chunk, dim] output of wo / down before the residual add
+  float* rope;     // [chunk, rope_dim] cos/sin pairs per token
+  float* scores;   // [threads, max_context] attention scores
+  int8_t* act_q;   // [chunk, max_cols] quantized activations
+  float* act_d;    // [chunk, max_cols / 32]
+  float* act_s;    // [chunk, max_cols / 32]
+  float* logits;   // [logit_rows, vocab]
+};
+
+// Every buffer Model::init takes, in order: the planner sums the same list.
+struct BufferSpec {
+  const char* region;
+  size_t bytes;
+};
+constexpr size_t kMaxBufferSpecs = 16;
+size_t model_buffer_specs(const ModelShape& shape, const RunLimits& limits, BufferSpec* specs);
+
+class Model {
+ public:
+  Status init(const ModelFile* file, const RunLimits& limits, const KernelTable* kernels, ThreadPool* pool,
+              Arena* arena);
+
+  // Run tokens [n] of `seq` at positions seq->n_past.. and append their K/V.
+  // all_logits: logits for every token (n <= logit_rows), rows 0..n-1 of
+  // logits(); otherwise only the last token's, in row 0.
+  // Errors (no state change): kInvalidToken, kKvFull, kContextFull, kInvalidArgument.
+  Status forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool all_logits);
+
+  const float* logits() const { return act_.logits; }  // [rows, vocab]
+  uint32_t vocab() const { return file_->hp.vocab; }
+  const Hparams& hparams() const { return file_->hp; }
+  const RunLimits& limits() const { return limits_; }
+  KvPool& kv() { return kv_; }
+  const KernelTable& kernels() const { return *k_; }
+  ThreadPool* threads() const { return pool_; }
+
+ private:
+  void embed(const int32_t* tokens, uint32_t n);
+  void attention_block(uint32_t layer, KvSequence* seq, uint32_t n);
+  void mlp_block(uint32_t layer, uint32_t n);
+  void output_head(uint32_t first_row, uint32_t rows);
+  // Quantize x[n, cols] into the shared int8 activation buffers.
+  void quantize(const float* x, uint32_t n, uint32_t cols);
+  // y[n, w.rows] = W x_t for each row t of x[n, w.cols]; x must be what was
+  // last quantized (quantized weights read the int8 copy, kF32 reads x).
+  void matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y);
+
+  const ModelFile* file_ = nullptr;
+  const KernelTable* k_ = nullptr;
+  ThreadPool* pool_ = nullptr;
+  RunLimits limits_;
+  KvPool kv_;
+  Activations act_{};
+  uint32_t max_cols_ = 0;
+};
+
+}  // namespace tern

@@ -1,0 +1,484 @@
+#include "runtime/model_file.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace tern {
+
+namespace {
+
+using blob::load_f32;
+using blob::load_i32;
+using blob::load_u32;
+using blob::load_u64;
+
+constexpr uint32_t kMaxLayers = 512;      // bounds every per-layer table below
+constexpr uint32_t kMaxDim = 1u << 16;    // model width, heads * head_dim, ffn
+constexpr uint32_t kMaxVocab = 1u << 22;
+
+bool in_bounds(uint64_t offset, uint64_t bytes, uint64_t size) {
+  return offset <= size && bytes <= size - offset;
+}
+
+const char* section_name(uint32_t kind) {
+  switch (static_cast<blob::SectionKind>(kind)) {
+    case blob::SectionKind::kHparams: return "hparams";
+    case blob::SectionKind::kMemoryPlan: return "memory_plan";
+    case blob::SectionKind::kTokenizer: return "tokenizer";
+    case blob::SectionKind::kChatTemplate: return "chat_template";
+    case blob::SectionKind::kTensorDir: return "tensor_dir";
+    case blob::SectionKind::kTensorData: return "tensor_data";
+  }
+  return "unknown";
+}
+
+Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) {
+  if (size < blob::kHeaderBytes) {
+    return Status::error(StatusCode::kTruncated, "blob is %zu bytes, shorter than its %u-byte header", size,
+                         blob::kHeaderBytes);
+  }
+  if (std::memcmp(data + blob::hdr::kMagic, blob::kMagic, 8) != 0) {
+    return Status::error(StatusCode::kBadMagic, "not a tern blob (magic is not TERNBLOB); pack a GGUF with tern-pack");
+  }
+  const uint32_t endian = load_u32(data + blob::hdr::kEndian);
+  if (endian != blob::kEndianMarker) {
+    return Status::error(StatusCode::kBadEndian, "endianness marker is 0x%08x, expected 0x%08x", endian,
+                         blob::kEndianMarker);
+  }
+  const uint32_t version = load_u32(data + blob::hdr::kVersion);
+  if (version != blob::kFormatVersion) {
+    return Status::error(StatusCode::kBadVersion, "blob format version %u, this runtime reads version %u", version,
+                         blob::kFormatVersion);
+  }
+  const uint32_t header_crc = load_u32(data + blob::hdr::kHeaderCrc);
+  if (blob::crc32(data, blob::hdr::kHeaderCrc) != header_crc) {
+    return Status::error(StatusCode::kBadChecksum, "header checksum mismatch (corrupt blob)");
+  }
+  const uint64_t file_bytes = load_u64(data + blob::hdr::kFileBytes);
+  if (file_bytes != size) {
+    return Status::error(file_bytes > size ? StatusCode::kTruncated : StatusCode::kBadLayout,
+                         "blob header says %llu bytes, file has %zu (truncated or appended to)",
+                         (unsigned long long)file_bytes, size);
+  }
+  if (load_u32(data + blob::hdr::kHeaderBytes) != blob::kHeaderBytes) {
+    return Status::error(StatusCode::kBadLayout, "header size field is not %u", blob::kHeaderBytes);
+  }
+  const uint32_t count = load_u32(data + blob::hdr::kSectionCount);
+  const uint64_t table = load_u64(data + blob::hdr::kSectionTable);
+  if (count == 0 || count > blob::kMaxSections) {
+    return Status::error(StatusCode::kBadLayout, "section count %u outside [1, %u]", count, blob::kMaxSections);
+  }
+  const uint64_t table_bytes = uint64_t(count) * blob::kSectionEntryBytes;
+  if (table < blob::kHeaderBytes || !in_bounds(table, table_bytes, size)) {
+    return Status::error(StatusCode::kBadLayout, "section table [%llu, +%llu) outside the file",
+                         (unsigned long long)table, (unsigned long long)table_bytes);
+  }
+  if (blob::crc32(data + table, table_bytes) != load_u32(data + blob::hdr::kSectionTableCrc)) {
+    return Status::error(StatusCode::kBadChecksum, "section table checksum mismatch (corrupt blob)");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* e = data + table + uint64_t(i) * blob::kSectionEntryBytes;
+    const uint32_t kind = load_u32(e);
+    const uint64_t off = load_u64(e + 8);
+    const uint64_t bytes = load_u64(e + 16);
+    if (kind == 0 || kind >= sizeof(f->sections) / sizeof(f->sections[0])) {
+      return Status::error(StatusCode::kBadLayout, "section %u has unknown kind %u", i, kind);
+    }
+    Section& s = f->sections[kind];
+    if (s.present) return Status::error(StatusCode::kBadLayout, "duplicate %s section", section_name(kind));
+    if (!in_bounds(off, bytes, size) || off < blob::kHeaderBytes) {
+      return Status::error(StatusCode::kBadLayout, "%s section [%llu, +%llu) outside the file", section_name(kind),
+                           (unsigned long long)off, (unsigned long long)bytes);
+    }
+    if (off % 8 != 0) {
+      return Status::error(StatusCode::kBadLayout, "%s section offset %llu not 8-byte aligned", section_name(kind),
+                           (unsigned long long)off);
+    }
+    s.offset = off;
+    s.bytes = bytes;
+    s.crc = load_u32(e + 24);
+    s.present = true;
+  }
+  // Sections must not overlap each other or the header and table.
+  for (uint32_t a = 1; a < 8; ++a) {
+    const Section& sa = f->sections[a];
+    if (!sa.present) continue;
+    if (sa.offset < table + table_bytes && table < sa.offset + sa.bytes) {
+      return Status::error(StatusCode::kBadLayout, "%s section overlaps the section table", section_name(a));
+    }
+    for (uint32_t b = a + 1; b < 8; ++b) {
+      const Section& sb = f->sections[b];
+      if (sb.present && sa.offset < sb.offset + sb.bytes && sb.offset < sa.offset + sa.bytes) {
+        return Status::error(StatusCode::kBadLayout, "%s and %s sections overlap", section_name(a), section_name(b));
+      }
+    }
+  }
+  const uint32_t required[] = {1, 2, 3, 5, 6};
+  for (uint32_t kind : required) {
+    if (!f->sections[kind].present) {
+      return Status::error(StatusCode::kBadLayout, "blob has no %s section", section_name(kind));
+    }
+  }
+  // Every section but the weights is small: check its CRC now. The weights are
+  // verified on demand (verify_tensor_data), because that reads every byte.
+  for (uint32_t kind = 1; kind < 8; ++kind) {
+    const Section& s = f->sections[kind];
+    if (!s.present || kind == uint32_t(blob::SectionKind::kTensorData)) continue;
+    if (blob::crc32(data + s.offset, s.bytes) != s.crc) {
+      return Status::error(StatusCode::kBadChecksum, "%s section checksum mismatch (corrupt blob)",
+                           section_name(kind));
+    }
+  }
+  if (f->sections[6].offset % blob::kTensorAlignment != 0) {
+    return Status::error(StatusCode::kBadLayout, "tensor data section not %u-byte aligned", blob::kTensorAlignment);
+  }
+  return Status::ok();
+}
+
+Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
+  if (bytes < blob::hp::kBytes) {
+    return Status::error(StatusCode::kBadHparams, "hparams section is %zu bytes, expected %zu", bytes,
+                         blob::hp::kBytes);
+  }
+  if (load_u32(p + blob::hp::kArch) != uint32_t(blob::Arch::kLlama)) {
+    return Status::error(StatusCode::kBadHparams, "unsupported architecture %u (only llama)",
+                         load_u32(p + blob::hp::kArch));
+  }
+  hp->layers = load_u32(p + blob::hp::kLayers);
+  hp->dim = load_u32(p + blob::hp::kDim);
+  hp->heads = load_u32(p + blob::hp::kHeads);
+  hp->kv_heads = load_u32(p + blob::hp::kKvHeads);
+  hp->head_dim = load_u32(p + blob::hp::kHeadDim);
+  hp->ffn = load_u32(p + blob::hp::kFfnDim);
+  hp->vocab = load_u32(p + blob::hp::kVocab);
+  hp->train_context = load_u32(p + blob::hp::kTrainContext);
+  hp->rope_dim = load_u32(p + blob::hp::kRopeDim);
+  hp->rope_base = load_f32(p + blob::hp::kRopeBase);
+  hp->norm_eps = load_f32(p + blob::hp::kNormEps);
+  const uint32_t pairing = load_u32(p + blob::hp::kRopePairing);
+  hp->tied_embeddings = load_u32(p + blob::hp::kTiedEmbed) != 0;
+  hp->bos = load_i32(p + blob::hp::kBos);
+  hp->eos = load_i32(p + blob::hp::kEos);
+  hp->pad = load_i32(p + blob::hp::kPad);
+  hp->unk = load_i32(p + blob::hp::kUnk);
+  hp->im_start = load_i32(p + blob::hp::kImStart);
+  hp->im_end = load_i32(p + blob::hp::kImEnd);
+  hp->add_bos = load_u32(p + blob::hp::kAddBos) != 0;
+  hp->weight_kind = load_u32(p + blob::hp::kWeightKind);
+
+  if (hp->layers == 0 || hp->layers > kMaxLayers) {
+    return Status::error(StatusCode::kBadHparams, "layers = %u outside [1, %u]", hp->layers, kMaxLayers);
+  }
+  if (hp->dim == 0 || hp->dim > kMaxDim || hp->dim % kGroup != 0) {
+    return Status::error(StatusCode::kBadHparams, "dim = %u must be a nonzero multiple of %u up to %u", hp->dim,
+                         kGroup, kMaxDim);
+  }
+  if (hp->heads == 0 || hp->kv_heads == 0 || hp->heads % hp->kv_heads != 0) {
+    return Status::error(StatusCode::kBadHparams, "heads = %u, kv_heads = %u: heads must be a multiple of kv_heads",
+                         hp->heads, hp->kv_heads);
+  }
+  if (hp->head_dim == 0 || hp->head_dim % 2 != 0 || hp->head_dim > 1024 ||
+      uint64_t(hp->heads) * hp->head_dim > kMaxDim || hp->q_dim() % kGroup != 0) {
+    return Status::error(StatusCode::kBadHparams, "head_dim = %u invalid for %u heads", hp->head_dim, hp->heads);
+  }
+  if (hp->rope_dim == 0 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0) {
+    return Status::error(StatusCode::kBadHparams, "rope_dim = %u must be even and <= head_dim %u", hp->rope_dim,
+                         hp->head_dim);
+  }
+  if (hp->ffn == 0 || hp->ffn > kMaxDim * 4 || hp->ffn % kGroup != 0) {
+    return Status::error(StatusCode::kBadHparams, "ffn = %u must be a nonzero multiple of %u", hp->ffn, kGroup);
+  }
+  if (hp->vocab == 0 || hp->vocab > kMaxVocab) {
+    return Status::error(StatusCode::kBadHparams, "vocab = %u outside [1, %u]", hp->vocab, kMaxVocab);
+  }
+  if (!(hp->rope_base > 0.0f) || !std::isfinite(hp->rope_base)) {
+    return Status::error(StatusCode::kBadHparams, "rope base %g must be positive", double(hp->rope_base));
+  }
+  if (!(hp->norm_eps > 0.0f) || !(hp->norm_eps < 1.0f)) {
+    return Status::error(StatusCode::kBadHparams, "norm epsilon %g outside (0, 1)", double(hp->norm_eps));
+  }
+  if (pairing > uint32_t(blob::RopePairing::kHalves)) {
+    return Status::error(StatusCode::kBadHparams, "unknown rope pairing %u", pairing);
+  }
+  hp->rope_adjacent_pairs = pairing == uint32_t(blob::RopePairing::kAdjacent);
+  const int32_t* ids[] = {&hp->bos, &hp->eos, &hp->pad, &hp->unk, &hp->im_start, &hp->im_end};
+  for (const int32_t* id : ids) {
+    if (*id < -1 || *id >= int32_t(hp->vocab)) {
+      return Status::error(StatusCode::kBadHparams, "special token id %d outside the vocabulary of %u", *id,
+                           hp->vocab);
+    }
+  }
+  if (hp->eos < 0) return Status::error(StatusCode::kBadHparams, "model has no end-of-sequence token");
+  return Status::ok();
+}
+
+Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits) {
+  if (bytes < blob::plan::kBytes) {
+    return Status::error(StatusCode::kBadLayout, "memory plan section is %zu bytes, expected %zu", bytes,
+                         blob::plan::kBytes);
+  }
+  limits->max_context = load_u32(p + blob::plan::kMaxContext);
+  limits->max_sequences = load_u32(p + blob::plan::kMaxSequences);
+  limits->prefill_chunk = load_u32(p + blob::plan::kPrefillChunk);
+  limits->kv_block_tokens = load_u32(p + blob::plan::kKvBlockTokens);
+  limits->logit_rows = load_u32(p + blob::plan::kLogitRows);
+  if (limits->logit_rows == 0) limits->logit_rows = 1;
+  return Status::ok();  // the planner validates the limits themselves
+}
+
+Status read_tokenizer_counts(const uint8_t* p, size_t bytes, ModelFile* f) {
+  if (bytes < blob::tok::kHeaderBytes) {
+    return Status::error(StatusCode::kBadTokenizer, "tokenizer section is %zu bytes, shorter than its header", bytes);
+  }
+  f->n_tokens = load_u32(p + 8);
+  f->n_merges = load_u32(p + 12);
+  if (f->n_tokens != f->hp.vocab) {
+    return Status::error(StatusCode::kBadTokenizer, "tokenizer has %u tokens, model vocabulary is %u", f->n_tokens,
+                         f->hp.vocab);
+  }
+  if (f->n_merges > 4u * kMaxVocab) {
+    return Status::error(StatusCode::kBadTokenizer, "tokenizer claims %u merges", f->n_merges);
+  }
+  return Status::ok();  // Tokenizer::init validates the rest
+}
+
+// What a tensor of `role` must look like for these hyperparameters.
+struct Expected {
+  uint32_t rows, cols;
+  bool per_layer, matrix;
+};
+
+bool expected_shape(uint32_t role, const Hparams& hp, Expected* e) {
+  switch (static_cast<blob::TensorRole>(role)) {
+    case blob::TensorRole::kTokenEmbd: *e = {hp.vocab, hp.dim, false, true}; return true;
+    case blob::TensorRole::kOutputNorm: *e = {1, hp.dim, false, false}; return true;
+    case blob::TensorRole::kOutput: *e = {hp.vocab, hp.dim, false, true}; return true;
+    case blob::TensorRole::kAttnNorm: *e = {1, hp.dim, true, false}; return true;
+    case blob::TensorRole::kAttnQ: *e = {hp.q_dim(), hp.dim, true, true}; return true;
+    case blob::TensorRole::kAttnK: *e = {hp.kv_dim(), hp.dim, true, true}; return true;
+    case blob::TensorRole::kAttnV: *e = {hp.kv_dim(), hp.dim, true, true}; return true;
+    case blob::TensorRole::kAttnOut: *e = {hp.dim, hp.q_dim(), true, true}; return true;
+    case blob::TensorRole::kFfnNorm: *e = {1, hp.dim, true, false}; return true;
+    case blob::TensorRole::kFfnGate: *e = {hp.ffn, hp.dim, true, true}; return true;
+    case blob::TensorRole::kFfnUp: *e = {hp.ffn, hp.dim, true, true}; return true;
+    case blob::TensorRole::kFfnDown: *e = {hp.dim, hp.ffn, true, true}; return true;
+  }
+  return false;
+}
+
+// Per-layer role slots for presence/duplicate tracking: role 10..18 -> bit 0..8.
+constexpr uint32_t kFirstLayerRole = 10;
+constexpr uint32_t kLayerRoleCount = 9;
+
+struct DirEntry {
+  char name[blob::tdir::kNameBytes + 1];
+  uint32_t role, layer, dtype, rows, cols;
+  uint64_t offset, bytes;
+};
+
+DirEntry read_entry(const uint8_t* dir, uint32_t i) {
+  const uint8_t* e = dir + blob::tdir::kHeaderBytes + uint64_t(i) * blob::tdir::kEntryBytes;
+  DirEntry d;
+  std::memcpy(d.name, e, blob::tdir::kNameBytes);
+  d.name[blob::tdir::kNameBytes] = '\0';
+  const uint8_t* f = e + blob::tdir::kNameBytes;
+  d.role = load_u32(f);
+  d.layer = load_u32(f + 4);
+  d.dtype = load_u32(f + 8);
+  d.rows = load_u32(f + 12);
+  d.cols = load_u32(f + 16);
+  d.offset = load_u64(f + 24);
+  d.bytes = load_u64(f + 32);
+  return d;
+}
+
+Status validate_directory(ModelFile* f) {
+  const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
+  const Section& data = f->sections[uint32_t(blob::SectionKind::kTensorData)];
+  const uint8_t* p = f->data + dir.offset;
+  if (dir.bytes < blob::tdir::kHeaderBytes) {
+    return Status::error(StatusCode::kBadLayout, "tensor directory shorter than its header");
+  }
+  const uint32_t n = load_u32(p);
+  if (uint64_t(n) * blob::tdir::kEntryBytes != dir.bytes - blob::tdir::kHeaderBytes) {
+    return Status::error(StatusCode::kBadLayout, "tensor directory claims %u entries but holds %llu bytes", n,
+                         (unsigned long long)dir.bytes);
+  }
+  const uint32_t max_entries = 3 + f->hp.layers * kLayerRoleCount;
+  if (n > max_entries) {
+    return Status::error(StatusCode::kBadLayout, "tensor directory has %u entries, at most %u expected", n,
+                         max_entries);
+  }
+  uint16_t layer_seen[kMaxLayers] = {};  // bit r: per-layer role r seen
+  uint32_t global_seen = 0;              // bit role: global role seen
+  f->bytes_f32 = f->bytes_int8 = f->bytes_int4 = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const DirEntry d = read_entry(p, i);
+    const uint8_t* raw_name = p + blob::tdir::kHeaderBytes + uint64_t(i) * blob::tdir::kEntryBytes;
+    if (std::memchr(raw_name, 0, blob::tdir::kNameBytes) == nullptr) {
+      return Status::error(StatusCode::kBadTensor, "tensor %u: name is not NUL-terminated", i);
+    }
+    Expected ex;
+    if (!expected_shape(d.role, f->hp, &ex)) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': unknown role %u", d.name, d.role);
+    }
+    if (ex.per_layer ? d.layer >= f->hp.layers : d.layer != 0) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': layer %u out of range", d.name, d.layer);
+    }
+    if (d.rows != ex.rows || d.cols != ex.cols) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': shape [%u, %u], expected [%u, %u]", d.name, d.rows,
+                           d.cols, ex.rows, ex.cols);
+    }
+    if (d.dtype > uint32_t(blob::DType::kInt4G32) || (!ex.matrix && d.dtype != uint32_t(blob::DType::kF32))) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': storage type %u not allowed here", d.name, d.dtype);
+    }
+    const uint64_t need = blob::tensor_bytes(static_cast<blob::DType>(d.dtype), d.rows, d.cols);
+    if (need == 0 || d.bytes != need) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': %llu bytes, shape and type need %llu", d.name,
+                           (unsigned long long)d.bytes, (unsigned long long)need);
+    }
+    if (d.offset % blob::kTensorAlignment != 0 || !in_bounds(d.offset, d.bytes, data.bytes)) {
+      return Status::error(StatusCode::kBadLayout, "tensor '%s': offset %llu unaligned or past the data section",
+                           d.name, (unsigned long long)d.offset);
+    }
+    if (ex.per_layer) {
+      const uint16_t bit = uint16_t(1u << (d.role - kFirstLayerRole));
+      if (layer_seen[d.layer] & bit) {
+        return Status::error(StatusCode::kBadTensor, "tensor '%s': duplicate role in layer %u", d.name, d.layer);
+      }
+      layer_seen[d.layer] |= bit;
+    } else {
+      if (global_seen & (1u << d.role)) {
+        return Status::error(StatusCode::kBadTensor, "tensor '%s': duplicate role", d.name);
+      }
+      global_seen |= 1u << d.role;
+    }
+    // No two tensors may share bytes (a crafted directory could alias weights).
+    for (uint32_t j = 0; j < i; ++j) {
+      const DirEntry o = read_entry(p, j);
+      if (d.offset < o.offset + o.bytes && o.offset < d.offset + d.bytes) {
+        return Status::error(StatusCode::kBadLayout, "tensors '%s' and '%s' overlap", d.name, o.name);
+      }
+    }
+    if (d.dtype == uint32_t(blob::DType::kF32)) f->bytes_f32 += d.bytes;
+    if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;
+    if (d.dtype == uint32_t(blob::DType::kInt4G32)) f->bytes_int4 += d.bytes;
+  }
+  const uint32_t all_layer_roles = (1u << kLayerRoleCount) - 1;
+  for (uint32_t l = 0; l < f->hp.layers; ++l) {
+    if (layer_seen[l] != all_layer_roles) {
+      for (uint32_t r = 0; r < kLayerRoleCount; ++r) {
+        if (!(layer_seen[l] & (1u << r))) {
+          return Status::error(StatusCode::kMissingTensor, "layer %u lacks the tensor of role %u", l,
+                               r + kFirstLayerRole);
+        }
+      }
+    }
+  }
+  if (!(global_seen & (1u << uint32_t(blob::TensorRole::kTokenEmbd)))) {
+    return Status::error(StatusCode::kMissingTensor, "blob lacks token_embd");
+  }
+  if (!(global_seen & (1u << uint32_t(blob::TensorRole::kOutputNorm)))) {
+    return Status::error(StatusCode::kMissingTensor, "blob lacks output_norm");
+  }
+  const bool has_output = global_seen & (1u << uint32_t(blob::TensorRole::kOutput));
+  if (!has_output && !f->hp.tied_embeddings) {
+    return Status::error(StatusCode::kMissingTensor, "blob lacks the output head and embeddings are not tied");
+  }
+  return Status::ok();
+}
+
+WeightMatrix make_matrix(const uint8_t* base, const DirEntry& d) {
+  WeightMatrix w;
+  w.type = static_cast<WeightType>(d.dtype);
+  w.rows = d.rows;
+  w.cols = d.cols;
+  w.data = base + d.offset;
+  w.scales = nullptr;
+  if (w.type == WeightType::kInt8G32) {
+    w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols);
+  } else if (w.type == WeightType::kInt4G32) {
+    w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols / 2);
+  }
+  return w;
+}
+
+}  // namespace
+
+ModelShape ModelFile::shape() const {
+  ModelShape s;
+  s.layers = hp.layers;
+  s.dim = hp.dim;
+  s.heads = hp.heads;
+  s.kv_heads = hp.kv_heads;
+  s.head_dim = hp.head_dim;
+  s.ffn = hp.ffn;
+  s.vocab = hp.vocab;
+  s.rope_dim = hp.rope_dim;
+  s.n_tokens = n_tokens;
+  s.n_merges = n_merges;
+  return s;
+}
+
+Status open_model_file(const uint8_t* data, size_t size, ModelFile* out) {
+  *out = ModelFile{};
+  if (data == nullptr) return Status::error(StatusCode::kInvalidArgument, "no blob data");
+  out->data = data;
+  out->size = size;
+  TERN_RETURN_IF_ERROR(read_header_and_sections(data, size, out));
+  const Section& hps = out->sections[uint32_t(blob::SectionKind::kHparams)];
+  TERN_RETURN_IF_ERROR(read_hparams(data + hps.offset, hps.bytes, &out->hp));
+  const Section& plan = out->sections[uint32_t(blob::SectionKind::kMemoryPlan)];
+  TERN_RETURN_IF_ERROR(read_memory_plan(data + plan.offset, plan.bytes, &out->default_limits));
+  const Section& tok = out->sections[uint32_t(blob::SectionKind::kTokenizer)];
+  out->tokenizer = data + tok.offset;
+  out->tokenizer_bytes = tok.bytes;
+  TERN_RETURN_IF_ERROR(read_tokenizer_counts(out->tokenizer, out->tokenizer_bytes, out));
+  const Section& chat = out->sections[uint32_t(blob::SectionKind::kChatTemplate)];
+  if (chat.present) {
+    out->chat_template = reinterpret_cast<const char*>(data + chat.offset);
+    out->chat_template_bytes = chat.bytes;
+  }
+  return validate_directory(out);
+}
+
+Status bind_weights(ModelFile* f, Arena* arena) {
+  f->layers = arena->allocate_array<LayerWeights>(f->hp.layers, "model");
+  if (f->layers == nullptr) return Status::error(StatusCode::kArenaTooSmall, "no arena space for the layer table");
+  const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
+  const uint8_t* base = f->data + f->sections[uint32_t(blob::SectionKind::kTensorData)].offset;
+  const uint8_t* p = f->data + dir.offset;
+  const uint32_t n = load_u32(p);
+  for (uint32_t i = 0; i < n; ++i) {
+    const DirEntry d = read_entry(p, i);
+    const WeightMatrix w = make_matrix(base, d);
+    const float* vec = reinterpret_cast<const float*>(base + d.offset);
+    LayerWeights& L = f->layers[d.layer < f->hp.layers ? d.layer : 0];
+    switch (static_cast<blob::TensorRole>(d.role)) {
+      case blob::TensorRole::kTokenEmbd: f->token_embd = w; break;
+      case blob::TensorRole::kOutputNorm: f->output_norm = vec; break;
+      case blob::TensorRole::kOutput: f->output = w; break;
+      case blob::TensorRole::kAttnNorm: L.attn_norm = vec; break;
+      case blob::TensorRole::kAttnQ: L.wq = w; break;
+      case blob::TensorRole::kAttnK: L.wk = w; break;
+      case blob::TensorRole::kAttnV: L.wv = w; break;
+      case blob::TensorRole::kAttnOut: L.wo = w; break;
+      case blob::TensorRole::kFfnNorm: L.ffn_norm = vec; break;
+      case blob::TensorRole::kFfnGate: L.gate = w; break;
+      case blob::TensorRole::kFfnUp: L.up = w; break;
+      case blob::TensorRole::kFfnDown: L.down = w; break;
+    }
+  }
+  if (f->output.data == nullptr) f->output = f->token_embd;  // tied embeddings
+  return Status::ok();
+}
+
+Status verify_tensor_data(const ModelFile& f) {
+  const Section& s = f.sections[uint32_t(blob::SectionKind::kTensorData)];
+  if (blob::crc32(f.data + s.offset, s.bytes) != s.crc) {
+    return Status::error(StatusCode::kBadChecksum, "tensor data checksum mismatch: the weights are corrupt");
+  }
+  return Status::ok();
+}
+
+}  // namespace tern

@@ -1,0 +1,86 @@
+// A validated view of a tern blob: hyperparameters, tokenizer section, chat
+// template and weight views pointing straight into the mapped bytes. Opening
+// validates everything the file claims (magic, version, endianness, sizes,
+// offsets, alignment, checksums, tensor shapes) before anything is used;
+// nothing is copied and no heap is touched.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/arena.h"
+#include "kernels/kernels.h"
+#include "runtime/blob_format.h"
+#include "runtime/memory_plan.h"
+#include "runtime/status.h"
+
+namespace tern {
+
+struct Hparams {
+  uint32_t layers = 0, dim = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0;
+  uint32_t train_context = 0, rope_dim = 0;
+  float rope_base = 10000.0f, norm_eps = 1e-5f;
+  bool rope_adjacent_pairs = true;
+  bool tied_embeddings = false;
+  int32_t bos = -1, eos = -1, pad = -1, unk = -1, im_start = -1, im_end = -1;
+  bool add_bos = false;
+  uint32_t weight_kind = 0;  // blob::WeightKind the packer was asked for
+  uint32_t q_dim() const { return heads * head_dim; }
+  uint32_t kv_dim() const { return kv_heads * head_dim; }
+};
+
+// One transformer block's weights. Norm weights are float [dim].
+struct LayerWeights {
+  const float* attn_norm;
+  WeightMatrix wq;    // [q_dim, dim]
+  WeightMatrix wk;    // [kv_dim, dim]
+  WeightMatrix wv;    // [kv_dim, dim]
+  WeightMatrix wo;    // [dim, q_dim]
+  const float* ffn_norm;
+  WeightMatrix gate;  // [ffn, dim]
+  WeightMatrix up;    // [ffn, dim]
+  WeightMatrix down;  // [dim, ffn]
+};
+
+struct Section {
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  uint32_t crc = 0;
+  bool present = false;
+};
+
+struct ModelFile {
+  const uint8_t* data = nullptr;  // the whole blob
+  size_t size = 0;
+  Hparams hp;
+  RunLimits default_limits;       // from the memory-plan section
+  Section sections[8];            // indexed by blob::SectionKind
+  const uint8_t* tokenizer = nullptr;
+  size_t tokenizer_bytes = 0;
+  const char* chat_template = nullptr;  // not NUL-terminated
+  size_t chat_template_bytes = 0;
+  uint32_t n_merges = 0, n_tokens = 0;
+
+  WeightMatrix token_embd;  // [vocab, dim]
+  const float* output_norm = nullptr;
+  WeightMatrix output;      // [vocab, dim]; == token_embd when tied
+  LayerWeights* layers = nullptr;  // [hp.layers], allocated from the arena by bind_weights
+
+  // Byte counts by storage type, for reports.
+  uint64_t bytes_f32 = 0, bytes_int8 = 0, bytes_int4 = 0;
+
+  ModelShape shape() const;
+};
+
+// Validate the header, section table, every section except tensor data
+// payloads, hyperparameters and the tensor directory. Fills everything but
+// `layers` (see bind_weights). No allocation.
+Status open_model_file(const uint8_t* data, size_t size, ModelFile* out);
+
+// Allocate the per-layer weight table from the arena and bind every tensor.
+// Fails with kMissingTensor / kBadTensor naming the tensor.
+Status bind_weights(ModelFile* file, Arena* arena);
+
+// Recompute the CRC-32 of the tensor data section (reads every weight byte).
+Status verify_tensor_data(const ModelFile& file);
+
+}  // namespace tern

@@ -1,0 +1,629 @@
+// Every kernel variant compiled in, run through the same test bodies against
+// the scalar reference (or, for the quantized matmul, against an exact
+// double-precision evaluation of the reference formula). Variants the host CPU
+// cannot run are skipped with the reason.
+//
+// Tolerances (each stated where it is checked):
+//   quantize_rows_q8, kv_store                     bit-exact
+//   matmul_q8   |y - exact| <= (groups + 10) * 2^-24 * sum_g |term_g|
+//               with term_g = |d_w x_d| sum_j |w_j x_j| (+ |m x_s|): a rigorous
+//               bound for float accumulation in any order of exact integer
+//               partials) and bit-exact when all scales
+//               are powers of two and sum_g |term_g| < 2^24 units, where
+//               every float operation is exact
+//   matmul_f32  |y - ref| <= 1e-5 * sum_c |w x|
+//   rmsnorm     |y - ref| <= 1e-5 * |ref| + 1e-6
+//   rope        |y - ref| <= 1e-6 * (|x0| + |x1|)   (FMA vs separate rounding)
+//   softmax     |y - ref| <= 2e-6 * ref + 1e-9      (polynomial exp, ~2e-7 rel)
+//   silu_mul    |y - ref| <= 2e-6 * |ref| + 1e-6 * |up| * 1e-30-ish floor
+//   attention   |y - ref| <= 2e-5 * sum_t p_t |v_t| + 1e-6
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "port/cpu_features.h"
+
+namespace tern {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+uint32_t host_isa() {
+  const CpuFeatures f = detect_cpu_features();
+  uint32_t isa = 0;
+  if (f.avx2 && f.fma && f.f16c) isa |= kIsaAvx2;
+  if (f.avx_vnni) isa |= kIsaAvxVnni;
+  if (f.avx512_vnni) isa |= kIsaAvx512Vnni;
+  if (f.neon) isa |= kIsaNeon;
+  if (f.dotprod) isa |= kIsaNeonDotprod;
+  if (f.i8mm) isa |= kIsaNeonI8mm;
+  return isa;
+}
+
+size_t variant_count() {
+  size_t n = 0;
+  kernel_variants(&n);
+  return n;
+}
+
+const KernelVariant& variant(size_t i) {
+  size_t n = 0;
+  return kernel_variants(&n)[i];
+}
+
+class KernelVariantTest : public ::testing::TestWithParam<size_t> {
+ protected:
+  void SetUp() override {
+    const KernelVariant& v = variant(GetParam());
+    if ((v.required_isa & host_isa()) != v.required_isa)
+      GTEST_SKIP() << "variant '" << v.name << "' needs ISA bits 0x" << std::hex << v.required_isa
+                   << " but this CPU has 0x" << host_isa();
+    k = v.table;
+  }
+  const KernelTable* k = nullptr;
+  const KernelTable& s = scalar_kernels();
+  std::mt19937 rng{12345};
+
+  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+  int irand(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+};
+
+std::string where(const KernelTable* k, const char* op, const std::string& shape) {
+  return std::string("variant=") + k->name + " op=" + op + " " + shape;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+// ---- quantize_rows_q8 ---------------------------------------------------------
+
+TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
+  for (uint32_t cols : {32u, 64u, 96u, 576u, 1536u, 4128u}) {
+    for (uint32_t rows : {1u, 3u}) {
+      const uint32_t groups = cols / kGroup;
+      // +1: the activations start at an odd float offset (unaligned).
+      std::vector<float> xbuf(size_t(rows) * cols + 1);
+      float* x = xbuf.data() + 1;
+      for (uint32_t i = 0; i < rows * cols; ++i) {
+        const uint32_t g = i / kGroup;
+        switch (g % 5) {
+          case 0: x[i] = uniform(-3.0f, 3.0f); break;
+          case 1: x[i] = 0.0f; break;                                 // zero group
+          case 2: x[i] = float(irand(-254, 254)) * 0.5f; break;       // exact .5 ties when amax = 127
+          case 3: x[i] = uniform(-1e-20f, 1e-20f); break;             // tiny
+          default: x[i] = uniform(-1e4f, 1e4f); break;
+        }
+      }
+      // Make the tie groups' amax exactly 127 so id == 1 and x * id hits .5.
+      for (uint32_t g = 2; g < rows * groups; g += 5) x[g * kGroup] = 127.0f;
+      struct Out {
+        std::vector<int8_t> q;
+        std::vector<float> d, s;
+      } out[2];
+      for (Out& o : out) {
+        o.q.assign(size_t(rows) * cols + 1, int8_t(99));
+        o.d.assign(size_t(rows) * groups + 1, kNaN);
+        o.s.assign(size_t(rows) * groups + 1, kNaN);
+      }
+      s.quantize_rows_q8(x, rows, cols, ActRowsQ8{out[0].q.data() + 1, out[0].d.data() + 1, out[0].s.data() + 1, cols});
+      k->quantize_rows_q8(x, rows, cols, ActRowsQ8{out[1].q.data() + 1, out[1].d.data() + 1, out[1].s.data() + 1, cols});
+      const std::string at = where(k, "quantize_rows_q8", "rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
+      ASSERT_EQ(0, std::memcmp(out[0].q.data(), out[1].q.data(), out[0].q.size())) << at;
+      for (size_t i = 1; i < out[0].d.size(); ++i) {
+        ASSERT_TRUE(same_bits(out[0].d[i], out[1].d[i])) << at << " d[" << i - 1 << "]";
+        ASSERT_TRUE(same_bits(out[0].s[i], out[1].s[i])) << at << " s[" << i - 1 << "]";
+      }
+      // Properties of the reference itself.
+      for (uint32_t g = 0; g < rows * groups; ++g) {
+        int qmax = 0, sum = 0;
+        for (uint32_t j = 0; j < kGroup; ++j) {
+          const int q = out[0].q[1 + g * kGroup + j];
+          ASSERT_LE(std::abs(q), 127);
+          qmax = std::max(qmax, std::abs(q));
+          sum += q;
+        }
+        const float d = out[0].d[1 + g];
+        ASSERT_EQ(qmax, d == 0.0f ? 0 : 127) << at << " group " << g;
+        ASSERT_TRUE(same_bits(out[0].s[1 + g], d * float(sum))) << at << " group " << g;
+      }
+    }
+  }
+}
+
+// ---- matmul_q8 ------------------------------------------------------------------
+
+enum class Fill { kRandom, kAllMax, kAllMin, kZeroGroups, kPow2 };
+const char* fill_name(Fill f) {
+  switch (f) {
+    case Fill::kRandom: return "random";
+    case Fill::kAllMax: return "all-max";
+    case Fill::kAllMin: return "all-min";
+    case Fill::kZeroGroups: return "zero-groups";
+    default: return "pow2-scales";
+  }
+}
+
+// A quantized weight matrix and activations built directly in their storage
+// layouts, so edge values (+-127, 0, 15) can be placed exactly.
+struct QProblem {
+  WeightType type;
+  uint32_t rows, cols, n_tokens;
+  std::vector<uint8_t> wq;      // +1 byte: data starts unaligned
+  std::vector<uint16_t> ws;     // f16 scales
+  std::vector<int8_t> xq;       // +1 byte
+  std::vector<float> xd, xs;    // +1 float
+  WeightMatrix w() const {
+    return WeightMatrix{type, rows, cols, wq.data() + 1, ws.data()};
+  }
+  ActRowsQ8 x() const {
+    return ActRowsQ8{const_cast<int8_t*>(xq.data()) + 1, const_cast<float*>(xd.data()) + 1,
+                     const_cast<float*>(xs.data()) + 1, cols};
+  }
+};
+
+QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_tokens, Fill fill,
+                      std::mt19937& rng) {
+  QProblem p{type, rows, cols, n_tokens, {}, {}, {}, {}, {}};
+  const uint32_t groups = cols / kGroup;
+  const bool int4 = type == WeightType::kInt4G32;
+  auto ir = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto fr = [&](float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); };
+  const float pow2[] = {0.25f, 0.5f, 1.0f, 2.0f};
+  // Weights: element values w_e[r][c] first, then packed.
+  std::vector<int> we(size_t(rows) * cols);
+  for (uint32_t r = 0; r < rows; ++r)
+    for (uint32_t c = 0; c < cols; ++c) {
+      int v;
+      const bool zero_group = fill == Fill::kZeroGroups && ((c / kGroup + r) % 3 == 0);
+      switch (fill) {
+        case Fill::kAllMax: v = int4 ? 15 : 127; break;
+        case Fill::kAllMin: v = int4 ? 0 : -127; break;
+        default: v = int4 ? ir(0, 15) : ir(-127, 127); break;
+      }
+      if (zero_group) v = int4 ? 0 : 0;
+      we[size_t(r) * cols + c] = v;
+    }
+  if (int4) {
+    p.wq.assign(size_t(rows) * cols / 2 + 1, 0);
+    for (uint32_t r = 0; r < rows; ++r)
+      for (uint32_t g = 0; g < groups; ++g)
+        for (uint32_t j = 0; j < 16; ++j) {
+          const int lo = we[size_t(r) * cols + g * 32 + j], hi = we[size_t(r) * cols + g * 32 + j + 16];
+          p.wq[1 + size_t(r) * cols / 2 + g * 16 + j] = uint8_t(lo | (hi << 4));
+        }
+    p.ws.resize(size_t(rows) * groups * 2);
+  } else {
+    p.wq.assign(size_t(rows) * cols + 1, 0);
+    for (size_t i = 0; i < we.size(); ++i) p.wq[1 + i] = uint8_t(int8_t(we[i]));
+    p.ws.resize(size_t(rows) * groups);
+  }
+  for (size_t i = 0; i < p.ws.size(); ++i) {
+    const bool is_m = int4 && (i % 2 == 1);
+    float v;
+    if (fill == Fill::kPow2) v = is_m ? -pow2[ir(0, 3)] * 4.0f : pow2[ir(0, 3)];
+    else if (fill == Fill::kAllMax || fill == Fill::kAllMin) v = is_m ? -0.5f : 0.0123f;
+    else v = is_m ? fr(-0.2f, 0.0f) : fr(0.0f, 0.02f);
+    if (fill == Fill::kZeroGroups && ((i / (int4 ? 2 : 1)) % 7 == 3)) v = 0.0f;  // zero scales
+    p.ws[i] = f32_to_f16(v);
+  }
+  // Activations: q in [-127, 127], d > 0, s = d * sum(q) as the quantizer makes it.
+  p.xq.assign(size_t(n_tokens) * cols + 1, 0);
+  p.xd.assign(size_t(n_tokens) * groups + 1, 0.0f);
+  p.xs.assign(size_t(n_tokens) * groups + 1, 0.0f);
+  for (uint32_t t = 0; t < n_tokens; ++t)
+    for (uint32_t g = 0; g < groups; ++g) {
+      const bool zero_group = fill == Fill::kZeroGroups && ((g + t) % 4 == 1);
+      int sum = 0;
+      for (uint32_t j = 0; j < kGroup; ++j) {
+        int v;
+        switch (fill) {
+          case Fill::kAllMax: v = 127; break;
+          case Fill::kAllMin: v = -127; break;
+          default: v = ir(-127, 127); break;
+        }
+        if (zero_group) v = 0;
+        p.xq[1 + size_t(t) * cols + g * kGroup + j] = int8_t(v);
+        sum += v;
+      }
+      float d = fill == Fill::kPow2 ? pow2[ir(1, 3)] : fr(0.001f, 0.05f);
+      if (zero_group) d = 0.0f;
+      p.xd[1 + size_t(t) * groups + g] = d;
+      p.xs[1 + size_t(t) * groups + g] = d * float(sum);
+    }
+  return p;
+}
+
+// Exact value of one output by the reference formula, and its magnitude
+// sum_g |d_w x_d| * sum_j |w_j x_j| (+ |m x_s|): a bound on every partial sum a
+// variant may form, whichever way it splits a group's integer products.
+void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* mag) {
+  const uint32_t groups = p.cols / kGroup;
+  const bool int4 = p.type == WeightType::kInt4G32;
+  double acc = 0.0, m = 0.0;
+  for (uint32_t g = 0; g < groups; ++g) {
+    int64_t isum = 0, iabs = 0;  // sum w*x and sum |w*x|
+    for (uint32_t j = 0; j < kGroup; ++j) {
+      const uint32_t c = g * kGroup + j;
+      int wv;
+      if (int4) {
+        const uint8_t b = p.wq[1 + size_t(r) * p.cols / 2 + g * 16 + (j % 16)];
+        wv = j < 16 ? (b & 15) : (b >> 4);
+      } else {
+        wv = int8_t(p.wq[1 + size_t(r) * p.cols + c]);
+      }
+      isum += int64_t(wv) * p.xq[1 + size_t(t) * p.cols + c];
+      iabs += std::abs(int64_t(wv) * p.xq[1 + size_t(t) * p.cols + c]);
+    }
+    const double xd = p.xd[1 + size_t(t) * groups + g];
+    double term;
+    if (int4) {
+      const double d = f16_to_f32(p.ws[(size_t(r) * groups + g) * 2]);
+      const double mm = f16_to_f32(p.ws[(size_t(r) * groups + g) * 2 + 1]);
+      const double xs = p.xs[1 + size_t(t) * groups + g];
+      term = d * xd * double(isum) + mm * xs;
+      m += std::fabs(d * xd) * double(iabs) + std::fabs(mm * xs);
+    } else {
+      const double d = f16_to_f32(p.ws[size_t(r) * groups + g]);
+      term = d * xd * double(isum);
+      m += std::fabs(d * xd) * double(iabs);
+    }
+    acc += term;
+  }
+  *y = acc;
+  *mag = m;
+}
+
+void check_matmul(const KernelTable* k, const QProblem& p, Fill fill, uint32_t r0, uint32_t r1) {
+  const size_t y_stride = p.rows + 3;  // odd stride between token rows
+  std::vector<float> y(size_t(p.n_tokens) * y_stride, kNaN);
+  k->matmul_q8(p.w(), p.x(), p.n_tokens, r0, r1, y.data(), y_stride);
+  const uint32_t groups = p.cols / kGroup;
+  const std::string shape = std::string(p.type == WeightType::kInt4G32 ? "int4" : "int8") +
+                            " rows=" + std::to_string(p.rows) + " cols=" + std::to_string(p.cols) +
+                            " n_tokens=" + std::to_string(p.n_tokens) + " r=[" + std::to_string(r0) +
+                            "," + std::to_string(r1) + ") fill=" + fill_name(fill);
+  const std::string at = where(k, "matmul_q8", shape);
+  for (uint32_t t = 0; t < p.n_tokens; ++t)
+    for (size_t i = 0; i < y_stride; ++i) {
+      const float got = y[t * y_stride + i];
+      if (i < r0 || i >= r1) {
+        ASSERT_TRUE(std::isnan(got)) << at << " wrote outside its rows: t=" << t << " i=" << i;
+        continue;
+      }
+      double ex, mag;
+      exact_output(p, uint32_t(i), t, &ex, &mag);
+      // Rigorous float-accumulation bound (see the top of the file).
+      const double tol = double(groups + 10) * std::ldexp(1.0, -24) * mag;
+      ASSERT_FALSE(std::isnan(got)) << at << " row " << i << " token " << t << " not written";
+      ASSERT_LE(std::fabs(double(got) - ex), tol) << at << " row " << i << " token " << t
+                                                  << " got " << got << " exact " << ex;
+      // Powers of two everywhere: every product and partial sum is exact while
+      // the magnitudes stay under 2^24 units of the smallest product (1/8).
+      if (fill == Fill::kPow2 && mag < std::ldexp(1.0, 24) * 0.125) {
+        ASSERT_EQ(double(got), ex) << at << " row " << i << " token " << t << " (exact case)";
+      }
+    }
+}
+
+TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
+  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+    for (uint32_t cols : {32u, 64u, 96u, 576u, 1536u, 4128u})
+      for (uint32_t rows : {1u, 3u, 7u, 8u, 9u, 33u})
+        for (uint32_t n_tokens : {1u, 2u, 3u, 5u, 17u})
+          for (Fill fill : {Fill::kRandom, Fill::kAllMax, Fill::kAllMin, Fill::kZeroGroups, Fill::kPow2}) {
+            // Keep the big shapes to fewer fills so the test stays quick.
+            if (cols >= 1536 && rows * n_tokens > 40 && fill != Fill::kRandom && fill != Fill::kPow2) continue;
+            const QProblem p = make_problem(type, rows, cols, n_tokens, fill, rng);
+            check_matmul(k, p, fill, 0, rows);
+            if (HasFatalFailure()) return;
+          }
+}
+
+TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
+  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+    for (uint32_t n_tokens : {1u, 5u}) {
+      const QProblem p = make_problem(type, 33, 576, n_tokens, Fill::kRandom, rng);
+      check_matmul(k, p, Fill::kRandom, 5, 30);
+      check_matmul(k, p, Fill::kRandom, 7, 8);
+      if (HasFatalFailure()) return;
+    }
+}
+
+// Single group, power-of-two scales: one product and no accumulation, so the
+// variant must equal the scalar reference bit for bit.
+TEST_P(KernelVariantTest, MatmulQ8SingleGroupBitExactToScalar) {
+  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+    for (uint32_t n_tokens : {1u, 3u, 17u})
+      for (Fill fill : {Fill::kPow2, Fill::kAllMax, Fill::kAllMin}) {
+        QProblem p = make_problem(type, 9, 32, n_tokens, Fill::kPow2, rng);
+        if (fill != Fill::kPow2) {  // edge values with power-of-two scales
+          const QProblem e = make_problem(type, 9, 32, n_tokens, fill, rng);
+          p.wq = e.wq;
+          p.xq = e.xq;
+          for (uint32_t t = 0; t < n_tokens; ++t) {
+            int sum = 0;
+            for (uint32_t j = 0; j < 32; ++j) sum += p.xq[1 + t * 32 + j];
+            p.xs[1 + t] = p.xd[1 + t] * float(sum);
+          }
+        }
+        std::vector<float> ya(size_t(n_tokens) * 9, kNaN), yb(size_t(n_tokens) * 9, kNaN);
+        s.matmul_q8(p.w(), p.x(), n_tokens, 0, 9, ya.data(), 9);
+        k->matmul_q8(p.w(), p.x(), n_tokens, 0, 9, yb.data(), 9);
+        for (size_t i = 0; i < ya.size(); ++i)
+          ASSERT_TRUE(same_bits(ya[i], yb[i]))
+              << where(k, "matmul_q8", std::string(type == WeightType::kInt4G32 ? "int4" : "int8") +
+                                           " rows=9 cols=32 n_tokens=" + std::to_string(n_tokens) +
+                                           " fill=" + fill_name(fill))
+              << " i=" << i << " scalar " << ya[i] << " variant " << yb[i];
+      }
+}
+
+// quantize then matmul, end to end, against float math on the dequantized
+// operands (catches a layout disagreement between the two kernels).
+TEST_P(KernelVariantTest, QuantizeThenMatmulAgreesWithScalar) {
+  const uint32_t rows = 17, cols = 576, n_tokens = 3;
+  const QProblem p = make_problem(WeightType::kInt4G32, rows, cols, n_tokens, Fill::kRandom, rng);
+  std::vector<float> x(size_t(n_tokens) * cols);
+  for (float& v : x) v = uniform(-2.0f, 2.0f);
+  const uint32_t groups = cols / kGroup;
+  std::vector<int8_t> q(size_t(n_tokens) * cols);
+  std::vector<float> d(size_t(n_tokens) * groups), sm(size_t(n_tokens) * groups);
+  std::vector<float> ya(size_t(n_tokens) * rows, kNaN), yb(size_t(n_tokens) * rows, kNaN);
+  const ActRowsQ8 act{q.data(), d.data(), sm.data(), cols};
+  s.quantize_rows_q8(x.data(), n_tokens, cols, act);
+  s.matmul_q8(p.w(), act, n_tokens, 0, rows, ya.data(), rows);
+  k->quantize_rows_q8(x.data(), n_tokens, cols, act);
+  k->matmul_q8(p.w(), act, n_tokens, 0, rows, yb.data(), rows);
+  for (size_t i = 0; i < ya.size(); ++i)
+    ASSERT_NEAR(ya[i], yb[i], 1e-4f * (1.0f + std::fabs(ya[i])))  // float order only
+        << where(k, "quantize+matmul_q8", "rows=17 cols=576 n_tokens=3") << " i=" << i;
+}
+
+// ---- float ops --------------------------------------------------------------------
+
+TEST_P(KernelVariantTest, MatmulF32) {
+  for (uint32_t cols : {1u, 7u, 16u, 33u, 576u})
+    for (uint32_t rows : {1u, 5u, 9u})
+      for (uint32_t n_tokens : {1u, 4u}) {
+        std::vector<float> W(size_t(rows) * cols), x(size_t(n_tokens) * cols + 1);
+        for (float& v : W) v = uniform(-1, 1);
+        for (float& v : x) v = uniform(-1, 1);
+        const WeightMatrix w{WeightType::kF32, rows, cols, W.data(), nullptr};
+        std::vector<float> ya(size_t(n_tokens) * rows, kNaN), yb(ya);
+        s.matmul_f32(w, x.data() + 1, n_tokens, 0, rows, ya.data(), rows);
+        k->matmul_f32(w, x.data() + 1, n_tokens, 0, rows, yb.data(), rows);
+        for (uint32_t t = 0; t < n_tokens; ++t)
+          for (uint32_t r = 0; r < rows; ++r) {
+            double mag = 0;
+            for (uint32_t c = 0; c < cols; ++c) mag += std::fabs(W[r * cols + c] * x[1 + t * cols + c]);
+            ASSERT_NEAR(ya[t * rows + r], yb[t * rows + r], 1e-5 * mag + 1e-30)
+                << where(k, "matmul_f32", "rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+                                               " n_tokens=" + std::to_string(n_tokens));
+          }
+      }
+}
+
+TEST_P(KernelVariantTest, Rmsnorm) {
+  for (uint32_t n : {1u, 7u, 8u, 33u, 576u, 1536u}) {
+    std::vector<float> x(n + 1), w(n), ya(n, kNaN), yb(n, kNaN);
+    for (float& v : x) v = uniform(-10, 10);
+    for (float& v : w) v = uniform(0.5f, 1.5f);
+    s.rmsnorm(x.data() + 1, w.data(), n, 1e-5f, ya.data());
+    k->rmsnorm(x.data() + 1, w.data(), n, 1e-5f, yb.data());
+    for (uint32_t i = 0; i < n; ++i)
+      ASSERT_NEAR(ya[i], yb[i], 1e-5f * std::fabs(ya[i]) + 1e-6f) << where(k, "rmsnorm", "n=" + std::to_string(n)) << " i=" << i;
+    // In place (out aliases x).
+    std::vector<float> z(x.begin() + 1, x.end());
+    k->rmsnorm(z.data(), w.data(), n, 1e-5f, z.data());
+    for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(z[i], yb[i]) << where(k, "rmsnorm", "in place n=" + std::to_string(n));
+  }
+}
+
+TEST_P(KernelVariantTest, Rope) {
+  struct Shape { uint32_t heads, head_dim, rope_dim; };
+  for (Shape sh : {Shape{9, 64, 64}, Shape{3, 64, 32}, Shape{2, 10, 10}, Shape{1, 40, 24}, Shape{4, 128, 128}})
+    for (bool adjacent : {true, false}) {
+      const size_t n = size_t(sh.heads) * sh.head_dim;
+      std::vector<float> x(n), cs(sh.rope_dim);
+      for (float& v : x) v = uniform(-3, 3);
+      for (uint32_t i = 0; i < sh.rope_dim / 2; ++i) {
+        const float a = uniform(-100, 100);
+        cs[2 * i] = std::cos(a);
+        cs[2 * i + 1] = std::sin(a);
+      }
+      std::vector<float> ya(x), yb(x);
+      s.rope(ya.data(), sh.heads, sh.head_dim, sh.rope_dim, cs.data(), adjacent);
+      k->rope(yb.data(), sh.heads, sh.head_dim, sh.rope_dim, cs.data(), adjacent);
+      const std::string at = where(k, "rope", "heads=" + std::to_string(sh.heads) + " head_dim=" + std::to_string(sh.head_dim) +
+                                                  " rope_dim=" + std::to_string(sh.rope_dim) + (adjacent ? " adjacent" : " halves"));
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t d = uint32_t(i % sh.head_dim);
+        if (d >= sh.rope_dim) {
+          ASSERT_EQ(yb[i], x[i]) << at << " touched dim " << d;
+          continue;
+        }
+        // The two inputs of the pair this element belongs to.
+        const uint32_t half = sh.rope_dim / 2;
+        const size_t base = i - d;
+        uint32_t a0, a1;
+        if (adjacent) { a0 = d & ~1u; a1 = a0 + 1; } else { a0 = d % half; a1 = a0 + half; }
+        const float mag = std::fabs(x[base + a0]) + std::fabs(x[base + a1]);
+        ASSERT_NEAR(ya[i], yb[i], 1e-6f * mag + 1e-30f) << at << " i=" << i;
+      }
+    }
+}
+
+TEST_P(KernelVariantTest, Softmax) {
+  for (uint32_t n : {1u, 5u, 8u, 17u, 100u, 1000u})
+    for (float range : {1.0f, 30.0f, 200.0f}) {
+      std::vector<float> x(n + 1);
+      for (float& v : x) v = uniform(-range, range);
+      std::vector<float> ya(x.begin() + 1, x.end()), yb(ya);
+      s.softmax(ya.data(), n);
+      k->softmax(yb.data(), n);
+      for (uint32_t i = 0; i < n; ++i)
+        ASSERT_NEAR(ya[i], yb[i], 2e-6f * ya[i] + 1e-9f)
+            << where(k, "softmax", "n=" + std::to_string(n) + " range=" + std::to_string(range)) << " i=" << i;
+    }
+}
+
+TEST_P(KernelVariantTest, SiluMul) {
+  for (uint32_t n : {1u, 9u, 64u, 1536u}) {
+    std::vector<float> g(n), up(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      g[i] = (i % 13 == 0) ? uniform(-120, 120) : uniform(-20, 20);
+      up[i] = uniform(-4, 4);
+    }
+    std::vector<float> ya(g), yb(g);
+    s.silu_mul(ya.data(), up.data(), n);
+    k->silu_mul(yb.data(), up.data(), n);
+    for (uint32_t i = 0; i < n; ++i)
+      ASSERT_NEAR(ya[i], yb[i], 2e-6f * std::fabs(ya[i]) + 1e-30f)
+          << where(k, "silu_mul", "n=" + std::to_string(n)) << " i=" << i << " gate=" << g[i];
+  }
+}
+
+// ---- paged KV ------------------------------------------------------------------------
+
+struct KvFixture {
+  uint32_t kv_heads, head_dim, block_tokens, n_blocks;
+  std::vector<uint16_t> k, v;
+  std::vector<uint32_t> table;
+  size_t stride() const { return size_t(block_tokens) * kv_heads * head_dim + 5; }  // padded blocks
+  PagedKv view() const {
+    return PagedKv{k.data(), v.data(), stride(), table.data(), block_tokens, kv_heads, head_dim};
+  }
+};
+
+KvFixture make_kv(uint32_t kv_heads, uint32_t head_dim, uint32_t block_tokens, uint32_t n_ctx, std::mt19937& rng) {
+  KvFixture f{kv_heads, head_dim, block_tokens, 0, {}, {}, {}};
+  const uint32_t used = (n_ctx + block_tokens - 1) / block_tokens;
+  f.n_blocks = used + 3;
+  for (uint32_t b = 0; b < used; ++b) f.table.push_back(f.n_blocks - 1 - b * 1);  // reversed blocks
+  std::shuffle(f.table.begin(), f.table.end(), rng);
+  f.k.assign(f.n_blocks * f.stride(), 0x7e00);  // NaN f16 in slots never written
+  f.v.assign(f.n_blocks * f.stride(), 0x7e00);
+  return f;
+}
+
+TEST_P(KernelVariantTest, KvStoreBitExact) {
+  for (uint32_t head_dim : {64u, 12u}) {
+    KvFixture a = make_kv(3, head_dim, 16, 40, rng), b = a;
+    std::vector<float> kk(3 * head_dim), vv(3 * head_dim);
+    for (uint32_t pos = 0; pos < 40; ++pos) {
+      for (uint32_t i = 0; i < kk.size(); ++i) {
+        kk[i] = uniform(-4, 4) * (i % 7 == 0 ? 1e-6f : 1.0f);  // some f16 subnormals
+        vv[i] = (i % 11 == 0) ? uniform(-7e4f, 7e4f) : uniform(-4, 4);  // some overflow to inf
+      }
+      s.kv_store(a.view(), a.k.data(), a.v.data(), pos, kk.data(), vv.data());
+      k->kv_store(b.view(), b.k.data(), b.v.data(), pos, kk.data(), vv.data());
+    }
+    ASSERT_TRUE(a.k == b.k) << where(k, "kv_store", "kv_heads=3 head_dim=" + std::to_string(head_dim));
+    ASSERT_TRUE(a.v == b.v) << where(k, "kv_store", "kv_heads=3 head_dim=" + std::to_string(head_dim));
+  }
+}
+
+TEST_P(KernelVariantTest, Attention) {
+  struct Shape { uint32_t heads, kv_heads, head_dim, block_tokens, n_ctx; };
+  for (Shape sh : {Shape{9, 3, 64, 16, 1}, Shape{9, 3, 64, 16, 17}, Shape{9, 3, 64, 16, 100},
+                   Shape{4, 4, 12, 3, 10}, Shape{8, 2, 128, 32, 65}})
+    for (uint32_t h_split : {0u, 1u}) {
+      KvFixture kv = make_kv(sh.kv_heads, sh.head_dim, sh.block_tokens, sh.n_ctx, rng);
+      std::vector<float> kk(sh.kv_heads * sh.head_dim), vv(kk.size());
+      for (uint32_t pos = 0; pos < sh.n_ctx; ++pos) {
+        for (float& x : kk) x = uniform(-2, 2);
+        for (float& x : vv) x = uniform(-2, 2);
+        s.kv_store(kv.view(), kv.k.data(), kv.v.data(), pos, kk.data(), vv.data());
+      }
+      std::vector<float> q(size_t(sh.heads) * sh.head_dim);
+      for (float& x : q) x = uniform(-2, 2);
+      const uint32_t h0 = h_split ? 1 : 0, h1 = h_split ? sh.heads - 1 : sh.heads;
+      std::vector<float> oa(q.size(), kNaN), ob(q.size(), kNaN), scratch(sh.n_ctx);
+      const float scale = 1.0f / std::sqrt(float(sh.head_dim));
+      s.attention(kv.view(), AttentionArgs{q.data(), oa.data(), scratch.data(), sh.heads, h0, h1, sh.n_ctx, scale});
+      k->attention(kv.view(), AttentionArgs{q.data(), ob.data(), scratch.data(), sh.heads, h0, h1, sh.n_ctx, scale});
+      const std::string at = where(k, "attention", "heads=" + std::to_string(sh.heads) + " kv_heads=" + std::to_string(sh.kv_heads) +
+                                                       " head_dim=" + std::to_string(sh.head_dim) + " n_ctx=" + std::to_string(sh.n_ctx) +
+                                                       " h=[" + std::to_string(h0) + "," + std::to_string(h1) + ")");
+      for (size_t i = 0; i < q.size(); ++i) {
+        const uint32_t h = uint32_t(i / sh.head_dim);
+        if (h < h0 || h >= h1) {
+          ASSERT_TRUE(std::isnan(ob[i])) << at << " wrote head " << h;
+          continue;
+        }
+        // |v| <= 2 (stored as f16) and the p sum to 1: 2e-5 * 2 + 1e-6.
+        ASSERT_NEAR(oa[i], ob[i], 4e-5f + 1e-6f) << at << " i=" << i;
+      }
+    }
+}
+
+std::string variant_name(const ::testing::TestParamInfo<size_t>& info) {
+  std::string n = variant(info.param).name;
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, KernelVariantTest, ::testing::Range<size_t>(0, variant_count()), variant_name);
+
+// ---- dispatch ---------------------------------------------------------------------------
+
+TEST(SelectKernels, ScalarIsLastAndAlwaysAvailable) {
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  ASSERT_GE(n, 1u);
+  EXPECT_STREQ(v[n - 1].name, "scalar");
+  EXPECT_EQ(v[n - 1].required_isa, 0u);
+  EXPECT_EQ(v[n - 1].table, &scalar_kernels());
+  EXPECT_EQ(select_kernels(0, nullptr), &scalar_kernels());
+  EXPECT_EQ(select_kernels(0, "auto"), &scalar_kernels());
+  EXPECT_EQ(select_kernels(0, "scalar"), &scalar_kernels());
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_STREQ(v[i].name, v[i].table->name);
+    const KernelTable& t = *v[i].table;
+    EXPECT_TRUE(t.quantize_rows_q8 && t.matmul_q8 && t.matmul_f32 && t.rmsnorm && t.rope && t.softmax &&
+                t.silu_mul && t.attention && t.kv_store)
+        << "variant " << t.name << " has an empty slot";
+  }
+}
+
+TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  const uint32_t isa = host_isa();
+  const KernelTable* best = nullptr;
+  for (size_t i = 0; i < n && !best; ++i)
+    if ((v[i].required_isa & isa) == v[i].required_isa) best = v[i].table;
+  EXPECT_EQ(select_kernels(isa, nullptr), best);
+  EXPECT_EQ(select_kernels(isa, "auto"), best);
+  // Every variant is selectable by name with all ISA bits, and refused without them.
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(select_kernels(0xffffffffu, v[i].name), v[i].table) << v[i].name;
+    if (v[i].required_isa != 0) {
+      EXPECT_EQ(select_kernels(0, v[i].name), nullptr) << v[i].name;
+      EXPECT_EQ(select_kernels(~v[i].required_isa, v[i].name), nullptr) << v[i].name;
+    }
+  }
+  // With everything available, auto is the first listed.
+  EXPECT_EQ(select_kernels(0xffffffffu, "auto"), v[0].table);
+  EXPECT_EQ(select_kernels(isa, "no-such-variant"), nullptr);
+  EXPECT_EQ(select_kernels(isa, ""), nullptr);
+#if defined(__x86_64__)
+  if (isa & kIsaAvx2) {
+    ASSERT_NE(select_kernels(isa, "avx2"), nullptr) << "x86 build with an AVX2 CPU must list avx2";
+    EXPECT_STREQ(select_kernels(isa, nullptr)->name, "avx2");
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace tern

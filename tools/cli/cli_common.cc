@@ -1,0 +1,182 @@
+#include "tools/cli/cli_common.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "port/process_stats.h"
+#include "runtime/utf8.h"
+
+namespace tern::cli {
+
+namespace {
+
+bool parse_u32(const char* s, uint32_t* out) {
+  if (!s || !*s) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s, &end, 10);
+  if (errno || *end || v < 0 || v > 0xffffffffLL) return false;
+  *out = uint32_t(v);
+  return true;
+}
+bool parse_i32(const char* s, int32_t* out) {
+  if (!s || !*s) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s, &end, 10);
+  if (errno || *end || v < INT32_MIN || v > INT32_MAX) return false;
+  *out = int32_t(v);
+  return true;
+}
+bool parse_f32(const char* s, float* out) {
+  if (!s || !*s) return false;
+  errno = 0;
+  char* end = nullptr;
+  const float v = std::strtof(s, &end);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+bool parse_u64(const char* s, uint64_t* out) {
+  if (!s || !*s || *s == '-') return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+const char* common_flags_help() {
+  return "  --model BLOB            tern blob made by tern-pack (required)\n"
+         "  --threads N             worker threads (default 1; env TERN_THREADS)\n"
+         "  --isa NAME              kernel variant: auto (default), scalar, avx2, neon, neon-dotprod (env TERN_ISA)\n"
+         "  --max-context N         tokens per sequence (default: the blob's plan)\n"
+         "  --prefill-chunk N       tokens per batched prefill call (default: the blob's plan)\n"
+         "  --kv-block N            tokens per KV block, a power of two (default: the blob's plan)\n"
+         "  --max-sequences N       sequences sharing the KV pool (default: the blob's plan)\n"
+         "  --verify                check the CRC of all weights at load\n"
+         "  --temp T                sampling temperature, 0 = greedy (default 0)\n"
+         "  --top-k K               keep the K most likely tokens (0 = off)\n"
+         "  --top-p P               nucleus sampling mass in (0, 1] (1 = off)\n"
+         "  --min-p P               drop tokens below P * p(max) (0 = off)\n"
+         "  --repeat-penalty R      penalty for recent tokens (1 = off)\n"
+         "  --repeat-last-n N       window of the penalty (default 64)\n"
+         "  --seed S                random seed (default 0)\n";
+}
+
+int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err) {
+  const char* flag = argv[*i];
+  auto value = [&]() -> const char* {
+    if (*i + 1 >= argc) return nullptr;
+    return argv[++*i];
+  };
+  auto bad = [&](const char* what) {
+    *err = std::string("bad value for ") + flag + ": expected " + what;
+    return -1;
+  };
+  if (!std::strcmp(flag, "--verify")) {
+    opt->verify_weights = true;
+    return 1;
+  }
+  static const char* with_value[] = {"--model", "--threads", "--isa", "--max-context", "--prefill-chunk",
+                                     "--kv-block", "--max-sequences", "--temp", "--top-k", "--top-p", "--min-p",
+                                     "--repeat-penalty", "--repeat-last-n", "--seed"};
+  bool known = false;
+  for (const char* w : with_value) known |= !std::strcmp(flag, w);
+  if (!known) return 0;
+  const char* v = value();
+  if (!v) {
+    *err = std::string("missing value for ") + flag;
+    return -1;
+  }
+  if (!std::strcmp(flag, "--model")) opt->model_path = v;
+  else if (!std::strcmp(flag, "--isa")) opt->isa = v;
+  else if (!std::strcmp(flag, "--threads")) { if (!parse_u32(v, &opt->threads) || opt->threads == 0) return bad("a positive integer"); }
+  else if (!std::strcmp(flag, "--max-context")) { if (!parse_u32(v, &opt->limits.max_context) || !opt->limits.max_context) return bad("a positive integer"); }
+  else if (!std::strcmp(flag, "--prefill-chunk")) { if (!parse_u32(v, &opt->limits.prefill_chunk) || !opt->limits.prefill_chunk) return bad("a positive integer"); }
+  else if (!std::strcmp(flag, "--kv-block")) { if (!parse_u32(v, &opt->limits.kv_block_tokens) || !opt->limits.kv_block_tokens) return bad("a positive power of two"); }
+  else if (!std::strcmp(flag, "--max-sequences")) { if (!parse_u32(v, &opt->limits.max_sequences) || !opt->limits.max_sequences) return bad("a positive integer"); }
+  else if (!std::strcmp(flag, "--temp")) { if (!parse_f32(v, &opt->sampling.temperature)) return bad("a number"); }
+  else if (!std::strcmp(flag, "--top-k")) { if (!parse_i32(v, &opt->sampling.top_k)) return bad("an integer"); }
+  else if (!std::strcmp(flag, "--top-p")) { if (!parse_f32(v, &opt->sampling.top_p)) return bad("a number"); }
+  else if (!std::strcmp(flag, "--min-p")) { if (!parse_f32(v, &opt->sampling.min_p)) return bad("a number"); }
+  else if (!std::strcmp(flag, "--repeat-penalty")) { if (!parse_f32(v, &opt->sampling.repetition_penalty)) return bad("a number"); }
+  else if (!std::strcmp(flag, "--repeat-last-n")) { if (!parse_u32(v, &opt->sampling.repeat_last_n)) return bad("a non-negative integer"); }
+  else if (!std::strcmp(flag, "--seed")) { if (!parse_u64(v, &opt->sampling.seed)) return bad("a non-negative integer"); }
+  return 1;
+}
+
+void apply_environment(EngineOptions* opt) {
+  if (opt->isa == nullptr) {
+    const char* isa = std::getenv("TERN_ISA");
+    if (isa && *isa) opt->isa = isa;
+  }
+  const char* th = std::getenv("TERN_THREADS");
+  uint32_t n = 0;
+  if (opt->threads == 1 && th && parse_u32(th, &n) && n > 0) opt->threads = n;
+}
+
+void json_string(FILE* f, const char* s, size_t n) {
+  std::fputc('"', f);
+  size_t i = 0;
+  while (i < n) {
+    uint32_t cp = 0;
+    bool incomplete = false;
+    const size_t len = utf8_decode(reinterpret_cast<const uint8_t*>(s + i), n - i, &cp, &incomplete);
+    if (len == 0 || incomplete) {
+      std::fputs("\\ufffd", f);
+      i += len ? len : 1;
+      continue;
+    }
+    if (cp == '"') std::fputs("\\\"", f);
+    else if (cp == '\\') std::fputs("\\\\", f);
+    else if (cp == '\n') std::fputs("\\n", f);
+    else if (cp == '\r') std::fputs("\\r", f);
+    else if (cp == '\t') std::fputs("\\t", f);
+    else if (cp < 0x20) std::fprintf(f, "\\u%04x", cp);
+    else std::fwrite(s + i, 1, len, f);
+    i += len;
+  }
+  std::fputc('"', f);
+}
+
+void json_memory_fields(FILE* f, const Engine& e) {
+  const Arena& a = e.arena();
+  const MemoryPlan& p = e.plan();
+  std::fprintf(f, "\"isa\":\"%s\",\"threads\":%u,\"blob_bytes\":%zu,\"arena_bytes\":%zu,\"arena_used\":%zu,"
+               "\"arena_high_water\":%zu,\"arena_plan\":{\"activations\":%zu,\"kv_blocks\":%zu,\"logits\":%zu,"
+               "\"tokenizer\":%zu,\"sampler\":%zu},\"arena_regions\":{",
+               e.isa_name(), e.threads(), e.blob_bytes(), a.capacity(), a.used(), a.high_water(), p.activations,
+               p.kv_blocks, p.logits, p.tokenizer, p.sampler);
+  for (size_t i = 0; i < a.region_count(); ++i) {
+    std::fprintf(f, "%s\"%s\":%zu", i ? "," : "", a.region(i).name, a.region(i).bytes);
+  }
+  const KvPool& kv = const_cast<Engine&>(e).model().kv();
+  std::fprintf(f, "},\"kv_bytes_per_token\":%zu,\"kv_blocks_total\":%u,\"kv_blocks_used\":%u,\"kv_block_tokens\":%u,"
+               "\"max_context\":%u,\"peak_rss_bytes\":%zu",
+               kv.bytes_per_token(), kv.shape().n_blocks, kv.used_blocks(), kv.shape().block_tokens,
+               e.limits().max_context, peak_rss_bytes());
+}
+
+void print_memory_report(FILE* f, const Engine& e) {
+  const Arena& a = e.arena();
+  const KvPool& kv = const_cast<Engine&>(e).model().kv();
+  std::fprintf(f, "kernels: %s, threads: %u\n", e.isa_name(), e.threads());
+  std::fprintf(f, "blob: %.1f MiB (mapped, read-only)\n", e.blob_bytes() / 1048576.0);
+  std::fprintf(f, "arena: %.2f MiB, used %.2f MiB, high-water %.2f MiB\n", a.capacity() / 1048576.0,
+               a.used() / 1048576.0, a.high_water() / 1048576.0);
+  for (size_t i = 0; i < a.region_count(); ++i) {
+    std::fprintf(f, "  %-12s %10.2f MiB\n", a.region(i).name, a.region(i).bytes / 1048576.0);
+  }
+  std::fprintf(f, "kv: %zu bytes/token, blocks %u used of %u (%u tokens each), max context %u\n",
+               kv.bytes_per_token(), kv.used_blocks(), kv.shape().n_blocks, kv.shape().block_tokens,
+               e.limits().max_context);
+  std::fprintf(f, "peak RSS: %.1f MiB\n", peak_rss_bytes() / 1048576.0);
+}
+
+}  // namespace tern::cli

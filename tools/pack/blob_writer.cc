@@ -1,0 +1,230 @@
+// Blob serialization: lays the sections out, writes each field explicitly and
+// fills in the CRCs last (sections, then the section table, then the header).
+#include "tools/pack/blob_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace tern::pack {
+namespace {
+
+using ull = unsigned long long;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+Status invalid(const char* what, const char* name = "") {
+  return Status::error(StatusCode::kInvalidArgument, "blob writer: %s %.60s", what, name);
+}
+
+void write_hparams(const BlobHparams& h, uint8_t* p) {
+  using namespace blob::hp;
+  blob::store_u32(p + kArch, uint32_t(h.arch));
+  blob::store_u32(p + kLayers, h.layers);
+  blob::store_u32(p + kDim, h.dim);
+  blob::store_u32(p + kHeads, h.heads);
+  blob::store_u32(p + kKvHeads, h.kv_heads);
+  blob::store_u32(p + kHeadDim, h.head_dim);
+  blob::store_u32(p + kFfnDim, h.ffn);
+  blob::store_u32(p + kVocab, h.vocab);
+  blob::store_u32(p + kTrainContext, h.train_context);
+  blob::store_u32(p + kRopeDim, h.rope_dim);
+  blob::store_f32(p + kRopeBase, h.rope_base);
+  blob::store_f32(p + kNormEps, h.norm_eps);
+  blob::store_u32(p + kRopePairing, uint32_t(h.rope_pairing));
+  blob::store_u32(p + kTiedEmbed, h.tied_embed ? 1u : 0u);
+  blob::store_i32(p + kBos, h.bos);
+  blob::store_i32(p + kEos, h.eos);
+  blob::store_i32(p + kPad, h.pad);
+  blob::store_i32(p + kUnk, h.unk);
+  blob::store_i32(p + kImStart, h.im_start);
+  blob::store_i32(p + kImEnd, h.im_end);
+  blob::store_u32(p + kAddBos, h.add_bos ? 1u : 0u);
+  blob::store_u32(p + kWeightKind, uint32_t(h.weight_kind));
+}
+
+void write_plan(const BlobPlan& pl, uint8_t* p) {
+  using namespace blob::plan;
+  blob::store_u32(p + kMaxContext, pl.limits.max_context);
+  blob::store_u32(p + kMaxSequences, pl.limits.max_sequences);
+  blob::store_u32(p + kPrefillChunk, pl.limits.prefill_chunk);
+  blob::store_u32(p + kKvBlockTokens, pl.limits.kv_block_tokens);
+  blob::store_u32(p + kLogitRows, pl.limits.logit_rows);
+  blob::store_u64(p + kArenaBytes, pl.arena_bytes);
+}
+
+// Tokenizer section size; 0 with *err set if it cannot be represented.
+uint64_t tokenizer_bytes(const BlobTokenizer& t, uint64_t* pool_bytes) {
+  uint64_t pool = 0;
+  for (const std::string& s : t.tokens) pool += s.size();
+  *pool_bytes = pool;
+  const uint64_t n = t.tokens.size();
+  return blob::tok::kHeaderBytes + 4 * (n + 1) + align_up(n, 4) + 12 * uint64_t(t.merges.size()) + pool;
+}
+
+Status check_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes) {
+  const uint64_t n = t.tokens.size();
+  if (n == 0 || n >= UINT32_MAX) return invalid("token count out of range");
+  if (t.types.size() != n) return invalid("token types and tokens differ in count");
+  if (t.merges.size() >= UINT32_MAX) return invalid("too many merges");
+  if (pool_bytes >= UINT32_MAX) return invalid("token texts exceed 4 GiB");
+  for (uint8_t ty : t.types)
+    if (ty < uint8_t(blob::tok::TokenType::kNormal) || ty > uint8_t(blob::tok::TokenType::kByte))
+      return invalid("token type out of range");
+  for (const auto& m : t.merges)
+    if (m[0] >= n || m[1] >= n || m[2] >= n) return invalid("merge id out of range");
+  return Status::ok();
+}
+
+void write_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes, uint8_t* p) {
+  const uint32_t n = uint32_t(t.tokens.size());
+  blob::store_u32(p + 0, t.model);
+  blob::store_u32(p + 4, t.pre);
+  blob::store_u32(p + 8, n);
+  blob::store_u32(p + 12, uint32_t(t.merges.size()));
+  blob::store_u32(p + 16, uint32_t(pool_bytes));
+  blob::store_u32(p + 20, 0);
+  uint8_t* offsets = p + blob::tok::kHeaderBytes;         // u32 [n + 1]
+  uint8_t* types = offsets + 4 * (uint64_t(n) + 1);       // u8 [n], padded to 4
+  uint8_t* merges = types + align_up(n, 4);               // u32 [n_merges][3]
+  uint8_t* pool = merges + 12 * uint64_t(t.merges.size());
+  uint32_t off = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    blob::store_u32(offsets + 4 * uint64_t(i), off);
+    std::memcpy(pool + off, t.tokens[i].data(), t.tokens[i].size());
+    off += uint32_t(t.tokens[i].size());
+    types[i] = t.types[i];
+  }
+  blob::store_u32(offsets + 4 * uint64_t(n), off);
+  for (size_t j = 0; j < t.merges.size(); ++j)
+    for (int k = 0; k < 3; ++k) blob::store_u32(merges + 12 * j + 4 * k, t.merges[j][k]);
+}
+
+}  // namespace
+
+Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
+  using namespace blob;
+  constexpr uint32_t kSections = 6;
+
+  uint64_t pool_bytes = 0;
+  const uint64_t tok_bytes = tokenizer_bytes(c.tokenizer, &pool_bytes);
+  TERN_RETURN_IF_ERROR(check_tokenizer(c.tokenizer, pool_bytes));
+  if (c.tensors.size() >= UINT32_MAX) return invalid("too many tensors");
+
+  // Tensor payload offsets inside the data section.
+  std::vector<uint64_t> tensor_off(c.tensors.size());
+  uint64_t data_bytes = 0;
+  for (size_t i = 0; i < c.tensors.size(); ++i) {
+    const BlobTensor& t = c.tensors[i];
+    if (t.name.empty() || t.name.size() >= tdir::kNameBytes) return invalid("tensor name empty or too long:", t.name.c_str());
+    const uint64_t want = tensor_bytes(t.dtype, t.rows, t.cols);
+    if (want == 0 || want != t.payload.size()) return invalid("payload size does not match dtype and shape:", t.name.c_str());
+    data_bytes = align_up(data_bytes, kTensorAlignment);
+    tensor_off[i] = data_bytes;
+    data_bytes += want;
+  }
+
+  // Section layout, in kind order.
+  struct Span { SectionKind kind; uint64_t offset, bytes; };
+  Span s[kSections] = {
+      {SectionKind::kHparams, 0, hp::kBytes},
+      {SectionKind::kMemoryPlan, 0, plan::kBytes},
+      {SectionKind::kTokenizer, 0, tok_bytes},
+      {SectionKind::kChatTemplate, 0, c.chat_template.size()},
+      {SectionKind::kTensorDir, 0, tdir::kHeaderBytes + tdir::kEntryBytes * uint64_t(c.tensors.size())},
+      {SectionKind::kTensorData, 0, data_bytes},
+  };
+  uint64_t pos = kHeaderBytes + uint64_t(kSections) * kSectionEntryBytes;
+  for (uint32_t k = 0; k < kSections; ++k) {
+    pos = align_up(pos, k + 1 == kSections ? kDataSectionAlignment : kSectionAlignment);
+    s[k].offset = pos;
+    pos += s[k].bytes;
+  }
+  const uint64_t file_bytes = pos;
+
+  std::vector<uint8_t>& f = *out;
+  f.assign(size_t(file_bytes), 0);
+  uint8_t* base = f.data();
+  write_hparams(c.hparams, base + s[0].offset);
+  write_plan(c.plan, base + s[1].offset);
+  write_tokenizer(c.tokenizer, pool_bytes, base + s[2].offset);
+  if (!c.chat_template.empty()) std::memcpy(base + s[3].offset, c.chat_template.data(), c.chat_template.size());
+
+  uint8_t* dir = base + s[4].offset;
+  store_u32(dir + 0, uint32_t(c.tensors.size()));
+  store_u32(dir + 4, 0);
+  for (size_t i = 0; i < c.tensors.size(); ++i) {
+    const BlobTensor& t = c.tensors[i];
+    uint8_t* e = dir + tdir::kHeaderBytes + tdir::kEntryBytes * i;
+    std::memcpy(e, t.name.data(), t.name.size());  // rest of the 48 bytes stays NUL
+    store_u32(e + 48, uint32_t(t.role));
+    store_u32(e + 52, t.layer);
+    store_u32(e + 56, uint32_t(t.dtype));
+    store_u32(e + 60, t.rows);
+    store_u32(e + 64, t.cols);
+    store_u32(e + 68, 0);
+    store_u64(e + 72, tensor_off[i]);
+    store_u64(e + 80, t.payload.size());
+    std::memcpy(base + s[5].offset + tensor_off[i], t.payload.data(), t.payload.size());
+  }
+
+  // Section table with each section's CRC, then the header.
+  uint8_t* table = base + kHeaderBytes;
+  for (uint32_t k = 0; k < kSections; ++k) {
+    uint8_t* e = table + kSectionEntryBytes * k;
+    store_u32(e + 0, uint32_t(s[k].kind));
+    store_u32(e + 4, 0);
+    store_u64(e + 8, s[k].offset);
+    store_u64(e + 16, s[k].bytes);
+    store_u32(e + 24, crc32(base + s[k].offset, size_t(s[k].bytes)));
+    store_u32(e + 28, 0);
+  }
+  std::memcpy(base + hdr::kMagic, kMagic, sizeof(kMagic));
+  store_u32(base + hdr::kVersion, kFormatVersion);
+  store_u32(base + hdr::kEndian, kEndianMarker);
+  store_u64(base + hdr::kFileBytes, file_bytes);
+  store_u32(base + hdr::kHeaderBytes, kHeaderBytes);
+  store_u32(base + hdr::kSectionCount, kSections);
+  store_u64(base + hdr::kSectionTable, kHeaderBytes);
+  store_u32(base + hdr::kSectionTableCrc, crc32(table, size_t(kSections) * kSectionEntryBytes));
+  store_u32(base + hdr::kFlags, 0);
+  store_u32(base + hdr::kHeaderCrc, crc32(base, hdr::kHeaderCrc));
+  return Status::ok();
+}
+
+Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return Status::error(StatusCode::kIoError, "cannot create %.100s: %s", tmp.c_str(), std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Status::error(StatusCode::kIoError, "cannot write %.100s: %s", tmp.c_str(), std::strerror(e));
+    }
+    done += size_t(w);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  if (::close(fd) != 0 || !synced) {
+    const int e = synced ? errno : sync_errno;
+    ::unlink(tmp.c_str());
+    return Status::error(StatusCode::kIoError, "cannot flush %.100s: %s", tmp.c_str(), std::strerror(e));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return Status::error(StatusCode::kIoError, "cannot rename to %.100s: %s", path.c_str(), std::strerror(e));
+  }
+  return Status::ok();
+}
+
+}  // namespace tern::pack

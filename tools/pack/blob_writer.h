@@ -1,0 +1,74 @@
+// Serializes a model into the tern blob (runtime/blob_format.h,
+// docs/blob_format.md): header, section table, hparams, memory plan,
+// tokenizer, chat template, tensor directory, tensor data. Every field is
+// written one by one in little-endian; every section gets its CRC-32.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/blob_format.h"
+#include "runtime/memory_plan.h"
+#include "runtime/status.h"
+
+namespace tern::pack {
+
+// The data section starts on a page boundary, so mapped weights are page
+// aligned; tensors inside it are blob::kTensorAlignment (64) aligned.
+constexpr uint64_t kDataSectionAlignment = 4096;
+// Every other section starts 8-byte aligned (u64 fields, u32 arrays).
+constexpr uint64_t kSectionAlignment = 8;
+
+struct BlobHparams {
+  blob::Arch arch = blob::Arch::kLlama;
+  uint32_t layers = 0, dim = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0;
+  uint32_t train_context = 0, rope_dim = 0;
+  float rope_base = 10000.0f, norm_eps = 1e-5f;
+  blob::RopePairing rope_pairing = blob::RopePairing::kAdjacent;
+  bool tied_embed = false;
+  int32_t bos = -1, eos = -1, pad = -1, unk = -1, im_start = -1, im_end = -1;
+  bool add_bos = false;
+  blob::WeightKind weight_kind = blob::WeightKind::kInt4;
+};
+
+struct BlobPlan {
+  RunLimits limits;
+  uint64_t arena_bytes = 0;  // tern::plan_memory total for these limits (informative)
+};
+
+struct BlobTokenizer {
+  uint32_t model = 1;  // byte-level BPE
+  uint32_t pre = 1;    // smollm
+  std::vector<std::string> tokens;               // [n_tokens] texts, verbatim
+  std::vector<uint8_t> types;                    // [n_tokens] blob::tok::TokenType
+  std::vector<std::array<uint32_t, 3>> merges;   // [n_merges] (left, right, merged), rank order
+};
+
+struct BlobTensor {
+  std::string name;  // GGUF name, < blob::tdir::kNameBytes bytes
+  blob::TensorRole role = blob::TensorRole::kTokenEmbd;
+  uint32_t layer = 0;  // 0 for the global tensors
+  blob::DType dtype = blob::DType::kF32;
+  uint32_t rows = 0, cols = 0;
+  std::vector<uint8_t> payload;  // exactly blob::tensor_bytes(dtype, rows, cols) bytes
+};
+
+struct BlobContents {
+  BlobHparams hparams;
+  BlobPlan plan;
+  BlobTokenizer tokenizer;
+  std::string chat_template;
+  std::vector<BlobTensor> tensors;  // written in this order
+};
+
+// Build the whole blob image in memory. Fails (kInvalidArgument) on anything
+// the format cannot represent: a name too long, a payload of the wrong size,
+// counts beyond u32, a token type out of range, a merge id out of range.
+Status serialize_blob(const BlobContents& contents, std::vector<uint8_t>* out);
+
+// Write `bytes` to `path` atomically: a temporary file beside it, flushed,
+// then renamed over `path`. On failure the temporary file is removed.
+Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+
+}  // namespace tern::pack
