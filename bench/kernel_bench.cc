@@ -91,7 +91,7 @@ uint64_t stream_sum(const uint8_t* p, size_t n) {
 }
 #endif
 
-double read_bandwidth_gbs(int reps) {
+double read_bandwidth_gbs(int reps, bool print) {
   const size_t bytes = size_t(256) << 20;
   Buffer buf(bytes);
   std::memset(buf.p, 1, bytes);  // fault the pages in
@@ -104,8 +104,9 @@ double read_bandwidth_gbs(int reps) {
     gbs.push_back(double(bytes) / double(t1 - t0));
     wall.push_back(double(bytes) / double(w1 - w0));
   }
-  std::printf("single-core read bandwidth (256 MB streaming sum): %.2f GB/s (wall clock: %.2f GB/s)\n\n",
-              median(gbs), median(wall));
+  if (print)
+    std::printf("single-core read bandwidth (256 MB streaming sum): %.2f GB/s (wall clock: %.2f GB/s)\n\n",
+                median(gbs), median(wall));
   return median(gbs);
 }
 
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
   std::mt19937 rng(7);
   const uint32_t isa = host_isa();
 
-  const double bw = read_bandwidth_gbs(reps);
+  const double bw = read_bandwidth_gbs(reps, true);
 
   size_t n_variants = 0;
   const KernelVariant* variants = kernel_variants(&n_variants);
@@ -202,8 +203,12 @@ int main(int argc, char** argv) {
         const double s = time_call(r, 1, [&] { k.matmul_q8(m.w, a.x, 1, 0, rows, a.y.data(), rows); });
         const double gbs = double(m.bytes) / s * 1e-9;
         decode_dram[ti][vi] = gbs;
-        std::printf("| %s | decode | %s | %ux%u (%.0f MB, DRAM) | %.2f | %.2f | %.0f%% | |\n", v.name, type_name(type), rows,
-                    dram_cols, double(m.bytes) / (1 << 20), s * 1e3, gbs, 100 * gbs / bw);
+        // The machine may be shared: compare with the read bandwidth measured
+        // right after, not only with the figure from the start of the run.
+        const double bw_now = read_bandwidth_gbs(3, false);
+        std::printf("| %s | decode | %s | %ux%u (%.0f MB, DRAM) | %.2f | %.2f | %.0f%% (%.0f%% of %.1f measured next to it) | |\n",
+                    v.name, type_name(type), rows, dram_cols, double(m.bytes) / (1 << 20), s * 1e3, gbs, 100 * gbs / bw,
+                    100 * gbs / bw_now, bw_now);
       }
       {  // prefill, 64 tokens x 1536x576
         const uint32_t rows = 1536, cols = 576, nt = 64;

@@ -36,6 +36,7 @@ size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* s
   specs[n++] = {"activations", c * s.rope_dim * f};      // rope cos/sin
   specs[n++] = {"activations", size_t(l.threads) * l.max_context * f};  // scores
   specs[n++] = {"activations", c * max_cols};            // act_q
+  specs[n++] = {"activations", c * max_cols};            // act_r
   specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_d
   specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_s
   specs[n++] = {"logits", size_t(l.logit_rows) * s.vocab * f};

@@ -108,9 +108,10 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   act_.rope = static_cast<float*>(bufs[9]);
   act_.scores = static_cast<float*>(bufs[10]);
   act_.act_q = static_cast<int8_t*>(bufs[11]);
-  act_.act_d = static_cast<float*>(bufs[12]);
-  act_.act_s = static_cast<float*>(bufs[13]);
-  act_.logits = static_cast<float*>(bufs[14]);
+  act_.act_r = static_cast<int8_t*>(bufs[12]);
+  act_.act_d = static_cast<float*>(bufs[13]);
+  act_.act_s = static_cast<float*>(bufs[14]);
+  act_.logits = static_cast<float*>(bufs[15]);
 
   KvPoolShape kv;
   kv.layers = hp.layers;
@@ -127,12 +128,12 @@ void Model::embed(const int32_t* tokens, uint32_t n) {
 }
 
 void Model::quantize(const float* x, uint32_t n, uint32_t cols) {
-  ActRowsQ8 a{act_.act_q, act_.act_d, act_.act_s, cols};
+  ActRowsQ8 a{act_.act_q, act_.act_r, act_.act_d, act_.act_s, cols};
   k_->quantize_rows_q8(x, n, cols, a);
 }
 
 void Model::matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y) {
-  MatmulJob job{k_, &w, ActRowsQ8{act_.act_q, act_.act_d, act_.act_s, w.cols}, x, n, y, w.rows};
+  MatmulJob job{k_, &w, ActRowsQ8{act_.act_q, act_.act_r, act_.act_d, act_.act_s, w.cols}, x, n, y, w.rows};
   pool_->parallel_for(w.rows, 16, run_matmul, &job);
 }
 

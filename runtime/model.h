@@ -31,7 +31,8 @@ struct Activations {
   float* proj;     // [chunk, dim] output of wo / down before the residual add
   float* rope;     // [chunk, rope_dim] cos/sin pairs per token
   float* scores;   // [threads, max_context] attention scores
-  int8_t* act_q;   // [chunk, max_cols] quantized activations
+  int8_t* act_q;   // [chunk, max_cols] quantized activations, coarse plane
+  int8_t* act_r;   // [chunk, max_cols] residual plane
   float* act_d;    // [chunk, max_cols / 32]
   float* act_s;    // [chunk, max_cols / 32]
   float* logits;   // [logit_rows, vocab]
@@ -42,7 +43,7 @@ struct BufferSpec {
   const char* region;
   size_t bytes;
 };
-constexpr size_t kMaxBufferSpecs = 16;
+constexpr size_t kMaxBufferSpecs = 20;
 size_t model_buffer_specs(const ModelShape& shape, const RunLimits& limits, BufferSpec* specs);
 
 class Model {

@@ -16,15 +16,30 @@ namespace {
 
 constexpr float kNegInf = -INFINITY;
 
+inline uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+}
+inline float bits_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
 // exp(x) for x <= 0 (or -inf), in plain float arithmetic so every platform
 // gets the same bits: Cephes expf (range reduction by ln 2 in two parts,
 // degree-5 polynomial, ~1 ulp). Below -86 it returns 0 rather than a
 // subnormal, so flush-to-zero targets agree too (exp(-86) ~ 4e-38, far below
-// anything a draw can resolve). exp(0) == 1 exactly. Branch-free, so loops
-// over a row vectorize.
+// anything a draw can resolve). exp(0) == 1 exactly.
+// The range test and selects are done on the bits: float compares feeding a
+// select stop GCC's if-conversion under -ftrapping-math, and then no loop
+// calling this vectorizes. For x <= 0 the bit pattern grows with |x|.
 inline float exp_nonpos(float x) {
-  const bool tiny = !(x >= -86.0f);  // also -inf
-  const float xc = tiny ? -86.0f : x;
+  constexpr uint32_t kMinus86 = 0xC2AC0000u;  // bits of -86.0f
+  const uint32_t ux = float_bits(x);
+  const uint32_t tiny = ux > kMinus86 ? 0xFFFFFFFFu : 0u;  // x < -86, or -inf
+  const float xc = bits_float((ux & ~tiny) | (kMinus86 & tiny));
   // Round xc / ln2 to nearest: xc <= 0, so truncating (v - 0.5) rounds up.
   const int32_t n = static_cast<int32_t>(xc * 1.44269504088896341f - 0.5f);  // [-124, 0]
   const float fn = static_cast<float>(n);
@@ -37,10 +52,15 @@ inline float exp_nonpos(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;  // 2^n, normal
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return tiny ? 0.0f : y * scale;
+  const float scale = bits_float(static_cast<uint32_t>(n + 127) << 23);  // 2^n, normal
+  return bits_float(float_bits(y * scale) & ~tiny);
+}
+
+// out[i] = exp_nonpos((in[i] - max_logit) / temperature) over a row [n]
+// (temperature 1 for plain softmax numerators). Vectorizes.
+void softmax_numerators(const float* __restrict in, float* __restrict out, uint32_t n,
+                        float max_logit, float temperature) {
+  for (uint32_t i = 0; i < n; ++i) out[i] = exp_nonpos((in[i] - max_logit) / temperature);
 }
 
 bool is_nan(float x) { return x != x; }
@@ -188,18 +208,25 @@ void Sampler::apply_penalty(float* logits, const int32_t* recent, uint32_t n_rec
 }
 
 void Sampler::bin_tokens(const float* logits, float max_logit) {
-  // gap = max - logit >= 0; bins of 1/16 logit up to kHistRange, one overflow
-  // bin beyond. min() before the conversion keeps +inf gaps in range.
+  // gap = max - logit in [0, +inf]; bins of 1/16 logit up to kHistRange, one
+  // overflow bin beyond. Clamp and -inf test on the bits (see exp_nonpos):
+  // non-negative floats order like their bit patterns.
   constexpr float kPerUnit = float(kHistBins) / kHistRange;
-  for (uint32_t i = 0; i < vocab_; ++i) {
-    const float x = logits[i];
-    const float gap = max_logit - x;
-    const float clamped = gap < kHistRange ? gap : kHistRange;
-    const uint16_t b = static_cast<uint16_t>(static_cast<int32_t>(clamped * kPerUnit));
-    bin_[i] = x == kNegInf ? kNoBin : b;
+  const uint32_t range_bits = float_bits(kHistRange);
+  const uint32_t neg_inf_bits = float_bits(kNegInf);
+  const float* __restrict in = logits;
+  uint16_t* __restrict out = bin_;
+  const uint32_t n = vocab_;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t gap_bits = float_bits(max_logit - in[i]);
+    const uint32_t over = gap_bits < range_bits ? 0u : 0xFFFFFFFFu;  // mask selects vectorize
+    const float clamped = bits_float((gap_bits & ~over) | (range_bits & over));
+    const uint32_t b = static_cast<uint32_t>(static_cast<int32_t>(clamped * kPerUnit));
+    const uint32_t dead = float_bits(in[i]) == neg_inf_bits ? 0xFFFFFFFFu : 0u;
+    out[i] = static_cast<uint16_t>((b & ~dead) | (uint32_t(kNoBin) & dead));
   }
   std::memset(hist_count_, 0, (kHistBins + 2) * sizeof(uint32_t));
-  for (uint32_t i = 0; i < vocab_; ++i) ++hist_count_[bin_[i]];
+  for (uint32_t i = 0; i < n; ++i) ++hist_count_[bin_[i]];
 }
 
 uint32_t Sampler::select_top_k(const float* logits, float max_logit, uint32_t k) {
@@ -229,7 +256,7 @@ uint32_t Sampler::select_top_k(const float* logits, float max_logit, uint32_t k)
 
 uint32_t Sampler::select_top_p(const float* logits, float max_logit, float top_p) {
   bin_tokens(logits, max_logit);
-  for (uint32_t i = 0; i < vocab_; ++i) weight_[i] = exp_nonpos(logits[i] - max_logit);
+  softmax_numerators(logits, weight_, vocab_, max_logit, 1.0f);
   std::memset(hist_mass_, 0, (kHistBins + 2) * sizeof(double));
   for (uint32_t i = 0; i < vocab_; ++i) hist_mass_[bin_[i]] += weight_[i];
   hist_mass_[kNoBin] = 0.0;  // -inf tokens weigh 0 anyway
@@ -376,8 +403,7 @@ int32_t Sampler::sample(float* logits, const int32_t* recent, uint32_t n_recent)
     return draw_candidates(select_min_p(logits, max_logit, min_p), max_logit);
   } else {
     // No filter: draw straight from the row, token id == index.
-    const float temperature = params_.temperature;
-    for (uint32_t i = 0; i < vocab_; ++i) weight_[i] = exp_nonpos((logits[i] - max_logit) / temperature);
+    softmax_numerators(logits, weight_, vocab_, max_logit, params_.temperature);
     return int32_t(draw_index(vocab_));
   }
   if (min_p > 0.0f) n = filter_min_p(n, max_logit, min_p);

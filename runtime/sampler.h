@@ -11,17 +11,28 @@
 //   5. softmax             probabilities at temperature 1 over the survivors
 //   6. top-p               keep the smallest prefix (by probability, descending)
 //                          whose mass reaches top_p
-//   7. min-p               keep tokens with p >= min_p * p_max, tested in the
-//                          log domain as logit >= max_logit + ln(min_p)
+//   7. min-p               keep tokens with p >= min_p * p_max, tested as
+//                          exp(logit - max_logit) >= min_p (normalization-free)
 //   8. temperature         logits / temperature on the survivors
-//   9. renormalize + draw  softmax over the survivors, one uniform draw from the
-//                          seeded PCG32 (runtime/rng.h), inverse-CDF walk
-// Filters 4, 6 and 7 always keep at least the top token. Steps 4-9 do not
-// sort the vocabulary: a histogram of (max_logit - logit) finds the bin where
-// the top-k count or top-p mass is reached, and only the tokens at or above
-// that bin are collected and sorted. The exponential is tern's own
-// (`exp` below 0, plain float arithmetic), so a seed gives the same token stream
-// on every platform, independent of the C library's expf.
+//   9. renormalize + draw  softmax over the survivors, one uniform double in
+//                          [0, 1) from the seeded PCG32 (runtime/rng.h, two
+//                          outputs per token), inverse-CDF walk
+// Filters 4, 6 and 7 always keep at least the top token.
+//
+// Cost: no step sorts the vocabulary. A histogram of gap = max_logit - logit
+// (kHistBins bins of 1/16 logit, one overflow bin) finds the bin where the
+// top-k count or the top-p mass is reached; only tokens at or above it are
+// collected, and only what must be ordered is sorted (top-k: nth_element + sort
+// of ~k; top-p: the boundary bin alone). The draw sums weights in blocks of 64
+// and walks block sums, then one block. Row loops vectorize. Rows whose logits
+// all sit in one bin (or beyond kHistRange) still give exact results, only
+// with larger sorts.
+//
+// Reproducibility: the exponential is tern's own (exp_nonpos in sampler.cc,
+// plain float arithmetic, <= ~1.3 ulp), sums are in fixed order, and the
+// only libm call (log, in the min-p prefilter) is followed by an exact test,
+// so one seed gives the same token stream on every platform and compiler
+// (checked: x86-64 GCC and clang, aarch64 GCC under qemu).
 //
 // Edge cases, by design:
 //   * temperature == 0 ignores top_k/top_p/min_p (they cannot change the argmax)
@@ -29,6 +40,8 @@
 //   * Every logit -inf or NaN: returns token 0, deterministically, without
 //     drawing from the RNG.
 //   * top_k >= vocab behaves as top_k = 0 (off).
+//   * Several +inf logits tie at FLT_MAX: greedy takes the lowest id, sampling
+//     splits the mass between them.
 //   * repeat_last_n == 0 or repetition_penalty == 1 turns the penalty off;
 //     ids in `recent` outside [0, vocab) are ignored; a token repeated in the
 //     window is penalized once.

@@ -2,8 +2,10 @@
 // built from the blob's tokenizer section (runtime/blob_format.h, tok::).
 //
 // init() validates the whole section and builds its tables in the arena;
-// after that nothing allocates. The section memory must outlive the Tokenizer
-// (it keeps views into it: token texts, types and merges, like weights).
+// after that nothing allocates. encode() uses scratch owned by the Tokenizer:
+// one encode at a time per Tokenizer (the const lookups are thread-safe).
+// The section memory must outlive the Tokenizer (it keeps views into it:
+// token texts, types and merges, like weights).
 //
 // Encoding = (optional) special-token split -> pre-tokenizer pieces
 // (runtime/pretokenizer.h) -> BPE per piece: start from one token per byte

@@ -26,6 +26,24 @@ V7_TESTS=${TERN_ARMV7_TESTS:-1}
 step() { printf '\n=== %s (%ds)\n' "$*" "$SECONDS"; }
 summary=()
 
+for tool in aarch64-linux-gnu-g++ arm-linux-gnueabihf-g++ qemu-aarch64 qemu-arm cmake ctest; do
+  command -v "$tool" >/dev/null || { echo "cross_test.sh: $tool not found" >&2; exit 2; }
+done
+[[ -d /usr/src/googletest ]] || { echo "cross_test.sh: /usr/src/googletest missing" >&2; exit 2; }
+
+# A variant the emulated CPU lacks is skipped, not failed; make sure the one
+# each CPU model is meant to exercise really ran. $1 cpu, $2 gtest variant
+# suffix (neon, neon_dotprod). Prints the count; fails if none ran or any skipped.
+expect_variant_ran() {
+  local bin="$A64_DIR/tests/test_kernels_kernel_variants_test" out ran skipped
+  out=$(QEMU_CPU=$1 qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" \
+        --gtest_filter="AllVariants/*/$2" 2>&1) || { echo "$out"; return 1; }
+  ran=$(grep -cE '^\[ +OK \]' <<<"$out" || true)
+  skipped=$(grep -cE '^\[ +SKIPPED \] AllVariants' <<<"$out" || true)
+  echo "$2: $ran ran, $skipped skipped"
+  [[ $ran -gt 0 && $skipped -eq 0 ]]
+}
+
 step "configure + build aarch64 -> $A64_DIR"
 cmake -S "$ROOT" -B "$A64_DIR" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$ROOT/toolchains/aarch64-linux-gnu.cmake" \
@@ -39,6 +57,12 @@ for cpu in $A64_CPUS; do
   if QEMU_CPU=$cpu ctest --test-dir "$A64_DIR" -LE model --output-on-failure -j"$JOBS" \
       2>&1 | tee "$log"; then :; else status=1; fi
   summary+=("aarch64 -cpu $cpu: $(grep -E 'tests passed' "$log" || echo 'no summary')")
+  variants=(neon)
+  [[ $cpu == max ]] && variants+=(neon_dotprod)  # qemu's `max` has every extension
+  for v in "${variants[@]}"; do
+    if line=$(expect_variant_ran "$cpu" "$v"); then :; else status=1; line="$line  <- FAILED"; fi
+    summary+=("  variant $line")
+  done
 done
 
 step "configure + build armv7 -> $V7_DIR"

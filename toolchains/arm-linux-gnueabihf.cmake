@@ -14,7 +14,9 @@ set(CMAKE_CXX_COMPILER ${TERN_CROSS_TRIPLE}-g++)
 # without NEON cannot run this build.
 set(TERN_ARM32_FLAGS "-march=armv7-a -mfpu=neon -mfloat-abi=hard")
 set(CMAKE_C_FLAGS_INIT "${TERN_ARM32_FLAGS}")
-set(CMAKE_CXX_FLAGS_INIT "${TERN_ARM32_FLAGS}")
+# -Wno-psabi: GCC notes that passing std::initializer_list and similar changed
+# ABI in GCC 7.1; the whole build uses one compiler, so the note is noise.
+set(CMAKE_CXX_FLAGS_INIT "${TERN_ARM32_FLAGS} -Wno-psabi")
 
 set(CMAKE_FIND_ROOT_PATH /usr/${TERN_CROSS_TRIPLE})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

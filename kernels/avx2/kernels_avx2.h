@@ -14,6 +14,11 @@ namespace avx2 {
 void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
 void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
                uint32_t r1, float* y, size_t y_stride);
+// By weight type (matmul_q8 dispatches to these).
+void matmul_q8q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+                 uint32_t r1, float* y, size_t y_stride);
+void matmul_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+                 uint32_t r1, float* y, size_t y_stride);
 void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32_t r0,
                 uint32_t r1, float* y, size_t y_stride);
 void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);

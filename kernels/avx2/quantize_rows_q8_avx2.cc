@@ -23,9 +23,10 @@ void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 
       const float* xg = xr + g * kGroup;
       __m256 v[4];
       for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xg + 8 * i);
-      __m256 m = _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask));
-      m = _mm256_max_ps(m, _mm256_and_ps(v[2], abs_mask));
-      m = _mm256_max_ps(m, _mm256_and_ps(v[3], abs_mask));
+      // maxps returns its second operand when either is NaN, so with the
+      // running max second a NaN input is skipped, as std::fmax does.
+      __m256 m = _mm256_setzero_ps();
+      for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask), m);
       const float amax = hmax(m);
       const float d = amax / 127.0f;
       const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
@@ -33,7 +34,8 @@ void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 
       __m256i q[4];
       for (int i = 0; i < 4; ++i) {
         __m256 s = _mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_CUR_DIRECTION);
-        s = _mm256_min_ps(lim, _mm256_max_ps(nlim, s));
+        // Clamp as fmin(127, fmax(-127, s)): a NaN product becomes -127.
+        s = _mm256_min_ps(_mm256_max_ps(s, nlim), lim);
         q[i] = _mm256_cvtps_epi32(s);
       }
       // Sum of q in int32 (exact), then s = d * float(sum) as in the reference.

@@ -2,7 +2,7 @@
 // rows are widened 4 at a time with vcvt_f32_f16 (base ARMv8.0; ARMv7 NEON
 // without the fp16 extension has no such conversion, so the ARMv7 table keeps
 // the scalar reference). Scores: q.k in two fused-multiply-add vectors, then
-// the reference softmax; the V sum is the reference's per-element
+// the NEON softmax; the V sum is the reference's per-element
 // out[d] += p * v[d] (unfused), so only the q.k summation order differs.
 #if defined(__aarch64__)
 #include "kernels/neon/kernels_neon.h"
@@ -40,7 +40,7 @@ void attention(const PagedKv& kv, const AttentionArgs& a) {
       for (; d < hd; ++d) dot += q[d] * f16_to_f32(k[d]);
       a.scratch[t] = dot * a.scale;
     }
-    ref::softmax(a.scratch, a.n_ctx);
+    softmax(a.scratch, a.n_ctx);  // neon::softmax
     for (uint32_t d = 0; d < hd; ++d) out[d] = 0.0f;
     for (uint32_t t = 0; t < a.n_ctx; ++t) {
       const uint16_t* v = kv.v_pool + ref::kv_offset(kv, t, kvh);  // [head_dim] f16

@@ -1,7 +1,7 @@
-// The ARMv8.0 NEON table (also ARMv7 NEON): NEON kernels where they pay, the
-// scalar reference elsewhere (softmax and silu_mul are dominated by expf, which
-// has no exact vector twin; on ARMv7 also attention and kv_store, which need
-// f16 conversions that ARMv7 NEON lacks).
+// The ARMv8.0 NEON table (also ARMv7 NEON): every slot has a NEON kernel on
+// AArch64. On ARMv7 softmax, silu_mul, attention and kv_store stay the scalar
+// reference: they need f16 conversions, a vector divide or rounding
+// instructions that ARMv7 NEON lacks.
 #include "kernels/neon/kernels_neon.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -15,12 +15,14 @@ const KernelTable& neon_kernels() {
       neon::matmul_f32,
       neon::rmsnorm,
       neon::rope,
-      ref::softmax,
-      ref::silu_mul,
 #if defined(__aarch64__)
+      neon::softmax,
+      neon::silu_mul,
       neon::attention,
       neon::kv_store,
 #else
+      ref::softmax,
+      ref::silu_mul,
       ref::attention,
       ref::kv_store,
 #endif

@@ -2,7 +2,6 @@
 // the ARMv8.0 NEON table (those functions live in the *_neon.cc files, built
 // for the baseline, so nothing here but the matmul needs armv8.2).
 #include "kernels/neon/kernels_neon.h"
-#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -14,8 +13,8 @@ const KernelTable& neondot_kernels() {
       neon::matmul_f32,
       neon::rmsnorm,
       neon::rope,
-      ref::softmax,
-      ref::silu_mul,
+      neon::softmax,
+      neon::silu_mul,
       neon::attention,
       neon::kv_store,
   };

@@ -19,7 +19,10 @@ void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32
 void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
           bool adjacent_pairs);
-#if defined(__aarch64__)  // f16 conversions: AArch64 base ISA, not ARMv7 NEON
+// AArch64 only: f16 conversions, vector divide and rounding are not in ARMv7 NEON.
+#if defined(__aarch64__)
+void softmax(float* x, uint32_t n);
+void silu_mul(float* gate, const float* up, uint32_t n);
 void attention(const PagedKv& kv, const AttentionArgs& args);
 void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
               const float* v);

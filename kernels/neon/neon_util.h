@@ -37,24 +37,6 @@ static inline float hsum_f32(float32x4_t v) {
 #endif
 }
 
-// Lane-wise max ignoring NaN where the ISA can (AArch64 fmaxnm, like fmax).
-static inline float32x4_t max_f32(float32x4_t a, float32x4_t b) {
-#if defined(__aarch64__)
-  return vmaxnmq_f32(a, b);
-#else
-  return vmaxq_f32(a, b);
-#endif
-}
-
-static inline float hmax_f32(float32x4_t v) {
-#if defined(__aarch64__)
-  return vmaxnmvq_f32(v);
-#else
-  const float32x2_t m = vpmax_f32(vget_low_f32(v), vget_high_f32(v));
-  return vget_lane_f32(vpmax_f32(m, m), 0);
-#endif
-}
-
 // [a0+a1+a2+a3, b0+.., c0+.., d0+..]: four int32 group sums in one vector.
 static inline int32x4_t hsum4_s32(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
 #if defined(__aarch64__)
@@ -68,18 +50,55 @@ static inline int32x4_t hsum4_s32(int32x4_t a, int32x4_t b, int32x4_t c, int32x4
 #endif
 }
 
-// Round to nearest, ties to even (std::nearbyint in the default mode).
-// ARMv7 NEON has only truncating conversions: adding and subtracting 1.5 * 2^23
-// rounds exactly to an integer for |v| < 2^22, which covers the +-127 range
-// the quantizer feeds in (the result is then clamped anyway).
-static inline int32x4_t cvt_nearest_s32(float32x4_t v) {
+// The quantizer's rounding: nearbyint(v) (ties to even) clamped to
+// [-127, 127], as an int32. AArch64 rounds and clamps in float exactly as the
+// reference does (fminnm/fmaxnm like std::fmin/fmax, so a NaN product, from an
+// inf input, also lands on -127). ARMv7 NEON has only truncating conversions:
+// adding and subtracting 1.5 * 2^23 rounds exactly to an integer for
+// |v| < 2^22, which covers the ~+-127 products of finite inputs; a NaN
+// product maps to -127 by a compare (denormal products flush to 0 here; the
+// quantizer sends groups where that matters to the scalar path).
+static inline int32x4_t round_clamp_127(float32x4_t v) {
 #if defined(__aarch64__)
-  return vcvtnq_s32_f32(v);
+  const float32x4_t r = vrndnq_f32(v);
+  return vcvtq_s32_f32(vminnmq_f32(vdupq_n_f32(127.0f), vmaxnmq_f32(vdupq_n_f32(-127.0f), r)));
 #else
   const float32x4_t magic = vdupq_n_f32(12582912.0f);
-  return vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+  int32x4_t q = vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+  q = vminq_s32(vdupq_n_s32(127), vmaxq_s32(vdupq_n_s32(-127), q));
+  return vbslq_s32(vceqq_f32(v, v), q, vdupq_n_s32(-127));  // NaN -> -127, as fmax(-127, NaN)
 #endif
 }
+
+#if defined(__aarch64__)
+// exp(x) for 4 lanes, within ~2 ulp of std::exp over the float range
+// (AArch64 only: uses fused multiply-add and vrndnq).
+// exp(x) = 2^n * exp(r) with n = round(x / ln 2), r = x - n ln 2 (two-part ln 2,
+// |r| <= ln2 / 2), exp(r) by the degree-6 Cephes expf polynomial. 2^n is
+// applied as two factors 2^(n/2) * 2^(n - n/2), so results that overflow
+// become inf and results in the denormal range round like std::exp's; the
+// clamp to [-104, 88.8] keeps n in [-150, 129]. NaN stays NaN.
+static inline float32x4_t exp_f32(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0f)), vdupq_n_f32(88.8f));
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  const float32x4_t e = vaddq_f32(vfmaq_f32(r, vmulq_f32(r, r), p), vdupq_n_f32(1.0f));
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t n1 = vshrq_n_s32(ni, 1);
+  const int32x4_t n2 = vsubq_s32(ni, n1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+  return vmulq_f32(vmulq_f32(e, s1), s2);
+}
+#endif
 
 // One f16 scale to float (exact). AArch64 has a conversion instruction in the
 // base ISA; ARMv7 without the fp16 extension uses the portable bit version.

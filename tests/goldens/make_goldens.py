@@ -18,7 +18,7 @@ Make the venv (once; CPU torch is enough):
   .cache/venv-ref/bin/pip install -r tests/goldens/requirements.txt
 Run from the repo root, offline:
   HF_HUB_OFFLINE=1 .cache/venv-ref/bin/python tests/goldens/make_goldens.py
-The run takes about a minute on 2 cores and is deterministic (greedy, float32).
+The run takes about 3 minutes on 2 shared cores and is deterministic (greedy, float32).
 """
 
 import os

@@ -55,12 +55,15 @@ TEST(WeightQuant, Int8RoundTripWithinHalfStep) {
         const float d = f16_to_f32(r.d[g]);
         float amax = 0;
         for (uint32_t i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[g * 32 + i]));
-        // d is amax/127 rounded to f16; the bound is half a step plus float slack.
-        EXPECT_NEAR(d, amax / 127.0f, amax / 127.0f * 1e-3f) << "n=" << n << " g=" << g;
+        // d is amax/127 rounded to nearest f16 (relative 2^-11, or 2^-25 absolute
+        // when subnormal).
+        EXPECT_NEAR(d, amax / 127.0f, amax / 127.0f * 4.9e-4f + 3e-8f) << "n=" << n << " g=" << g;
+        // Half a step; plus, when f16 rounding made 127 d < amax, the clamp at 127.
+        const float clamp = std::fmax(0.0f, amax - 127.0f * d);
         for (uint32_t i = 0; i < 32; ++i) {
           const uint32_t k = g * 32 + i;
           ASSERT_GE(r.q[k], -127);
-          ASSERT_LE(std::fabs(x[k] - y[k]), d * 0.5f + amax * 1e-6f) << "n=" << n << " scale=" << scale << " k=" << k;
+          ASSERT_LE(std::fabs(x[k] - y[k]), d * 0.5f + clamp + amax * 1e-6f) << "n=" << n << " scale=" << scale << " k=" << k;
         }
       }
     }

@@ -1,0 +1,95 @@
+// Readers for the committed reference goldens (tests/goldens/README.md has
+// the formats). Test-only code: standard containers are fine here.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tern::testing {
+
+inline std::string golden_path(const char* name) { return std::string(TERN_SOURCE_DIR) + "/tests/goldens/" + name; }
+inline std::string model_path(const char* name) { return std::string(TERN_MODEL_DIR) + "/" + name; }
+
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::stringstream ss(s);
+  while (std::getline(ss, cur, sep)) out.push_back(cur);
+  if (!s.empty() && s.back() == sep) out.push_back("");
+  return out;
+}
+
+inline std::string unhex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(char(std::strtoul(h.substr(i, 2).c_str(), nullptr, 16)));
+  return out;
+}
+
+template <typename T>
+std::vector<T> numbers(const std::string& s, char sep = ' ') {
+  std::vector<T> out;
+  for (const std::string& f : split(s, sep)) {
+    if (!f.empty()) out.push_back(T(std::strtod(f.c_str(), nullptr)));
+  }
+  return out;
+}
+
+struct GreedyGolden {
+  std::string name, kind, prompt;
+  std::vector<int32_t> prompt_ids, gen_ids;
+  std::vector<double> gen_gaps, gen_logps;
+};
+
+struct ForcedGolden {
+  std::string name;
+  uint32_t pos;
+  int32_t token, next, top1;
+  double logp_next, gap;
+};
+
+inline std::vector<GreedyGolden> read_greedy() {
+  std::vector<GreedyGolden> out;
+  std::ifstream in(golden_path("model_greedy.tsv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto f = split(line, '\t');
+    if (f.size() < 9) continue;
+    GreedyGolden g;
+    g.name = f[0];
+    g.kind = f[1];
+    g.prompt = unhex(f[2]);
+    g.prompt_ids = numbers<int32_t>(f[4]);
+    g.gen_ids = numbers<int32_t>(f[6]);
+    g.gen_gaps = numbers<double>(f[7]);
+    g.gen_logps = numbers<double>(f[8]);
+    out.push_back(g);
+  }
+  return out;
+}
+
+inline std::vector<ForcedGolden> read_forced() {
+  std::vector<ForcedGolden> out;
+  std::ifstream in(golden_path("model_teacher_forced.tsv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto f = split(line, '\t');
+    if (f.size() < 7) continue;
+    ForcedGolden g;
+    g.name = f[0];
+    g.pos = uint32_t(std::stoul(f[1]));
+    g.token = std::stoi(f[2]);
+    g.next = std::stoi(f[3]);
+    g.top1 = std::stoi(f[4]);
+    g.logp_next = std::stod(f[5]);
+    g.gap = std::stod(f[6]);
+    out.push_back(g);
+  }
+  return out;
+}
+
+}  // namespace tern::testing

@@ -1,0 +1,166 @@
+// tern-chat: the interactive REPL. The conversation stays in the KV cache
+// across turns (only each new message is prefilled); replies stream as they
+// decode. Commands: /reset /stats /help /quit; end of input quits.
+//
+// After the engine is open, nothing here allocates: input lines go through
+// fixed static buffers, so a turn costs no heap however long the session.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "port/clock.h"
+#include "runtime/chat_session.h"
+#include "runtime/engine.h"
+#include "runtime/utf8.h"
+#include "tools/cli/cli_common.h"
+
+namespace {
+
+using namespace tern;
+
+constexpr size_t kMaxLineBytes = 256 * 1024;
+char g_line[kMaxLineBytes + 2];
+char g_clean[utf8_sanitized_max(kMaxLineBytes) + 1];
+
+void usage(FILE* f) {
+  std::fprintf(f, "usage: tern-chat --model BLOB [-n MAX_REPLY_TOKENS] [options]\n%s", cli::common_flags_help());
+}
+
+void help() {
+  std::printf("commands:\n"
+              "  /reset   forget the conversation (frees its KV blocks)\n"
+              "  /stats   memory, KV cache and kernel report\n"
+              "  /help    this text\n"
+              "  /quit    leave (so does end of input, Ctrl-D)\n"
+              "anything else is a message to the model.\n");
+}
+
+void print_text(void*, const char* text, size_t len) {
+  std::fwrite(text, 1, len, stdout);
+  std::fflush(stdout);
+}
+
+// Read one line into g_line. Returns false at end of input. *too_long is set
+// (and the rest of the line discarded) when it does not fit.
+bool read_line(size_t* len, bool* too_long) {
+  *too_long = false;
+  *len = 0;
+  bool got_any = false;
+  for (;;) {
+    if (!std::fgets(g_line + (*too_long ? 0 : *len), int(kMaxLineBytes + 2 - (*too_long ? 0 : *len)), stdin)) {
+      return got_any;
+    }
+    got_any = true;
+    const size_t n = std::strlen(g_line + (*too_long ? 0 : *len));  // NUL bytes in input end the chunk early; fine
+    const char* chunk = g_line + (*too_long ? 0 : *len);
+    const bool ended = n > 0 && chunk[n - 1] == '\n';
+    if (!*too_long) *len += n;
+    if (ended) break;
+    if (*len > kMaxLineBytes) *too_long = true;
+  }
+  if (!*too_long && *len > 0 && g_line[*len - 1] == '\n') --*len;
+  if (!*too_long && *len > 0 && g_line[*len - 1] == '\r') --*len;
+  return true;
+}
+
+bool is_command(const char* s, size_t n, const char* cmd) {
+  const size_t c = std::strlen(cmd);
+  return n == c && std::memcmp(s, cmd, c) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EngineOptions opt;
+  uint32_t max_reply = 256;
+  for (int i = 1; i < argc; ++i) {
+    std::string err;
+    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err);
+    if (r < 0) { std::fprintf(stderr, "tern-chat: %s\n", err.c_str()); return 2; }
+    if (r > 0) continue;
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") { usage(stdout); return 0; }
+    if (a == "-n" && i + 1 < argc) {
+      char* end = nullptr;
+      const long v = std::strtol(argv[++i], &end, 10);
+      if (*end || v <= 0 || v > 1000000) { std::fprintf(stderr, "tern-chat: -n needs a positive count\n"); return 2; }
+      max_reply = uint32_t(v);
+      continue;
+    }
+    std::fprintf(stderr, "tern-chat: unknown argument '%s'\n", a.c_str());
+    usage(stderr);
+    return 2;
+  }
+  if (!opt.model_path) { usage(stderr); return 2; }
+  cli::apply_environment(&opt);
+  if (Status s = validate(opt.sampling); !s.is_ok()) {
+    std::fprintf(stderr, "tern-chat: %s\n", s.message());
+    return 2;
+  }
+  static Engine engine;
+  if (Status s = engine.open(opt); !s.is_ok()) {
+    std::fprintf(stderr, "tern-chat: error [%s]: %s\n", status_code_name(s.code()), s.message());
+    return 1;
+  }
+  static ChatSession chat;
+  if (Status s = chat.init(&engine, 0); !s.is_ok()) {
+    std::fprintf(stderr, "tern-chat: %s\n", s.message());
+    return 1;
+  }
+  std::printf("tern-chat: %s (%u layers, context %u tokens), kernels %s, %u thread%s, loaded in %.1f ms. /help for commands.\n",
+              opt.model_path, engine.hparams().layers, engine.limits().max_context, engine.isa_name(),
+              engine.threads(), engine.threads() == 1 ? "" : "s", engine.open_ms());
+  for (;;) {
+    std::printf("> ");
+    std::fflush(stdout);
+    size_t len = 0;
+    bool too_long = false;
+    if (!read_line(&len, &too_long)) {
+      std::printf("\n");
+      break;  // end of input
+    }
+    if (too_long) {
+      std::printf("[message too long: over %zu KiB; the context holds %u tokens, %u used. Nothing was sent.]\n",
+                  kMaxLineBytes / 1024, chat.context_max(), chat.context_used());
+      continue;
+    }
+    // Invalid UTF-8 (truncated, overlong, surrogates, 0xFF) becomes U+FFFD.
+    const size_t n = utf8_sanitize(g_line, len, g_clean, sizeof(g_clean));
+    size_t b = 0, e = n;  // trim surrounding whitespace
+    while (b < e && (g_clean[b] == ' ' || g_clean[b] == '\t')) ++b;
+    while (e > b && (g_clean[e - 1] == ' ' || g_clean[e - 1] == '\t')) --e;
+    const char* msg = g_clean + b;
+    const size_t msg_len = e - b;
+    if (msg_len == 0) continue;
+    if (msg[0] == '/') {
+      if (is_command(msg, msg_len, "/quit") || is_command(msg, msg_len, "/exit")) break;
+      if (is_command(msg, msg_len, "/help")) { help(); continue; }
+      if (is_command(msg, msg_len, "/reset")) {
+        chat.reset();
+        std::printf("[conversation reset; %u KV blocks free]\n", engine.model().kv().free_blocks());
+        continue;
+      }
+      if (is_command(msg, msg_len, "/stats")) {
+        std::printf("turns: %u, context: %u of %u tokens\n", chat.turns(), chat.context_used(), chat.context_max());
+        cli::print_memory_report(stdout, engine);
+        continue;
+      }
+      std::printf("[unknown command; /help lists them]\n");
+      continue;
+    }
+    GenerateStats st;
+    Status s = chat.turn(msg, msg_len, max_reply, print_text, nullptr, &st);
+    if (s.code() == StatusCode::kPromptTooLong) {
+      std::printf("[%s]\n", s.message());
+      continue;
+    }
+    std::printf("\n");
+    if (!s.is_ok()) {
+      std::printf("[%s: %s]\n", status_code_name(s.code()), s.message());
+    }
+    std::printf("[%u prompt tokens, TTFT %.0f ms, %.1f tok/s prefill | %u tokens, %.1f tok/s | context %u/%u]\n",
+                st.prompt_tokens, ns_to_ms(st.ttft_ns), st.prefill_tok_s(), st.generated, st.decode_tok_s(),
+                chat.context_used(), chat.context_max());
+  }
+  return 0;
+}
