@@ -70,6 +70,7 @@ Status Engine::open(const EngineOptions& o) {
   limits_.kv_block_tokens = o.limits.kv_block_tokens ? o.limits.kv_block_tokens : d.kv_block_tokens;
   limits_.logit_rows = o.limits.logit_rows ? o.limits.logit_rows : 1;
   limits_.threads = o.threads ? o.threads : 1;
+  limits_.kv_blocks = o.limits.kv_blocks;
   if (limits_.max_sequences > kMaxSequences) {
     return Status::error(StatusCode::kInvalidArgument, "at most %u sequences", kMaxSequences);
   }

@@ -27,7 +27,7 @@ struct EngineOptions {
   const void* blob_data = nullptr;   // a blob already in memory (linked-in array, test buffer)
   size_t blob_size = 0;
   // Run limits; a zero field takes the blob's default (its memory plan section).
-  RunLimits limits{0, 0, 0, 0, 0, 0};
+  RunLimits limits{0, 0, 0, 0, 0, 0, 0};
   uint32_t threads = 1;
   const char* isa = nullptr;         // nullptr/"auto": best available; else a variant name
   SamplerParams sampling;

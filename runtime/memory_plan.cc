@@ -56,6 +56,10 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   }
   if (l.logit_rows == 0 || l.logit_rows > l.prefill_chunk) { *why = "logit_rows must be in [1, prefill_chunk]"; return false; }
   if (l.threads == 0 || l.threads > kMaxThreads) { *why = "threads must be in [1, 64]"; return false; }
+  if (uint64_t(l.kv_blocks) > uint64_t(l.max_sequences) * ((l.max_context + l.kv_block_tokens - 1) / l.kv_block_tokens)) {
+    *why = "kv_blocks exceeds what max_sequences full contexts can use";
+    return false;
+  }
   if (s.layers == 0 || s.dim == 0 || s.vocab == 0 || s.head_dim == 0 || s.kv_heads == 0) { *why = "empty model shape"; return false; }
 
   const size_t a = Arena::kDefaultAlign;
@@ -71,7 +75,7 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
   kv.block_tokens = l.kv_block_tokens;
-  kv.n_blocks = blocks_per_seq * l.max_sequences;
+  kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
   out->kv_bytes_per_token = size_t(s.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);

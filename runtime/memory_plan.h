@@ -31,6 +31,9 @@ struct RunLimits {
   uint32_t kv_block_tokens = 16; // tokens per KV block
   uint32_t logit_rows = 1;       // logits rows kept per forward call (1, or prefill_chunk for scoring)
   uint32_t threads = 1;          // worker threads (per-thread attention scratch)
+  uint32_t kv_blocks = 0;        // KV pool size in blocks; 0 = every sequence's full context.
+                                 // Fewer over-commits the pool: sequences then compete for
+                                 // blocks and a full pool is the documented kKvFull error.
 };
 
 struct MemoryPlan {

@@ -59,6 +59,7 @@ const char* common_flags_help() {
          "  --prefill-chunk N       tokens per batched prefill call (default: the blob's plan)\n"
          "  --kv-block N            tokens per KV block, a power of two (default: the blob's plan)\n"
          "  --max-sequences N       sequences sharing the KV pool (default: the blob's plan)\n"
+         "  --kv-pool-blocks N      KV pool size in blocks (default: every sequence's full context)\n"
          "  --verify                check the CRC of all weights at load\n"
          "  --temp T                sampling temperature, 0 = greedy (default 0)\n"
          "  --top-k K               keep the K most likely tokens (0 = off)\n"
@@ -84,7 +85,7 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
     return 1;
   }
   static const char* with_value[] = {"--model", "--threads", "--isa", "--max-context", "--prefill-chunk",
-                                     "--kv-block", "--max-sequences", "--temp", "--top-k", "--top-p", "--min-p",
+                                     "--kv-block", "--max-sequences", "--kv-pool-blocks", "--temp", "--top-k", "--top-p", "--min-p",
                                      "--repeat-penalty", "--repeat-last-n", "--seed"};
   bool known = false;
   for (const char* w : with_value) known |= !std::strcmp(flag, w);
@@ -101,6 +102,7 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
   else if (!std::strcmp(flag, "--prefill-chunk")) { if (!parse_u32(v, &opt->limits.prefill_chunk) || !opt->limits.prefill_chunk) return bad("a positive integer"); }
   else if (!std::strcmp(flag, "--kv-block")) { if (!parse_u32(v, &opt->limits.kv_block_tokens) || !opt->limits.kv_block_tokens) return bad("a positive power of two"); }
   else if (!std::strcmp(flag, "--max-sequences")) { if (!parse_u32(v, &opt->limits.max_sequences) || !opt->limits.max_sequences) return bad("a positive integer"); }
+  else if (!std::strcmp(flag, "--kv-pool-blocks")) { if (!parse_u32(v, &opt->limits.kv_blocks)) return bad("a non-negative integer"); }
   else if (!std::strcmp(flag, "--temp")) { if (!parse_f32(v, &opt->sampling.temperature)) return bad("a number"); }
   else if (!std::strcmp(flag, "--top-k")) { if (!parse_i32(v, &opt->sampling.top_k)) return bad("an integer"); }
   else if (!std::strcmp(flag, "--top-p")) { if (!parse_f32(v, &opt->sampling.top_p)) return bad("a number"); }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what building and testing tern needs, from Debian's packages, when
+# it is missing: compiler, CMake, GoogleTest, Python (for the model fetch
+# only). With --cross also the Arm cross compilers and qemu-user.
+set -euo pipefail
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
+[ -d /usr/src/googletest ] || need+=(googletest)
+[ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v unzip >/dev/null || need+=(unzip)
+if [ "${1:-}" = "--cross" ]; then
+  command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
+  command -v arm-linux-gnueabihf-g++ >/dev/null || need+=(g++-arm-linux-gnueabihf)
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install_deps: installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,166 @@
+// Proves the runtime touches no heap after init: malloc/calloc/realloc/free
+// and operator new/delete are interposed in this binary and counted while a
+// real workload runs on the real model: tokenizing, prefill, 256 decode steps
+// with sampling, a REPL turn, and the error paths (KV pool full, context
+// full, prompt too long, invalid token). Any count above zero fails.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "runtime/chat_session.h"
+#include "runtime/engine.h"
+#include "runtime/generate.h"
+#include "tests/support/goldens.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TERN_NO_INTERPOSE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TERN_NO_INTERPOSE 1
+#endif
+#endif
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocs{0};
+inline void count() {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+#if !defined(TERN_NO_INTERPOSE)
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void __libc_free(void*);
+void* malloc(size_t n) { count(); return __libc_malloc(n); }
+void* calloc(size_t a, size_t b) { count(); return __libc_calloc(a, b); }
+void* realloc(void* p, size_t n) { count(); return __libc_realloc(p, n); }
+void free(void* p) { if (p) count(); __libc_free(p); }
+}
+void* operator new(size_t n) { count(); void* p = __libc_malloc(n ? n : 1); if (!p) std::abort(); return p; }
+void* operator new[](size_t n) { count(); void* p = __libc_malloc(n ? n : 1); if (!p) std::abort(); return p; }
+void operator delete(void* p) noexcept { if (p) count(); __libc_free(p); }
+void operator delete[](void* p) noexcept { if (p) count(); __libc_free(p); }
+void operator delete(void* p, size_t) noexcept { if (p) count(); __libc_free(p); }
+void operator delete[](void* p, size_t) noexcept { if (p) count(); __libc_free(p); }
+#endif
+
+namespace tern {
+namespace {
+
+struct Counting {
+  Counting() { g_allocs = 0; g_counting = true; }
+  ~Counting() { g_counting = false; }
+  long stop() { g_counting = false; return g_allocs.load(); }
+};
+
+bool ignore_text(void*, int32_t, bool) { return true; }
+void ignore_chat(void*, const char*, size_t) {}
+
+class AllocFreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#if defined(TERN_NO_INTERPOSE)
+    GTEST_SKIP() << "allocation interposition is disabled under AddressSanitizer";
+#endif
+    path_ = testing::model_path("smollm2-135m-int4.tern");
+  }
+  std::string path_;
+};
+
+// The counter itself must see allocations, or the zero below proves nothing.
+TEST_F(AllocFreeTest, CounterSeesAllocations) {
+  long allocs = 0;
+  {
+    Counting counting;
+    void* p = std::malloc(64);
+    auto* q = new std::string(200, 'x');
+    delete q;
+    std::free(p);
+    allocs = counting.stop();
+  }
+  EXPECT_GE(allocs, 4);
+}
+
+TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
+  EngineOptions o;
+  o.model_path = path_.c_str();
+  o.limits.max_context = 512;
+  o.limits.max_sequences = 2;
+  o.limits.kv_block_tokens = 16;
+  o.limits.kv_blocks = 32 + 4;  // one full context plus 4 blocks: the second sequence can run the pool dry
+  o.threads = 2;
+  o.sampling.temperature = 0.8f;
+  o.sampling.top_k = 40;
+  o.sampling.top_p = 0.95f;
+  o.sampling.min_p = 0.05f;
+  o.sampling.repetition_penalty = 1.1f;
+  o.sampling.seed = 7;
+  auto engine = std::make_unique<Engine>();
+  Status s = engine->open(o);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  static ChatSession chat;
+  ASSERT_TRUE(chat.init(engine.get(), 1).is_ok());
+  const std::string text =
+      "The quick brown fox jumps over the lazy dog. Edge devices run language models from a static arena; "
+      "nothing may grow while they run, so every buffer is planned before the first token.";
+
+  Status prefill_s, decode_s, kv_full_s, ctx_full_s, too_long_s, bad_token_s, turn_s, after_reset_s;
+  uint32_t decoded = 0;
+  long allocs = 0;
+  {
+    Counting counting;
+    // Tokenize and prefill sequence 0, then 256 sampled decode steps.
+    KvSequence* seq = engine->sequence(0);
+    TokenHistory h{engine->history(0), 0, engine->limits().max_context};
+    size_t n = 0;
+    prefill_s = engine->tokenizer().encode(text.data(), text.size(), false, h.ids, h.cap, &n);
+    h.n = uint32_t(n);
+    GenerateRequest req;
+    req.max_new_tokens = 256;
+    req.on_token = ignore_text;
+    GenerateStats st;
+    decode_s = generate(engine.get(), seq, &h, req, &st);
+    decoded = st.generated;
+    // Context full: keep decoding sequence 0 past max_context.
+    for (int i = 0; i < 600 && ctx_full_s.is_ok(); ++i) ctx_full_s = engine->decode(seq, 198);
+    // A REPL turn on sequence 1.
+    GenerateStats ts;
+    turn_s = chat.turn("Name three colors.", 18, 24, ignore_chat, nullptr, &ts);
+    // KV pool full: sequence 1 grows until the shared pool is empty.
+    KvSequence* seq1 = engine->sequence(1);
+    for (int i = 0; i < 600 && kv_full_s.is_ok(); ++i) kv_full_s = engine->decode(seq1, 198);
+    // Prompt longer than the context, and an invalid token.
+    int32_t small[8];
+    size_t got = 0;
+    too_long_s = engine->tokenizer().encode(text.data(), text.size(), false, small, 8, &got);
+    int32_t bad = -5;
+    bad_token_s = engine->decode(seq1, bad);
+    // After reset the sequence works again.
+    chat.reset();
+    engine->reset(seq);
+    after_reset_s = engine->decode(seq1, 198);
+    allocs = counting.stop();
+  }
+  EXPECT_TRUE(prefill_s.is_ok()) << prefill_s.message();
+  EXPECT_TRUE(decode_s.is_ok()) << decode_s.message();
+  EXPECT_EQ(decoded, 256u);
+  EXPECT_EQ(ctx_full_s.code(), StatusCode::kContextFull) << ctx_full_s.message();
+  EXPECT_TRUE(turn_s.is_ok()) << turn_s.message();
+  EXPECT_EQ(kv_full_s.code(), StatusCode::kKvFull) << kv_full_s.message();
+  EXPECT_EQ(too_long_s.code(), StatusCode::kPromptTooLong);
+  EXPECT_EQ(bad_token_s.code(), StatusCode::kInvalidToken);
+  EXPECT_TRUE(after_reset_s.is_ok()) << after_reset_s.message();
+  EXPECT_EQ(allocs, 0) << "heap allocations after init";
+  std::printf("heap allocations after init: %ld (KV full said: %s)\n", allocs, kv_full_s.message());
+}
+
+}  // namespace
+}  // namespace tern
