@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "tools/pack/blob_inspect.h"
+#include "runtime/model_file.h"
 #include "tools/pack/blob_writer.h"
 #include "tools/pack/gguf_reader.h"
 #include "tools/pack/packer.h"
@@ -84,10 +84,12 @@ int main(int argc, char** argv) {
   st = tern::pack::pack_gguf(gguf, opt, &blob, &summary);
   if (!st.is_ok()) return fail(st, input.c_str());
 
-  // Read back what we are about to write, with the data CRC, before it replaces anything.
-  tern::pack::BlobView view;
-  st = tern::pack::inspect_blob(blob.data(), blob.size(), /*verify_data_crc=*/true, &view);
-  if (!st.is_ok()) return fail(st, "self-check of the packed blob failed");
+  // Read back what we are about to write with the runtime's own loader (and
+  // the weights' CRC), so a blob that the runtime would refuse is never written.
+  tern::ModelFile check;
+  st = tern::open_model_file(blob.data(), blob.size(), &check);
+  if (st.is_ok()) st = tern::verify_tensor_data(check);
+  if (!st.is_ok()) return fail(st, "self-check of the packed blob with the runtime loader failed");
 
   st = tern::pack::write_file_atomic(output, blob);
   if (!st.is_ok()) return fail(st, output.c_str());

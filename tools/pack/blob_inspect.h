@@ -1,7 +1,9 @@
-// A host-side reader of the tern blob: validates the header, section table,
-// CRCs and tensor directory the way docs/blob_format.md prescribes, and gives
-// views of the sections and tensors. tern-pack re-reads every blob it writes
-// with it, and the tests use it; the runtime has its own heap-free loader.
+// A second, host-side reader of the tern blob, written from
+// docs/blob_format.md alone: validates the header, section table, CRCs and
+// tensor directory and gives views of the sections and tensors. The tests use
+// it to check the writer against the spec independently of the runtime's
+// heap-free loader (runtime/model_file.h), which tern-pack itself re-reads
+// every blob with.
 #pragma once
 #include <cstdint>
 #include <string>
