@@ -3,7 +3,10 @@
 // same run.
 //   decode  (n_tokens = 1): GB/s of weight bytes (q plane + f16 scales) streamed,
 //           for an L2-resident 576x576 matrix and a DRAM-resident ~64 MB one;
-//   prefill (64 tokens x 1536x576): GOP/s, one multiply-add = 2 ops.
+//   prefill (64 tokens x 1536x576): GOP/s, counted as 2 ops (one multiply-add)
+//           per weight x token, i.e. 2 * rows * cols * tokens per call,
+//           whatever the kernel does inside (the two activation planes make
+//           it two integer products per weight x token, not counted twice).
 // Each figure is the median of several repetitions. Single thread. Times are
 // this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so other processes sharing
 // the core do not inflate them; wall time is port/clock.h's now_ns() and is
@@ -129,16 +132,18 @@ struct QMatrix {
   }
 };
 
+// Two-plane activations (coarse q, residual r; kernels/blocks.h).
 struct QActs {
-  std::vector<int8_t> q;
+  std::vector<int8_t> q, r;
   std::vector<float> d, s, y;
   ActRowsQ8 x;
   QActs(const KernelTable& k, uint32_t n_tokens, uint32_t cols, uint32_t rows, std::mt19937& rng)
-      : q(size_t(n_tokens) * cols), d(size_t(n_tokens) * cols / 32), s(d.size()), y(size_t(n_tokens) * rows) {
+      : q(size_t(n_tokens) * cols), r(q.size()), d(size_t(n_tokens) * cols / 32), s(d.size()),
+        y(size_t(n_tokens) * rows) {
     std::vector<float> f(size_t(n_tokens) * cols);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (float& v : f) v = u(rng);
-    x = ActRowsQ8{q.data(), d.data(), s.data(), cols};
+    x = ActRowsQ8{q.data(), r.data(), d.data(), s.data(), cols};
     k.quantize_rows_q8(f.data(), n_tokens, cols, x);
   }
 };

@@ -1,7 +1,8 @@
-// AVX2 matmul, kInt4G32 weights x int8 activations: q4 is unsigned, so
-// maddubs(q4, x) needs no sign trick; two groups share one 256-bit step.
-// Decode has its own bandwidth-oriented kernel below; prefill uses the
-// 2-row x 4-token tiles of kernels/avx2/matmul_q8_tiles_avx2.h.
+// AVX2 matmul, kInt4G32 weights x two-plane int8 activations; two groups
+// share one 256-bit step, the nibbles as i16 against x16 = 254 q + r with
+// madd_epi16 (kernels/avx2/matmul_q8_tiles_avx2.h). Decode has its own
+// bandwidth-oriented 4-row kernel below; prefill uses the 2-row x 4-token
+// tiles of the header.
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
 
 namespace tern {
@@ -11,13 +12,19 @@ namespace {
 
 using namespace tiles;
 
-// Decode (one token) with int4 weights, R rows at a time. Same arithmetic as
-// tile<true, R, 1>, arranged for the bandwidth-bound case: per chunk of 8
-// groups a row needs only its f16 {d, m} converted once; the m * x.s term is
-// taken straight from the interleaved {d, m} lanes (times {0, x.s}), and the
-// per-pair scales are permuted out of one register instead of a stack table.
+// Decode (one token) with int4 weights, R rows at a time, rows [r, r+R) and
+// groups [gb, ge) of the x16 slice `xs` (built by build_x16_int4 from gb).
+// Per pair of groups and row: the pair's 32 bytes read as 16-bit words give
+// the nibbles as four i16 vectors (two and/shift each), multiplied by the
+// matching x16 = 254 q + r with madd_epi16: 8 lanes of 8 products each,
+// |.| <= 8 * 15 * 32385 < 2^24, exact; group g in lanes 0..3, g+1 in 4..7.
+// Per chunk of 8 groups a row needs only its f16 {d, m} converted once; the
+// m * x.s term is taken straight from the interleaved {d, m} lanes (times
+// {0, x.s}), and the per-pair scales are permuted out of one register.
+// y[r+i] = partial (accumulate: y[r+i] += partial).
 template <int R>
-void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r, float* y) {
+void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs, uint32_t gb,
+                 uint32_t ge, uint32_t r, float* y, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = w.cols / 2;
   const size_t row_scales = 2 * groups;
@@ -27,21 +34,19 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r, float* y
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
     ws[i] = w.scales + (r + i) * row_scales;
   });
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256 zero = _mm256_setzero_ps();
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = zero; });
 
-  for (uint32_t g0 = 0; g0 < groups; g0 += kChunk) {
-    const uint32_t n = groups - g0 < kChunk ? groups - g0 : kChunk;
+  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
     const __m256 xd8 = load_partial(x.d + g0, n, mask);
     const __m256 xs8 = load_partial(x.s + g0, n, mask);
     // {0, xs_g} pairs to meet {d_g, m_g}: [0 s0 0 s1 | 0 s2 0 s3], [0 s4 0 s5 | 0 s6 0 s7].
     const __m256 xs_lo = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0xaa);
     const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
-    __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups
+    __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
       _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + R * row_scales), _MM_HINT_T1);
       const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
@@ -55,44 +60,36 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r, float* y
           _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
       c[i] = _mm256_mul_ps(d, xd8);
     });
-    uint32_t gi = 0;
+    const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
     __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
     const __m256i two = _mm256_set1_epi32(2);
-    for (; gi + 2 <= n; gi += 2) {  // pairs of groups, as in tile<true, ...>
+    for (uint32_t gi = 0; gi < n; gi += 2) {
       const uint32_t g = g0 + gi;
-      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + g * kGroup));
-      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + (g + 1) * kGroup));
-      const __m256i xlo = _mm256_permute2x128_si256(x0, x1, 0x20);
-      const __m256i xhi = _mm256_permute2x128_si256(x0, x1, 0x31);
+      const bool full = gi + 2 <= n;  // else an odd last group, paired with zeros
+      const __m256i x0 = _mm256_load_si256(xv + 2 * gi);
+      const __m256i x1 = _mm256_load_si256(xv + 2 * gi + 1);
+      const __m256i x2 = _mm256_load_si256(xv + 2 * gi + 2);
+      const __m256i x3 = _mm256_load_si256(xv + 2 * gi + 3);
       unrolled<R>([&](auto i) {
         const uint8_t* p = wq[i] + g * (kGroup / 2);
         // The same column of the next tile's rows, into L2: keeps DRAM
         // requests in flight ahead of the loads (measured better than T0,
         // which evicts from the 32 KB L1 before use).
         _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T1);
-        const __m256i bq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        const __m256i lo = _mm256_and_si256(bq, m4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bq, 4), m4);
-        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        acc[i] = _mm256_fmadd_ps(s, _mm256_permutevar8x32_ps(c[i], pair_idx), acc[i]);
+        __m256i w16[4];
+        load_w16_int4(p, full, w16);
+        const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1)),
+                                             _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3)));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], pair_idx), acc[i]);
       });
       pair_idx = _mm256_add_epi32(pair_idx, two);
     }
-    if (gi < n) {  // odd last group of the row
-      const uint32_t g = g0 + gi;
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + g * kGroup));
-      const __m256i sel = _mm256_set1_epi32(int(gi));
-      unrolled<R>([&](auto i) {
-        const __m256i wv = load_q4(wq[i] + g * (kGroup / 2));
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), ones));
-        acc[i] = _mm256_fmadd_ps(s, _mm256_permutevar8x32_ps(c[i], sel), acc[i]);
-      });
-    }
   }
-  unrolled<R>([&](auto i) { y[r + i] = hsum(acc[i]); });
+  unrolled<R>([&](auto i) {
+    const float v = hsum(acc[i]);
+    y[r + i] = accumulate ? y[r + i] + v : v;
+  });
 }
-
 
 }  // namespace
 
@@ -102,9 +99,16 @@ void matmul_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, u
     matmul_prefill<true>(w, x, n_tokens, r0, r1, y, y_stride);
     return;
   }
-  uint32_t r = r0;
-  for (; r + 4 <= r1; r += 4) decode_int4<4>(w, x, r, y);
-  for (; r < r1; ++r) decode_int4<1>(w, x, r, y);
+  const uint32_t groups = w.cols / kGroup;
+  X16Decode xs;
+  for (uint32_t gb = 0; gb < groups; gb += kDecodeSliceGroups) {
+    const uint32_t ge = groups - gb < kDecodeSliceGroups ? groups : gb + kDecodeSliceGroups;
+    build_x16_int4(x.q + gb * kGroup, x.r + gb * kGroup, ge - gb, xs.v);
+    const bool accumulate = gb > 0;
+    uint32_t r = r0;
+    for (; r + 4 <= r1; r += 4) decode_int4<4>(w, x, xs, gb, ge, r, y, accumulate);
+    for (; r < r1; ++r) decode_int4<1>(w, x, xs, gb, ge, r, y, accumulate);
+  }
 }
 
 }  // namespace avx2

@@ -1,22 +1,33 @@
-// Register-tile machinery shared by the AVX2 quantized matmuls
-// (matmul_q8q8_avx2.cc for int8 weights, matmul_q4q8_avx2.cc for int4).
+// Machinery shared by the AVX2 quantized matmuls (matmul_q8q8_avx2.cc for
+// int8 weights, matmul_q4q8_avx2.cc for int4) against the two-plane
+// activations of kernels/blocks.h (coarse q, residual r, x ~= d (254 q + r)).
 //
-// Inner step for one group of 32 (one weight row r, one token t):
-//   int8 weights: maddubs(|w|, sign(x, w))  -- u8 x s8 -> 16 x i16 pair sums
-//   int4 weights: maddubs(q4, x)             -- q4 in 0..15 is already unsigned
-//   then madd_epi16 with ones -> 8 x i32 partial sums of the group (each exact:
-//   |pair| <= 2*127*127 < 2^15), converted to float (exact: < 2^24) and FMA'd
-//   with the combined scale d_w[r,g] * x.d[t,g] into an 8-lane accumulator.
-// So every integer partial of the reference's group sum is exact; only the
-// float accumulation order differs (lanes, then a horizontal sum per output).
-// For int4 the m_w[r,g] * x.s[t,g] term is FMA'd 8 groups at a time into the
-// same accumulator.
+// The planes are combined once per call into 16-bit activations
+//   x16 = 254 q + r        |x16| <= 254 * 127 + 127 = 32385 < 2^15 (exact)
+// (maddubs of the constant bytes (254, 1) against q and r interleaved), kept in
+// a stack buffer, so the per-weight work is one madd_epi16 per 16 weights:
+//   int8 weights: sign-extended to i16 (vpmovsxbw), 2 madd per group of 32;
+//   int4 weights: the nibbles of 32 bytes (two groups) read as 16-bit words
+//                 b give four i16 vectors with two and/shift ops each:
+//                 b & 0xf, (b >> 4) & 0xf, (b >> 8) & 0xf, b >> 12,
+//                 4 madd per two groups; x16 is stored in the matching order.
+// The madd results of a group add to 8 x i32 partials of
+//   isum = 254 sum(w q) + sum(w r)
+// of 4 (int8: 4 * 127 * 32385 = 16451580) or 8 (int4: 8 * 15 * 32385) products
+// each, all < 2^24: exact in int32 and exact when converted to float. They are
+// FMA'd with the combined scale d_w[r,g] * x.d[t,g] into 8-lane accumulators,
+// so every integer partial of the reference's group sum is exact and only the
+// float accumulation order differs (lanes, a horizontal sum per output, and
+// per slice of columns). For int4 the m_w[r,g] * x.s[t,g] term is FMA'd 8
+// groups at a time into the same accumulator. (Against the maddubs route,
+// maddubs(|w|, sign(q, w)) and the same for r, then madd by 254 and by 1,
+// this halves the integer multiplies per weight: 2 vs 4 per 32 int8 weights.)
 //
-// Register tiles: decode (n_tokens == 1) runs 4 rows x 1 token so four weight
-// streams are in flight (with software prefetch of the next tile's rows into
-// L2); prefill runs 2 rows x 4 tokens so each weight group is loaded (and, for
-// int8, its |w| computed) once and used for 4 tokens. Only files under
-// kernels/avx2/ include this header.
+// Register tiles: decode (n_tokens == 1, in the two .cc files) runs 4 rows x
+// 1 token so four weight streams are in flight (with software prefetch of the
+// next tile's rows into L2); prefill runs 2 rows x 4 tokens so each weight
+// group is loaded (and widened or unpacked) once and used for 4 tokens.
+// Only files under kernels/avx2/ include this header.
 #pragma once
 #include <type_traits>
 #include <utility>
@@ -28,6 +39,114 @@ namespace avx2 {
 namespace tiles {
 
 constexpr uint32_t kChunk = 8;  // groups whose scales are converted together
+
+// ---- x16 = 254 q + r -------------------------------------------------------------
+
+// x16 of one group: lo = elements 0..15, hi = 16..31.
+struct Wide16 {
+  __m256i lo, hi;
+};
+inline Wide16 load_wide16(const int8_t* q, const int8_t* r) {
+  const __m256i vq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  const __m256i vr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r));
+  const __m256i k = _mm256_set1_epi16(int16_t(0x0100 | (kResidualScale & 0xff)));  // bytes 254, 1
+  const __m256i a = _mm256_maddubs_epi16(k, _mm256_unpacklo_epi8(vq, vr));  // elements 0..7 | 16..23
+  const __m256i b = _mm256_maddubs_epi16(k, _mm256_unpackhi_epi8(vq, vr));  // elements 8..15 | 24..31
+  return Wide16{_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31)};
+}
+
+// Columns are processed in slices whose x16 fits a stack buffer; rows longer
+// than a slice are done slice by slice, accumulating into y. Decode slices
+// must cover typical rows whole: reading rows in pieces strided by the row
+// length cost ~25% of DRAM bandwidth (2048 of 4096 columns, measured).
+constexpr uint32_t kDecodeSliceGroups = 256;  // 8192 columns: 16 KB of x16
+constexpr uint32_t kPrefillSliceGroups = 64;  // x 4 tokens: 16 KB of x16
+struct X16Decode {
+  alignas(32) int16_t v[kDecodeSliceGroups * kGroup];
+};
+struct X16Prefill {
+  alignas(32) int16_t v[4][kPrefillSliceGroups * kGroup];  // [token][slice cols]
+};
+
+// int8 layout: per group, x16 of elements 0..31 in order (two ymm).
+// q, r: the slice's first group of one token; n groups.
+inline void build_x16_int8(const int8_t* q, const int8_t* r, uint32_t n, int16_t* out) {
+  for (uint32_t i = 0; i < n; ++i) {
+    const Wide16 v = load_wide16(q + i * kGroup, r + i * kGroup);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + i * kGroup), v.lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + i * kGroup + 16), v.hi);
+  }
+}
+
+// int4 layout, per pair of groups (g, g+1) four ymm matching the nibbles of
+// the pair's 32 bytes read as 16-bit words b (group g in the low 128-bit
+// lane, g+1 in the high one; byte k holds elements k and k+16):
+//   b & 0xf -> elements 0,2,..,14   (b >> 4) & 0xf -> 16,18,..,30
+//   (b >> 8) & 0xf -> 1,3,..,15      b >> 12        -> 17,19,..,31
+// so the pair's x16 is stored as [evens 0..14], [evens 16..30], [odds 1..15],
+// [odds 17..31], each as {group g | group g+1}. An odd last group pairs with
+// zeros (and its weights are loaded as 16 bytes, zero-extended).
+inline void build_x16_int4(const int8_t* q, const int8_t* r, uint32_t n, int16_t* out) {
+  // Within each 128-bit lane: i16 evens to the low qword, odds to the high.
+  const __m256i deint = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  const __m256i zero = _mm256_setzero_si256();
+  // ev[0]/od[0]: evens/odds of elements 0..15, ev[1]/od[1]: of 16..31, each
+  // in the low 128 bits.
+  auto evens_odds = [&](uint32_t i, __m256i* ev, __m256i* od) {
+    const Wide16 v = load_wide16(q + i * kGroup, r + i * kGroup);
+    const __m256i a = _mm256_shuffle_epi8(v.lo, deint);
+    const __m256i b = _mm256_shuffle_epi8(v.hi, deint);
+    ev[0] = _mm256_permute4x64_epi64(a, 0x88);
+    od[0] = _mm256_permute4x64_epi64(a, 0xdd);
+    ev[1] = _mm256_permute4x64_epi64(b, 0x88);
+    od[1] = _mm256_permute4x64_epi64(b, 0xdd);
+  };
+  for (uint32_t i = 0; i < n; i += 2) {
+    __m256i e0[2], o0[2], e1[2] = {zero, zero}, o1[2] = {zero, zero};
+    evens_odds(i, e0, o0);
+    if (i + 1 < n) evens_odds(i + 1, e1, o1);
+    __m256i* dst = reinterpret_cast<__m256i*>(out + i * kGroup);  // 4 ymm per pair
+    dst[0] = _mm256_permute2x128_si256(e0[0], e1[0], 0x20);
+    dst[1] = _mm256_permute2x128_si256(e0[1], e1[1], 0x20);
+    dst[2] = _mm256_permute2x128_si256(o0[0], o1[0], 0x20);
+    dst[3] = _mm256_permute2x128_si256(o0[1], o1[1], 0x20);
+  }
+}
+
+// ---- weights ---------------------------------------------------------------------
+
+// One int8 group widened to i16: elements 0..15, 16..31.
+inline void load_w16_int8(const int8_t* p, __m256i* w16) {
+  w16[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  w16[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+}
+
+// The nibbles of a pair of int4 groups (or one group, zero-extended) as four
+// i16 vectors, in the order of build_x16_int4.
+inline void load_w16_int4(const uint8_t* p, bool pair, __m256i* w16) {
+  const __m256i m4 = _mm256_set1_epi16(0x000f);
+  const __m256i b = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                         : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  w16[0] = _mm256_and_si256(b, m4);
+  w16[1] = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+  w16[2] = _mm256_and_si256(_mm256_srli_epi16(b, 8), m4);
+  w16[3] = _mm256_srli_epi16(b, 12);
+}
+
+// 8 x i32 partials of a group (int8) or a pair of groups (int4) against x16.
+inline __m256i dot_int8(const __m256i* w16, const __m256i* x16) {
+  return _mm256_add_epi32(_mm256_madd_epi16(w16[0], _mm256_load_si256(x16)),
+                          _mm256_madd_epi16(w16[1], _mm256_load_si256(x16 + 1)));
+}
+inline __m256i dot_int4(const __m256i* w16, const __m256i* x16) {
+  return _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], _mm256_load_si256(x16)),
+                                           _mm256_madd_epi16(w16[1], _mm256_load_si256(x16 + 1))),
+                          _mm256_add_epi32(_mm256_madd_epi16(w16[2], _mm256_load_si256(x16 + 2)),
+                                           _mm256_madd_epi16(w16[3], _mm256_load_si256(x16 + 3))));
+}
+
+// ---- scales ----------------------------------------------------------------------
 
 // Lanes [0, n) set: masked loads read a partial chunk without touching memory
 // past it and without a store-to-load round trip through a stack buffer.
@@ -69,13 +188,7 @@ inline void load_scales_int4(const uint16_t* ws, uint32_t n, __m256i mask, __m25
   *m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
 }
 
-// 32 int4 weights of one group in element order (low nibbles = 0..15, high =
-// 16..31): the 16 bytes go to both 128-bit lanes, the upper lane shifted by 4.
-inline __m256i load_q4(const uint8_t* p) {
-  const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i shifted = _mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4));
-  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f));
-}
+// ---- tiles -----------------------------------------------------------------------
 
 // Calls f(integral_constant<int, 0>) ... f(integral_constant<int, N-1>): loops
 // over the register tile with compile-time indices, so the accumulator array
@@ -89,43 +202,38 @@ inline void unrolled(F&& f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 
-// One R x T tile: rows [r, r+R), tokens [t, t+T), all groups.
+// One R x T prefill tile: rows [r, r+R), tokens [t, t+T), groups [gb, ge)
+// whose x16 is in xb (built from gb). y = partial (accumulate: y += partial).
 template <bool kInt4, int R, int T>
-void tile(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r, uint32_t t, float* y,
-          size_t y_stride) {
+void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
+          uint32_t ge, uint32_t r, uint32_t t, float* y, size_t y_stride, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = kInt4 ? w.cols / 2 : w.cols;
   const size_t row_scales = kInt4 ? 2 * groups : groups;
-  constexpr size_t bytes_per_group = kInt4 ? kGroup / 2 : kGroup;
   const uint8_t* wq[R];
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
     ws[i] = w.scales + (r + i) * row_scales;
   });
-  const int8_t* xq[T];
   const float* xd[T];
   const float* xs[T];
   unrolled<T>([&](auto j) {
-    xq[j] = x.q + size_t(t + j) * x.cols;
     xd[j] = x.d + size_t(t + j) * groups;
     xs[j] = x.s + size_t(t + j) * groups;
   });
-  const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[R][T];
   unrolled<R>([&](auto i) { unrolled<T>([&](auto j) { acc[i][j] = _mm256_setzero_ps(); }); });
 
-  for (uint32_t g0 = 0; g0 < groups; g0 += kChunk) {
-    const uint32_t n = groups - g0 < kChunk ? groups - g0 : kChunk;
-    // Combined scales d_w * x.d for this chunk: [R][T][8].
-    alignas(32) float sc[R][T][kChunk];
-    alignas(32) float sc2[R][T][kInt4 ? kChunk / 2 : 1][kChunk];
+  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
+    // Combined scales d_w * x.d for this chunk: int8 [R][T][8] (broadcast per
+    // group); int4 [R][T][4 pairs][8] = {s_g x4, s_g+1 x4} per pair of groups.
+    alignas(32) float sc[R][T][kInt4 ? kChunk / 2 : 1][kChunk];
     const __m256i mask = lane_mask(n);
     __m256 xd8[T];
     unrolled<T>([&](auto j) { xd8[j] = load_partial(xd[j] + g0, n, mask); });
     unrolled<R>([&](auto i) {
-      if (T == 1)  // the next tile's scales, as for the weights below
-        _mm_prefetch(reinterpret_cast<const char*>(ws[i] + (kInt4 ? 2 : 1) * g0 + R * row_scales), _MM_HINT_T1);
       __m256 d, m;
       if (kInt4) {
         load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
@@ -137,105 +245,95 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r, uint32_t t, flo
       }
       unrolled<T>([&](auto j) {
         const __m256 c = _mm256_mul_ps(d, xd8[j]);
-        _mm256_store_ps(sc[i][j], c);
-        // int4 group pairs: {s_g x4, s_g+1 x4} per pair of groups.
-        if (kInt4)
+        if (kInt4) {
           unrolled<kChunk / 2>([&](auto q) {
             const __m256i idx = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);
-            _mm256_store_ps(sc2[i][j][q], _mm256_permutevar8x32_ps(c, idx));
+            _mm256_store_ps(sc[i][j][q], _mm256_permutevar8x32_ps(c, idx));
           });
+        } else {
+          _mm256_store_ps(sc[i][j][0], c);
+        }
       });
     });
-    uint32_t gi = 0;
+    const uint32_t off = (g0 - gb) * kGroup;  // this chunk in the x16 slice
     if (kInt4) {
-      // Two groups per step: the 32 bytes of groups g, g+1 give lo = their
-      // elements 0..15 and hi = their elements 16..31, matched by x rearranged
-      // the same way; the two maddubs results add without overflow
-      // (2 * 2 * 15 * 127 < 2^15), and madd leaves group g in lanes 0..3 and
-      // g+1 in lanes 4..7, scaled by sc2 = {s_g x4, s_g+1 x4}.
-      const __m256i m4 = _mm256_set1_epi8(0x0f);
-      for (; gi + 2 <= n; gi += 2) {
-        const uint32_t g = g0 + gi;
-        __m256i lo[R], hi[R];
+      for (uint32_t gi = 0; gi < n; gi += 2) {
+        __m256i w16[R][4];
+        unrolled<R>([&](auto i) { load_w16_int4(wq[i] + (g0 + gi) * (kGroup / 2), gi + 2 <= n, w16[i]); });
+        unrolled<T>([&](auto j) {
+          const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off + gi * kGroup);
+          unrolled<R>([&](auto i) {
+            const __m256 p = _mm256_cvtepi32_ps(dot_int4(w16[i], xv));
+            acc[i][j] = _mm256_fmadd_ps(p, _mm256_load_ps(sc[i][j][gi / 2]), acc[i][j]);
+          });
+        });
+      }
+    } else {
+      for (uint32_t gi = 0; gi < n; ++gi) {
+        __m256i w16[R][2];
         unrolled<R>([&](auto i) {
-          if (T == 1) _mm_prefetch(reinterpret_cast<const char*>(wq[i] + g * bytes_per_group + R * row_bytes), _MM_HINT_T1);
-          const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq[i] + g * (kGroup / 2)));
-          lo[i] = _mm256_and_si256(b, m4);
-          hi[i] = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+          load_w16_int8(reinterpret_cast<const int8_t*>(wq[i]) + (g0 + gi) * kGroup, w16[i]);
         });
         unrolled<T>([&](auto j) {
-          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + g * kGroup));
-          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + (g + 1) * kGroup));
-          const __m256i xlo = _mm256_permute2x128_si256(x0, x1, 0x20);
-          const __m256i xhi = _mm256_permute2x128_si256(x0, x1, 0x31);
+          const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off + gi * kGroup);
           unrolled<R>([&](auto i) {
-            const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[i], xlo), _mm256_maddubs_epi16(hi[i], xhi));
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-            acc[i][j] = _mm256_fmadd_ps(p, _mm256_load_ps(sc2[i][j][gi / 2]), acc[i][j]);
+            const __m256 p = _mm256_cvtepi32_ps(dot_int8(w16[i], xv));
+            acc[i][j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&sc[i][j][0][gi]), acc[i][j]);
           });
         });
       }
     }
-    for (; gi < n; ++gi) {
-      const uint32_t g = g0 + gi;
-      __m256i wv[R], aw[R];
-      unrolled<R>([&](auto i) {
-        // Decode streams the weights once: fetch the same column of the next
-        // tile's rows (R rows ahead) into L2 so DRAM requests stay in flight.
-        if (T == 1) _mm_prefetch(reinterpret_cast<const char*>(wq[i] + g * bytes_per_group + R * row_bytes), _MM_HINT_T1);
-        if (kInt4) {
-          wv[i] = load_q4(wq[i] + g * (kGroup / 2));
-        } else {
-          wv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq[i] + g * kGroup));
-          aw[i] = _mm256_sign_epi8(wv[i], wv[i]);  // |w|; w != -128
-        }
-      });
-      unrolled<T>([&](auto j) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[j] + g * kGroup));
-        unrolled<R>([&](auto i) {
-          const __m256i p16 = kInt4 ? _mm256_maddubs_epi16(wv[i], xv)
-                                    : _mm256_maddubs_epi16(aw[i], _mm256_sign_epi8(xv, wv[i]));
-          const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-          acc[i][j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&sc[i][j][gi]), acc[i][j]);
-        });
-      });
-    }
   }
   unrolled<R>([&](auto i) {
-    unrolled<T>([&](auto j) { y[(t + j) * y_stride + r + i] = hsum(acc[i][j]); });
+    unrolled<T>([&](auto j) {
+      float* out = &y[(t + j) * y_stride + r + i];
+      const float v = hsum(acc[i][j]);
+      *out = accumulate ? *out + v : v;
+    });
   });
 }
 
-
 template <bool kInt4, int R>
-void tile_tokens(const WeightMatrix& w, const ActRowsQ8& x, uint32_t nt, uint32_t r, uint32_t t,
-                 float* y, size_t y_stride) {
+void tile_tokens(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
+                 uint32_t ge, uint32_t nt, uint32_t r, uint32_t t, float* y, size_t y_stride,
+                 bool accumulate) {
   switch (nt) {
-    case 1: tile<kInt4, R, 1>(w, x, r, t, y, y_stride); break;
-    case 2: tile<kInt4, R, 2>(w, x, r, t, y, y_stride); break;
-    case 3: tile<kInt4, R, 3>(w, x, r, t, y, y_stride); break;
-    default: tile<kInt4, R, 4>(w, x, r, t, y, y_stride); break;
+    case 1: tile<kInt4, R, 1>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 2: tile<kInt4, R, 2>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 3: tile<kInt4, R, 3>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    default: tile<kInt4, R, 4>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
   }
 }
-
 
 // Prefill (n_tokens > 1): 2 rows x 4 tokens tiles over panels of rows. A
 // panel's weights (~64 KB) stay in L2 while every token block passes over
 // them, so each weight byte comes from DRAM once per call, not once per token
-// block; the token blocks' activations stay in L1/L2 meanwhile.
+// block; a token block's x16 (one column slice, 16 KB) is built once and used
+// by every row of the panel.
 template <bool kInt4>
 void matmul_prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
                     uint32_t r1, float* y, size_t y_stride) {
+  const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = kInt4 ? w.cols / 2 : w.cols;
   uint32_t panel = uint32_t((size_t(64) << 10) / (row_bytes ? row_bytes : 1));
   panel = panel < 2 ? 2 : panel & ~1u;
+  X16Prefill xb;
   for (uint32_t p0 = r0; p0 < r1; p0 += panel) {
     const uint32_t p1 = r1 - p0 < panel ? r1 : p0 + panel;
     for (uint32_t t = 0; t < n_tokens; t += 4) {
       const uint32_t nt = n_tokens - t < 4 ? n_tokens - t : 4;
-      uint32_t r = p0;
-      for (; r + 2 <= p1; r += 2) tile_tokens<kInt4, 2>(w, x, nt, r, t, y, y_stride);
-      if (r < p1) tile_tokens<kInt4, 1>(w, x, nt, r, t, y, y_stride);
+      for (uint32_t gb = 0; gb < groups; gb += kPrefillSliceGroups) {
+        const uint32_t ge = groups - gb < kPrefillSliceGroups ? groups : gb + kPrefillSliceGroups;
+        for (uint32_t j = 0; j < nt; ++j) {
+          const int8_t* q = x.q + size_t(t + j) * x.cols + gb * kGroup;
+          const int8_t* r = x.r + size_t(t + j) * x.cols + gb * kGroup;
+          if (kInt4) build_x16_int4(q, r, ge - gb, xb.v[j]);
+          else build_x16_int8(q, r, ge - gb, xb.v[j]);
+        }
+        uint32_t r = p0;
+        for (; r + 2 <= p1; r += 2) tile_tokens<kInt4, 2>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+        if (r < p1) tile_tokens<kInt4, 1>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+      }
     }
   }
 }

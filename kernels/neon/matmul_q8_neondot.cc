@@ -1,5 +1,7 @@
 // y = W x for int8 / int4 weights with the ARMv8.2 dot product: one sdot
-// (vdotq_s32) per 16 bytes adds four 4-byte dot products into int32 lanes.
+// (vdotq_s32) per 16 bytes adds four 4-byte dot products into int32 lanes; the
+// same weight registers feed one accumulator per activation plane (coarse q,
+// residual r), combined as 254 * q-part + r-part.
 // Compiled with -march=armv8.2-a+dotprod+fp16 (kernels/CMakeLists.txt); only
 // reached through neondot_kernels() when the CPU reports asimddp.
 // Tiling and float work: matmul_q8_tiles.h.
@@ -11,9 +13,12 @@ namespace neondot {
 namespace {
 
 struct DotSdot {
-  static inline int32x4_t group(int8x16_t lo, int8x16_t hi, const int8_t* x) {
-    const int32x4_t acc = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(x));
-    return vdotq_s32(acc, hi, vld1q_s8(x + 16));
+  static inline int32x4_t group(int8x16_t lo, int8x16_t hi, const int8_t* xq, const int8_t* xr) {
+    int32x4_t acc_q = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(xq));
+    int32x4_t acc_r = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(xr));
+    acc_q = vdotq_s32(acc_q, hi, vld1q_s8(xq + 16));
+    acc_r = vdotq_s32(acc_r, hi, vld1q_s8(xr + 16));
+    return vmlaq_n_s32(acc_r, acc_q, kResidualScale);
   }
 };
 

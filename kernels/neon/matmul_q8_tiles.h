@@ -1,8 +1,11 @@
 // The tiling of y = W x for int8 / int4 weights against ActRowsQ8, shared by
 // matmul_q8_neon.cc (vmull_s8 + vpadalq_s16) and matmul_q8_neondot.cc (sdot).
-// Each includer supplies `Dot::group(lo, hi, x)`: the exact int32 partial sums
-// (4 lanes, summing to the group's dot product) of 32 int8 weights — `lo` holds
-// elements 0..15, `hi` 16..31 — with the 32 int8 activations at x.
+// Each includer supplies `Dot::group(lo, hi, xq, xr)`: exact int32 partial
+// sums (4 lanes) of 32 int8 weights — `lo` holds elements 0..15, `hi` 16..31 —
+// against the group's two activation planes, lanes summing to
+//   isum = kResidualScale * sum(w * q) + sum(w * r)
+// (|isum| <= 255 * 32 * 127 * 127 < 2^31: exact). Each weight group is loaded
+// once and feeds both planes.
 //
 // Float work per (row, token, group) is the reference's, in its order:
 //   int8: acc += (d_w * d_x) * float(isum)
@@ -55,14 +58,14 @@ inline GroupW load_group(const uint8_t* row, uint32_t g) {
 
 // One row x one token.
 template <class Dot, bool kInt4>
-inline float dot_1x1(const QRows& w, uint32_t r, const int8_t* xq, const float* xd,
-                     const float* xs, uint32_t groups) {
+inline float dot_1x1(const QRows& w, uint32_t r, const int8_t* xq, const int8_t* xr,
+                     const float* xd, const float* xs, uint32_t groups) {
   const uint8_t* row = w.q + size_t(r) * w.row_bytes;
   const uint16_t* sc = w.scales + size_t(r) * w.scales_per_row;
   float acc = 0.0f;
   for (uint32_t g = 0; g < groups; ++g) {
     const GroupW wg = load_group<kInt4>(row, g);
-    const int32_t isum = hsum_s32(Dot::group(wg.lo, wg.hi, xq + g * kGroup));
+    const int32_t isum = hsum_s32(Dot::group(wg.lo, wg.hi, xq + g * kGroup, xr + g * kGroup));
     if (kInt4) {
       const float d = scale_to_f32(sc[2 * g]), m = scale_to_f32(sc[2 * g + 1]);
       acc += d * xd[g] * float(isum) + m * xs[g];
@@ -75,8 +78,8 @@ inline float dot_1x1(const QRows& w, uint32_t r, const int8_t* xq, const float* 
 
 // Rows r..r+3 x one token -> y[r..r+3].
 template <class Dot, bool kInt4>
-inline void tile_4rows(const QRows& w, uint32_t r, const int8_t* xq, const float* xd,
-                       const float* xs, uint32_t groups, float* y) {
+inline void tile_4rows(const QRows& w, uint32_t r, const int8_t* xq, const int8_t* xr,
+                       const float* xd, const float* xs, uint32_t groups, float* y) {
   const uint8_t* row[4];
   const uint16_t* sc[4];
   for (int i = 0; i < 4; ++i) {
@@ -86,11 +89,12 @@ inline void tile_4rows(const QRows& w, uint32_t r, const int8_t* xq, const float
   const uint32_t step = kInt4 ? 2 : 1;
   float32x4_t acc = vdupq_n_f32(0.0f);
   for (uint32_t g = 0; g < groups; ++g) {
-    const int8_t* xg = xq + g * kGroup;
+    const int8_t* xqg = xq + g * kGroup;
+    const int8_t* xrg = xr + g * kGroup;
     int32x4_t part[4];
     for (int i = 0; i < 4; ++i) {
       const GroupW wg = load_group<kInt4>(row[i], g);
-      part[i] = Dot::group(wg.lo, wg.hi, xg);
+      part[i] = Dot::group(wg.lo, wg.hi, xqg, xrg);
     }
     const int32x4_t isum = hsum4_s32(part[0], part[1], part[2], part[3]);
     float dw[4];
@@ -106,27 +110,30 @@ inline void tile_4rows(const QRows& w, uint32_t r, const int8_t* xq, const float
   vst1q_f32(y, acc);
 }
 
-// Row r x tokens t..t+3 (activation rows xq + i * cols) -> y[(t + i) * y_stride + r].
+// Row r x tokens t..t+3 (activation rows x.q / x.r + i * cols) -> y[(t + i) * y_stride + r].
 template <class Dot, bool kInt4>
 inline void tile_4tokens(const QRows& w, uint32_t r, const ActRowsQ8& x, uint32_t t,
                          uint32_t groups, float* y, size_t y_stride) {
   const uint8_t* row = w.q + size_t(r) * w.row_bytes;
   const uint16_t* sc = w.scales + size_t(r) * w.scales_per_row;
   const int8_t* xq[4];
+  const int8_t* xr[4];
   const float* xd[4];
   const float* xs[4];
   for (int i = 0; i < 4; ++i) {
     xq[i] = x.q + size_t(t + i) * x.cols;
+    xr[i] = x.r + size_t(t + i) * x.cols;
     xd[i] = x.d + size_t(t + i) * groups;
     xs[i] = x.s + size_t(t + i) * groups;
   }
   float32x4_t acc = vdupq_n_f32(0.0f);
   for (uint32_t g = 0; g < groups; ++g) {
     const GroupW wg = load_group<kInt4>(row, g);
-    const int32x4_t isum = hsum4_s32(Dot::group(wg.lo, wg.hi, xq[0] + g * kGroup),
-                                     Dot::group(wg.lo, wg.hi, xq[1] + g * kGroup),
-                                     Dot::group(wg.lo, wg.hi, xq[2] + g * kGroup),
-                                     Dot::group(wg.lo, wg.hi, xq[3] + g * kGroup));
+    const uint32_t o = g * kGroup;
+    const int32x4_t isum = hsum4_s32(Dot::group(wg.lo, wg.hi, xq[0] + o, xr[0] + o),
+                                     Dot::group(wg.lo, wg.hi, xq[1] + o, xr[1] + o),
+                                     Dot::group(wg.lo, wg.hi, xq[2] + o, xr[2] + o),
+                                     Dot::group(wg.lo, wg.hi, xq[3] + o, xr[3] + o));
     const float dx[4] = {xd[0][g], xd[1][g], xd[2][g], xd[3][g]};
     const float d = scale_to_f32(sc[kInt4 ? 2 * g : g]);
     float32x4_t term = vmulq_f32(vmulq_f32(vdupq_n_f32(d), vld1q_f32(dx)), vcvtq_f32_s32(isum));
@@ -159,12 +166,13 @@ void matmul_q8_typed(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_token
   // Decode, and the last n_tokens % 4 tokens of a prefill.
   for (uint32_t t = t4; t < n_tokens; ++t) {
     const int8_t* xq = x.q + size_t(t) * x.cols;  // [cols]
+    const int8_t* xr = x.r + size_t(t) * x.cols;  // [cols]
     const float* xd = x.d + size_t(t) * groups;   // [groups]
     const float* xs = x.s + size_t(t) * groups;   // [groups]
     float* yt = y + size_t(t) * y_stride;
     uint32_t r = r0;
-    for (; r + 4 <= r1; r += 4) tile_4rows<Dot, kInt4>(q, r, xq, xd, xs, groups, yt + r);
-    for (; r < r1; ++r) yt[r] = dot_1x1<Dot, kInt4>(q, r, xq, xd, xs, groups);
+    for (; r + 4 <= r1; r += 4) tile_4rows<Dot, kInt4>(q, r, xq, xr, xd, xs, groups, yt + r);
+    for (; r < r1; ++r) yt[r] = dot_1x1<Dot, kInt4>(q, r, xq, xr, xd, xs, groups);
   }
 }
 

@@ -1,9 +1,10 @@
-// Activation quantization to ActRowsQ8 with NEON. Bit-identical to
-// kernels/ref/quantize_rows_q8_ref.cc: the same amax, the same two IEEE
-// divisions for d and id, one multiply per value, round-to-nearest-even,
-// clamp to [-127, 127], s = d * float(exact int sum), also for NaN, inf and
-// denormal inputs (on ARMv7, whose NEON flushes denormals to zero, groups that
-// small take the scalar path).
+// Activation quantization to ActRowsQ8 (coarse plane q, residual plane r) with
+// NEON. Bit-identical to kernels/ref/quantize_rows_q8_ref.cc: the same amax,
+// the same IEEE divisions for the scales, one multiply per value, round-to-
+// nearest-even, clamp to [-127, 127], the residual x - coarse * q with a single
+// rounding, s = d * float(exact int sum), also for NaN, inf and denormal
+// inputs (on ARMv7, whose NEON flushes denormals to zero, groups that small
+// take the scalar path).
 #include <cmath>
 
 #include "kernels/neon/kernels_neon.h"
@@ -39,16 +40,51 @@ inline float group_amax(const float32x4_t* v) {
 #endif
 }
 
+// The per-group scales, computed exactly as the reference computes them.
+struct GroupScales {
+  float coarse;  // amax / 127: step of the q plane
+  float d;       // amax / (127 * 254): step of the r plane
+  float id;      // 127 / amax (0 for an all-zero group)
+  float id_res;  // id * 254
+};
+
+inline GroupScales group_scales(float amax) {
+  GroupScales s;
+  s.coarse = amax / 127.0f;
+  s.d = amax / float(127 * kResidualScale);
+  s.id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  s.id_res = s.id * float(kResidualScale);
+  return s;
+}
+
 #if !defined(__aarch64__)
 // The reference's arithmetic for one group, on the (IEEE, non-flushing) VFP.
-inline int32_t quantize_group_scalar(const float* xg, float id, int8_t* qg) {
+// Returns the exact int sum 254 * sum(q) + sum(r).
+inline int32_t quantize_group_scalar(const float* xg, const GroupScales& s, int8_t* qg,
+                                     int8_t* rg) {
   int32_t sum = 0;
   for (uint32_t j = 0; j < kGroup; ++j) {
-    const float v = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xg[j] * id)));
+    const float v = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xg[j] * s.id)));
+    const float res = std::fma(-s.coarse, v, xg[j]);
+    const float u = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(res * s.id_res)));
     qg[j] = int8_t(v);
-    sum += int32_t(v);
+    rg[j] = int8_t(u);
+    sum += kResidualScale * int32_t(v) + int32_t(u);
   }
   return sum;
+}
+
+// res[j] = fma(-coarse, v[j], x[j]) without a fused multiply-add (ARMv7 NEON
+// has none, and std::fma would be a libm call per value): in double, the
+// product coarse * v (24 x 7 significant bits) is exact, and so is x - p,
+// because every operand is a multiple of min(ulp(coarse), ulp(x)) and the
+// result spans under 53 bits: |x|, |p| <= ~2 amax, ulp(coarse) >= ulp(amax)
+// / 2^7, and v != 0 only for |x| >= ~amax / 254 (ulp(x) >= ulp(amax) / 2^9);
+// for v == 0 the result is x itself. The one rounding to float is then the
+// fused operation's single rounding, for inf and NaN operands too.
+inline void residual_exact(const float* x, const float* v, float coarse, float* res) {
+  const double c = double(coarse);
+  for (uint32_t j = 0; j < kGroup; ++j) res[j] = float(double(x[j]) - c * double(v[j]));
 }
 #endif
 
@@ -56,38 +92,60 @@ inline int32_t quantize_group_scalar(const float* xg, float id, int8_t* qg) {
 
 void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out) {
   const uint32_t groups = cols / kGroup;
-  for (uint32_t r = 0; r < n_rows; ++r) {
-    const float* xr = x + size_t(r) * cols;  // [cols]
-    int8_t* qr = out.q + size_t(r) * cols;   // [cols]
-    float* dr = out.d + size_t(r) * groups;  // [groups]
-    float* sr = out.s + size_t(r) * groups;  // [groups]
+  for (uint32_t row = 0; row < n_rows; ++row) {
+    const float* xr = x + size_t(row) * cols;     // [cols]
+    int8_t* qr = out.q + size_t(row) * cols;      // [cols]
+    int8_t* rr = out.r + size_t(row) * cols;      // [cols]
+    float* dr = out.d + size_t(row) * groups;     // [groups]
+    float* sr = out.s + size_t(row) * groups;     // [groups]
     for (uint32_t g = 0; g < groups; ++g) {
       const float* xg = xr + g * kGroup;
+      int8_t* qg = qr + g * kGroup;
+      int8_t* rg = rr + g * kGroup;
       float32x4_t v[8];
       for (int i = 0; i < 8; ++i) v[i] = vld1q_f32(xg + 4 * i);
       const float amax = group_amax(v);
-      const float d = amax / 127.0f;
-      const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+      const GroupScales s = group_scales(amax);
+      dr[g] = s.d;
 #if !defined(__aarch64__)
       // Below 2^-100 a flushed denormal input could change q: x * id is >= 0.5
-      // for some denormal x once amax <= 254 * 2^-126.
+      // for some denormal x once amax <= 254 * 2^-126. Above it, a residual
+      // that NEON would flush (< 2^-126) is far below d / 2 >= 2^-117, so r
+      // rounds to 0 either way.
       if (amax < 0x1p-100f) {
-        const int32_t sum = quantize_group_scalar(xg, id, qr + g * kGroup);
-        dr[g] = d;
-        sr[g] = d * float(sum);
+        sr[g] = s.d * float(quantize_group_scalar(xg, s, qg, rg));
         continue;
+      }
+      // q plane in NEON, its residual on the VFP (exact, see residual_exact).
+      float vq[kGroup], res[kGroup];
+      int32x4_t q[8];
+      for (int i = 0; i < 8; ++i) {
+        q[i] = round_clamp_127(vmulq_n_f32(v[i], s.id));
+        vst1q_f32(vq + 4 * i, vcvtq_f32_s32(q[i]));
+      }
+      residual_exact(xg, vq, s.coarse, res);
+      for (int i = 0; i < 8; ++i) v[i] = vld1q_f32(res + 4 * i);
+#else
+      int32x4_t q[8];
+      for (int i = 0; i < 8; ++i) {
+        q[i] = round_clamp_127(vmulq_n_f32(v[i], s.id));
+        // x - coarse * q with one rounding, as the reference's fma(-coarse, q, x).
+        v[i] = vfmsq_f32(v[i], vdupq_n_f32(s.coarse), vcvtq_f32_s32(q[i]));
       }
 #endif
       int32x4_t sum = vdupq_n_s32(0);
       for (int i = 0; i < 8; i += 2) {
-        const int32x4_t q0 = round_clamp_127(vmulq_n_f32(v[i], id));
-        const int32x4_t q1 = round_clamp_127(vmulq_n_f32(v[i + 1], id));
-        sum = vaddq_s32(sum, vaddq_s32(q0, q1));
-        const int16x8_t q16 = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
-        vst1_s8(qr + g * kGroup + 4 * i, vmovn_s16(q16));
+        const int32x4_t r0 = round_clamp_127(vmulq_n_f32(v[i], s.id_res));
+        const int32x4_t r1 = round_clamp_127(vmulq_n_f32(v[i + 1], s.id_res));
+        // 254 * q + r per lane: |sum| <= 32 * 127 * 255, exact in int32.
+        sum = vmlaq_n_s32(sum, vaddq_s32(q[i], q[i + 1]), kResidualScale);
+        sum = vaddq_s32(sum, vaddq_s32(r0, r1));
+        const int16x8_t q16 = vcombine_s16(vmovn_s32(q[i]), vmovn_s32(q[i + 1]));
+        const int16x8_t r16 = vcombine_s16(vmovn_s32(r0), vmovn_s32(r1));
+        vst1_s8(qg + 4 * i, vmovn_s16(q16));
+        vst1_s8(rg + 4 * i, vmovn_s16(r16));
       }
-      dr[g] = d;
-      sr[g] = d * float(hsum_s32(sum));
+      sr[g] = s.d * float(hsum_s32(sum));
     }
   }
 }

@@ -4,13 +4,17 @@
 // cannot run are skipped with the reason.
 //
 // Tolerances (each stated where it is checked):
-//   quantize_rows_q8, kv_store                     bit-exact
+//   quantize_rows_q8, kv_store                     bit-exact (q, r, d, s)
+//   quantize+dequantize  |x - d (254 q + r)| <= d * (1/2 + 2^-7)   (d/2 from
+//               rounding r; 2^-7 d covers the float rounding of d, coarse step
+//               and residual, ~0.004 d at most)
 //   matmul_q8   |y - exact| <= (groups + 10) * 2^-24 * sum_g term_g, with
-//               term_g = |d_w x_d| sum_j |w_j x_j| (+ |m x_s|): a rigorous bound
-//               for float accumulation, in any order, of exact integer partials.
-//               Bit-exact to the exact value when all scales are powers of two
-//               and sum_g term_g < 2^24 units (every float operation is then
-//               exact), and bit-exact to scalar for a single group (cols = 32).
+//               term_g = |d_w x_d| (254 sum_j |w_j q_j| + sum_j |w_j r_j|)
+//               (+ |m x_s|): a rigorous bound for float accumulation, in any
+//               order, of exact integer partials (isum = 254 sum w q + sum w r).
+//               Bit-exact to the exact value, and to scalar for a single group
+//               (cols = 32), when all scales are powers of two and
+//               sum_g term_g < 2^24 units (every float operation is then exact).
 //   matmul_f32  |y - ref| <= 1e-5 * sum_c |w x|
 //   rmsnorm     |y - ref| <= 1e-5 * |ref| + 1e-6
 //   rope        |y - ref| <= 1e-6 * (|x0| + |x1|)   (FMA vs separate rounding)
@@ -111,18 +115,23 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
         x[5 * kGroup + 7] = std::numeric_limits<float>::infinity();
       }
       struct Out {
-        std::vector<int8_t> q;
+        std::vector<int8_t> q, r;
         std::vector<float> d, s;
+        ActRowsQ8 act(uint32_t c) { return ActRowsQ8{q.data() + 1, r.data() + 1, d.data() + 1, s.data() + 1, c}; }
       } out[2];
-      for (Out& o : out) {
+      for (Out& o : out) {  // +1: outputs start unaligned; prefilled with garbage
         o.q.assign(size_t(rows) * cols + 1, int8_t(99));
+        o.r.assign(size_t(rows) * cols + 1, int8_t(-99));
         o.d.assign(size_t(rows) * groups + 1, kNaN);
         o.s.assign(size_t(rows) * groups + 1, kNaN);
       }
-      s.quantize_rows_q8(x, rows, cols, ActRowsQ8{out[0].q.data() + 1, out[0].d.data() + 1, out[0].s.data() + 1, cols});
-      k->quantize_rows_q8(x, rows, cols, ActRowsQ8{out[1].q.data() + 1, out[1].d.data() + 1, out[1].s.data() + 1, cols});
+      s.quantize_rows_q8(x, rows, cols, out[0].act(cols));
+      k->quantize_rows_q8(x, rows, cols, out[1].act(cols));
       const std::string at = where(k, "quantize_rows_q8", "rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
-      ASSERT_EQ(0, std::memcmp(out[0].q.data(), out[1].q.data(), out[0].q.size())) << at;
+      for (size_t i = 0; i < out[0].q.size(); ++i) {
+        ASSERT_EQ(out[0].q[i], out[1].q[i]) << at << " q[" << int64_t(i) - 1 << "]";
+        ASSERT_EQ(out[0].r[i], out[1].r[i]) << at << " r[" << int64_t(i) - 1 << "] (q " << int(out[0].q[i]) << ")";
+      }
       for (size_t i = 1; i < out[0].d.size(); ++i) {
         ASSERT_TRUE(same_bits(out[0].d[i], out[1].d[i])) << at << " d[" << i - 1 << "]";
         ASSERT_TRUE(same_bits(out[0].s[i], out[1].s[i])) << at << " s[" << i - 1 << "]";
@@ -132,9 +141,11 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
         int qmax = 0, sum = 0;
         for (uint32_t j = 0; j < kGroup; ++j) {
           const int q = out[0].q[1 + g * kGroup + j];
+          const int rr = out[0].r[1 + g * kGroup + j];
           ASSERT_LE(std::abs(q), 127) << at << " group " << g;
+          ASSERT_LE(std::abs(rr), 127) << at << " group " << g;
           qmax = std::max(qmax, std::abs(q));
-          sum += q;
+          sum += kResidualScale * q + rr;
         }
         const float d = out[0].d[1 + g];
         if (!std::isfinite(d)) continue;  // the group with an inf
@@ -145,14 +156,81 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
   }
 }
 
+// x ~= d * (254 q + r) to within half a unit d per value (blocks.h), for
+// ordinary groups and the edges: all-zero groups, one huge outlier, tiny and
+// denormal values. Checked on every variant (they are bit-exact to scalar, so
+// this is a property of the format and of the reference arithmetic).
+//
+// Below amax = 2^-100 the reference cannot keep d/2: d = amax / 32258 becomes
+// subnormal (too few bits to hold d/2 accuracy at all) and id * 254 overflows
+// to inf for amax < 9.5e-35, so zeros of such a group come out as -127/+127.
+// For those groups only the weak bound |x - x~| <= 3 amax (harmless at that
+// magnitude) is checked; see the note in the reference-change report.
+TEST_P(KernelVariantTest, QuantizeDequantizeWithinHalfUnit) {
+  enum Kind { kUniform, kWide, kZero, kOutlier, kHugeOutlier, kTiny, kMinNormal, kDenormal, kMixedDenormal, kKinds };
+  const char* names[kKinds] = {"uniform", "wide", "zero", "outlier", "huge-outlier", "tiny", "min-normal", "denormal", "mixed-denormal"};
+  const uint32_t cols = 4 * kGroup, rows = 2;
+  for (int kind = 0; kind < kKinds; ++kind)
+    for (int rep = 0; rep < 20; ++rep) {
+      std::vector<float> xbuf(size_t(rows) * cols + 1);
+      float* x = xbuf.data() + 1;  // unaligned
+      for (uint32_t i = 0; i < rows * cols; ++i) {
+        switch (kind) {
+          case kUniform: x[i] = uniform(-2.0f, 2.0f); break;
+          case kWide: x[i] = uniform(-1.0f, 1.0f) * std::ldexp(1.0f, irand(-30, 30)); break;
+          case kZero: x[i] = (i / kGroup) % 2 ? 0.0f : -0.0f; break;
+          case kOutlier: x[i] = i % kGroup == 5 ? 300.0f * (rep % 2 ? 1 : -1) : uniform(-1.0f, 1.0f); break;
+          case kHugeOutlier: x[i] = i % kGroup == 31 ? 3e38f : uniform(-1.0f, 1.0f); break;
+          case kTiny: x[i] = uniform(-1.0f, 1.0f) * 1e-30f; break;
+          case kMinNormal: x[i] = uniform(-1.0f, 1.0f) * 1e-33f; break;
+          case kDenormal: x[i] = uniform(-1.0f, 1.0f) * 1e-39f; break;
+          default: x[i] = i % 3 ? uniform(-1.0f, 1.0f) * 1e-40f : uniform(-1.0f, 1.0f); break;
+        }
+      }
+      const uint32_t groups = cols / kGroup;
+      std::vector<int8_t> q(size_t(rows) * cols), r(q.size());
+      std::vector<float> d(size_t(rows) * groups, kNaN), sm(d.size(), kNaN);
+      k->quantize_rows_q8(x, rows, cols, ActRowsQ8{q.data(), r.data(), d.data(), sm.data(), cols});
+      const std::string at = where(k, "quantize_rows_q8 (dequantize)", std::string("kind=") + names[kind] +
+                                                                       " rep=" + std::to_string(rep));
+      for (uint32_t g = 0; g < rows * groups; ++g) {
+        const double dg = d[g];
+        ASSERT_TRUE(std::isfinite(dg) && dg >= 0.0) << at << " group " << g << " d " << dg;
+        double amax = 0.0;
+        for (uint32_t j = 0; j < kGroup; ++j) amax = std::max(amax, std::fabs(double(x[g * kGroup + j])));
+        const bool tiny = amax > 0.0 && amax < std::ldexp(1.0, -100);
+        const double tol = tiny ? 3.0 * amax : dg * (0.5 + 1.0 / 128);
+        if (kind == kUniform || kind == kOutlier || kind == kZero) {
+          ASSERT_FALSE(tiny) << at;
+        }
+        double xsum = 0.0;
+        for (uint32_t j = 0; j < kGroup; ++j) {
+          const size_t i = size_t(g) * kGroup + j;
+          const double back = dg * (double(kResidualScale) * q[i] + r[i]);
+          xsum += back;
+          ASSERT_LE(std::fabs(back - double(x[i])), tol)
+              << at << " group " << g << " j " << j << " x " << x[i] << " q " << int(q[i]) << " r " << int(r[i])
+              << " d " << dg << (tiny ? " (tiny group: weak bound)" : "");
+        }
+        // s is the group sum of the dequantized values, rounded once.
+        ASSERT_EQ(double(sm[g]), double(float(xsum))) << at << " group " << g;
+      }
+    }
+}
+
 // ---- matmul_q8 ------------------------------------------------------------------
 
-enum class Fill { kRandom, kAllMax, kAllMin, kZeroGroups, kPow2 };
+// kAllMax / kAllMin: weights, q and r all at their maximum / minimum;
+// kOpposite: weights at max, q = -127 and r = +127 (the planes' signs differ);
+// kPow2: power-of-two scales, q in {-1, 0, 1} and r in [-31, 31] so that many
+// shapes stay in the range where every float operation is exact.
+enum class Fill { kRandom, kAllMax, kAllMin, kOpposite, kZeroGroups, kPow2 };
 const char* fill_name(Fill f) {
   switch (f) {
     case Fill::kRandom: return "random";
     case Fill::kAllMax: return "all-max";
     case Fill::kAllMin: return "all-min";
+    case Fill::kOpposite: return "opposite-planes";
     case Fill::kZeroGroups: return "zero-groups";
     default: return "pow2-scales";
   }
@@ -165,20 +243,33 @@ struct QProblem {
   uint32_t rows, cols, n_tokens;
   std::vector<uint8_t> wq;      // +1 byte: data starts unaligned
   std::vector<uint16_t> ws;     // f16 scales
-  std::vector<int8_t> xq;       // +1 byte
+  std::vector<int8_t> xq, xr;   // +1 byte: coarse and residual planes
   std::vector<float> xd, xs;    // +1 float
   WeightMatrix w() const {
     return WeightMatrix{type, rows, cols, wq.data() + 1, ws.data()};
   }
   ActRowsQ8 x() const {
-    return ActRowsQ8{const_cast<int8_t*>(xq.data()) + 1, const_cast<float*>(xd.data()) + 1,
-                     const_cast<float*>(xs.data()) + 1, cols};
+    return ActRowsQ8{const_cast<int8_t*>(xq.data()) + 1, const_cast<int8_t*>(xr.data()) + 1,
+                     const_cast<float*>(xd.data()) + 1, const_cast<float*>(xs.data()) + 1, cols};
+  }
+  // s = d * float(254 sum q + sum r), as the quantizer makes it.
+  void set_sums() {
+    const uint32_t groups = cols / kGroup;
+    for (uint32_t t = 0; t < n_tokens; ++t)
+      for (uint32_t g = 0; g < groups; ++g) {
+        int sum = 0;
+        for (uint32_t j = 0; j < kGroup; ++j) {
+          const size_t i = 1 + size_t(t) * cols + g * kGroup + j;
+          sum += kResidualScale * xq[i] + xr[i];
+        }
+        xs[1 + size_t(t) * groups + g] = xd[1 + size_t(t) * groups + g] * float(sum);
+      }
   }
 };
 
 QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_tokens, Fill fill,
                       std::mt19937& rng) {
-  QProblem p{type, rows, cols, n_tokens, {}, {}, {}, {}, {}};
+  QProblem p{type, rows, cols, n_tokens, {}, {}, {}, {}, {}, {}};
   const uint32_t groups = cols / kGroup;
   const bool int4 = type == WeightType::kInt4G32;
   auto ir = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -191,7 +282,7 @@ QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_
       int v;
       const bool zero_group = fill == Fill::kZeroGroups && ((c / kGroup + r) % 3 == 0);
       switch (fill) {
-        case Fill::kAllMax: v = int4 ? 15 : 127; break;
+        case Fill::kAllMax: case Fill::kOpposite: v = int4 ? 15 : 127; break;
         case Fill::kAllMin: v = int4 ? 0 : -127; break;
         default: v = int4 ? ir(0, 15) : ir(-127, 127); break;
       }
@@ -216,47 +307,53 @@ QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_
     const bool is_m = int4 && (i % 2 == 1);
     float v;
     if (fill == Fill::kPow2) v = is_m ? -pow2[ir(0, 3)] * 4.0f : pow2[ir(0, 3)];
-    else if (fill == Fill::kAllMax || fill == Fill::kAllMin) v = is_m ? -0.5f : 0.0123f;
+    else if (fill == Fill::kAllMax || fill == Fill::kAllMin || fill == Fill::kOpposite) v = is_m ? -0.5f : 0.0123f;
     else v = is_m ? fr(-0.2f, 0.0f) : fr(0.0f, 0.02f);
     if (fill == Fill::kZeroGroups && ((i / (int4 ? 2 : 1)) % 7 == 3)) v = 0.0f;  // zero scales
     p.ws[i] = f32_to_f16(v);
   }
-  // Activations: q in [-127, 127], d > 0, s = d * sum(q) as the quantizer makes it.
+  // Activations: q, r in [-127, 127], d > 0, s = d * (254 sum q + sum r).
   p.xq.assign(size_t(n_tokens) * cols + 1, 0);
+  p.xr.assign(size_t(n_tokens) * cols + 1, 0);
   p.xd.assign(size_t(n_tokens) * groups + 1, 0.0f);
   p.xs.assign(size_t(n_tokens) * groups + 1, 0.0f);
   for (uint32_t t = 0; t < n_tokens; ++t)
     for (uint32_t g = 0; g < groups; ++g) {
       const bool zero_group = fill == Fill::kZeroGroups && ((g + t) % 4 == 1);
-      int sum = 0;
+      // Only the residual plane zero (a group whose values sit on the coarse grid).
+      const bool zero_r = fill == Fill::kZeroGroups && ((g + t) % 4 == 2);
       for (uint32_t j = 0; j < kGroup; ++j) {
-        int v;
+        int vq, vr;
         switch (fill) {
-          case Fill::kAllMax: v = 127; break;
-          case Fill::kAllMin: v = -127; break;
-          default: v = ir(-127, 127); break;
+          case Fill::kAllMax: vq = 127; vr = 127; break;
+          case Fill::kAllMin: vq = -127; vr = -127; break;
+          case Fill::kOpposite: vq = -127; vr = 127; break;
+          case Fill::kPow2: vq = ir(-1, 1); vr = ir(-31, 31); break;
+          default: vq = ir(-127, 127); vr = ir(-127, 127); break;
         }
-        if (zero_group) v = 0;
-        p.xq[1 + size_t(t) * cols + g * kGroup + j] = int8_t(v);
-        sum += v;
+        if (zero_group) vq = vr = 0;
+        if (zero_r) vr = 0;
+        p.xq[1 + size_t(t) * cols + g * kGroup + j] = int8_t(vq);
+        p.xr[1 + size_t(t) * cols + g * kGroup + j] = int8_t(vr);
       }
-      float d = fill == Fill::kPow2 ? pow2[ir(1, 3)] : fr(0.001f, 0.05f);
+      float d = fill == Fill::kPow2 ? pow2[ir(1, 3)] : fr(0.001f, 0.05f) / float(kResidualScale);
       if (zero_group) d = 0.0f;
       p.xd[1 + size_t(t) * groups + g] = d;
-      p.xs[1 + size_t(t) * groups + g] = d * float(sum);
     }
+  p.set_sums();
   return p;
 }
 
 // Exact value of one output by the reference formula, and its magnitude
-// sum_g |d_w x_d| * sum_j |w_j x_j| (+ |m x_s|): a bound on every partial sum a
-// variant may form, whichever way it splits a group's integer products.
+// sum_g |d_w x_d| * (254 sum_j |w_j q_j| + sum_j |w_j r_j|) (+ |m x_s|): a
+// bound on every partial sum a variant may form, whichever way it splits a
+// group's integer products between lanes and planes.
 void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* mag) {
   const uint32_t groups = p.cols / kGroup;
   const bool int4 = p.type == WeightType::kInt4G32;
   double acc = 0.0, m = 0.0;
   for (uint32_t g = 0; g < groups; ++g) {
-    int64_t isum = 0, iabs = 0;  // sum w*x and sum |w*x|
+    int64_t isum = 0, iabs = 0;  // 254 sum w*q + sum w*r, and the same of |w*q|, |w*r|
     for (uint32_t j = 0; j < kGroup; ++j) {
       const uint32_t c = g * kGroup + j;
       int wv;
@@ -266,8 +363,10 @@ void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* 
       } else {
         wv = int8_t(p.wq[1 + size_t(r) * p.cols + c]);
       }
-      isum += int64_t(wv) * p.xq[1 + size_t(t) * p.cols + c];
-      iabs += std::abs(int64_t(wv) * p.xq[1 + size_t(t) * p.cols + c]);
+      const int64_t wq_j = int64_t(wv) * p.xq[1 + size_t(t) * p.cols + c];
+      const int64_t wr_j = int64_t(wv) * p.xr[1 + size_t(t) * p.cols + c];
+      isum += kResidualScale * wq_j + wr_j;
+      iabs += kResidualScale * std::abs(wq_j) + std::abs(wr_j);
     }
     const double xd = p.xd[1 + size_t(t) * groups + g];
     double term;
@@ -322,12 +421,13 @@ void check_matmul(const KernelTable* k, const QProblem& p, Fill fill, uint32_t r
 
 TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
   for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
-    for (uint32_t cols : {32u, 64u, 96u, 576u, 1536u, 4128u})
+    for (uint32_t cols : {32u, 64u, 96u, 576u, 1536u, 4128u, 8224u})  // 8224: longer than an AVX2 decode slice
       for (uint32_t rows : {1u, 3u, 7u, 8u, 9u, 33u})
         for (uint32_t n_tokens : {1u, 2u, 3u, 5u, 17u})
-          for (Fill fill : {Fill::kRandom, Fill::kAllMax, Fill::kAllMin, Fill::kZeroGroups, Fill::kPow2}) {
+          for (Fill fill : {Fill::kRandom, Fill::kAllMax, Fill::kAllMin, Fill::kOpposite, Fill::kZeroGroups, Fill::kPow2}) {
             // Keep the big shapes to fewer fills so the test stays quick.
             if (cols >= 1536 && rows * n_tokens > 40 && fill != Fill::kRandom && fill != Fill::kPow2) continue;
+            if (cols > 4128 && rows * n_tokens > 40 && fill != Fill::kRandom) continue;
             const QProblem p = make_problem(type, rows, cols, n_tokens, fill, rng);
             check_matmul(k, p, fill, 0, rows);
             if (HasFatalFailure()) return;
@@ -344,33 +444,45 @@ TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
     }
 }
 
-// Single group, power-of-two scales: one product and no accumulation, so the
-// variant must equal the scalar reference bit for bit.
+// Single group, power-of-two scales: when every partial sum of the group is
+// exactly representable (sum_g term_g < 2^24 units of 1/8, see check_matmul)
+// no float operation rounds, so the variant must equal the scalar reference
+// bit for bit. Edge planes (all-max etc.) with the 254 factor exceed that range
+// (|isum| up to 32 * 127 * 127 * 255 ~ 2^27); those outputs are checked
+// against the rigorous bound instead, and the test counts that the exact case
+// is actually reached.
 TEST_P(KernelVariantTest, MatmulQ8SingleGroupBitExactToScalar) {
+  int exact_checked = 0;
   for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
     for (uint32_t n_tokens : {1u, 3u, 17u})
-      for (Fill fill : {Fill::kPow2, Fill::kAllMax, Fill::kAllMin}) {
+      for (Fill fill : {Fill::kPow2, Fill::kAllMax, Fill::kAllMin, Fill::kOpposite}) {
         QProblem p = make_problem(type, 9, 32, n_tokens, Fill::kPow2, rng);
         if (fill != Fill::kPow2) {  // edge values with power-of-two scales
           const QProblem e = make_problem(type, 9, 32, n_tokens, fill, rng);
           p.wq = e.wq;
           p.xq = e.xq;
-          for (uint32_t t = 0; t < n_tokens; ++t) {
-            int sum = 0;
-            for (uint32_t j = 0; j < 32; ++j) sum += p.xq[1 + t * 32 + j];
-            p.xs[1 + t] = p.xd[1 + t] * float(sum);
-          }
+          p.xr = e.xr;
+          p.set_sums();
         }
         std::vector<float> ya(size_t(n_tokens) * 9, kNaN), yb(size_t(n_tokens) * 9, kNaN);
         s.matmul_q8(p.w(), p.x(), n_tokens, 0, 9, ya.data(), 9);
         k->matmul_q8(p.w(), p.x(), n_tokens, 0, 9, yb.data(), 9);
-        for (size_t i = 0; i < ya.size(); ++i)
-          ASSERT_TRUE(same_bits(ya[i], yb[i]))
-              << where(k, "matmul_q8", std::string(type == WeightType::kInt4G32 ? "int4" : "int8") +
-                                           " rows=9 cols=32 n_tokens=" + std::to_string(n_tokens) +
-                                           " fill=" + fill_name(fill))
-              << " i=" << i << " scalar " << ya[i] << " variant " << yb[i];
+        const std::string at = where(k, "matmul_q8", std::string(type == WeightType::kInt4G32 ? "int4" : "int8") +
+                                                         " rows=9 cols=32 n_tokens=" + std::to_string(n_tokens) +
+                                                         " fill=" + fill_name(fill));
+        for (size_t i = 0; i < ya.size(); ++i) {
+          double ex, mag;
+          exact_output(p, uint32_t(i % 9), uint32_t(i / 9), &ex, &mag);
+          if (mag < std::ldexp(1.0, 24) * 0.125) {
+            ASSERT_TRUE(same_bits(ya[i], yb[i])) << at << " i=" << i << " scalar " << ya[i] << " variant " << yb[i];
+            ASSERT_EQ(double(yb[i]), ex) << at << " i=" << i;
+            ++exact_checked;
+          } else {
+            ASSERT_LE(std::fabs(double(yb[i]) - ex), 11 * std::ldexp(1.0, -24) * mag) << at << " i=" << i;
+          }
+        }
       }
+  EXPECT_GT(exact_checked, 100) << where(k, "matmul_q8", "single group") << " too few exact cases";
 }
 
 // quantize then matmul, end to end, against float math on the dequantized
@@ -381,10 +493,10 @@ TEST_P(KernelVariantTest, QuantizeThenMatmulAgreesWithScalar) {
   std::vector<float> x(size_t(n_tokens) * cols);
   for (float& v : x) v = uniform(-2.0f, 2.0f);
   const uint32_t groups = cols / kGroup;
-  std::vector<int8_t> q(size_t(n_tokens) * cols);
+  std::vector<int8_t> q(size_t(n_tokens) * cols), r(q.size());
   std::vector<float> d(size_t(n_tokens) * groups), sm(size_t(n_tokens) * groups);
   std::vector<float> ya(size_t(n_tokens) * rows, kNaN), yb(size_t(n_tokens) * rows, kNaN);
-  const ActRowsQ8 act{q.data(), d.data(), sm.data(), cols};
+  const ActRowsQ8 act{q.data(), r.data(), d.data(), sm.data(), cols};
   s.quantize_rows_q8(x.data(), n_tokens, cols, act);
   s.matmul_q8(p.w(), act, n_tokens, 0, rows, ya.data(), rows);
   k->quantize_rows_q8(x.data(), n_tokens, cols, act);
