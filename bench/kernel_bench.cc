@@ -40,6 +40,8 @@ uint32_t host_isa() {
   const CpuFeatures f = detect_cpu_features();
   uint32_t isa = 0;
   if (f.avx2 && f.fma && f.f16c) isa |= kIsaAvx2;
+  if (f.avx_vnni) isa |= kIsaAvxVnni;
+  if (f.avx512_vnni) isa |= kIsaAvx512Vnni;
   if (f.neon) isa |= kIsaNeon;
   if (f.dotprod) isa |= kIsaNeonDotprod;
   return isa;

@@ -28,6 +28,13 @@ constexpr uint32_t kGroup = 32;
 //                 int4 weights (w = dw * q4 + m) add m * sum(x)
 // Rows of a batch are `cols` bytes / `cols/32` floats apart.
 constexpr int32_t kResidualScale = 254;
+// A group whose amax is below this quantizes as all zeros (q = r = 0,
+// d = s = 0), in every variant: the scales and products of smaller groups
+// would involve denormals (or overflow 127 / amax to inf), which SIMD units
+// may flush (ARMv7 NEON always does). From 2^-100 up every scale and
+// intermediate is a normal float, and a denormal x quantizes to q = r = 0
+// whether or not it is flushed (|x * 127 / amax| < 2^-19).
+constexpr float kTinyGroupAmax = 0x1p-100f;
 struct ActRowsQ8 {
   int8_t* q;
   int8_t* r;

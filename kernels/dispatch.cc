@@ -7,6 +7,9 @@
 
 namespace tern {
 
+#if TERN_HAVE_AVXVNNI
+const KernelTable& avxvnni_kernels();  // kernels/avxvnni/kernel_table_avxvnni.cc
+#endif
 #if TERN_HAVE_AVX2
 const KernelTable& avx2_kernels();  // kernels/avx2/kernel_table_avx2.cc
 #endif
@@ -29,6 +32,10 @@ struct VariantList {
 VariantList build_variants() {
   VariantList v{};
   size_t n = 0;
+#if TERN_HAVE_AVXVNNI
+  // AVX2 kernels with vpdpbusd for int4 decode; needs AVX2 + FMA + F16C too.
+  v.items[n++] = {avxvnni_kernels().name, &avxvnni_kernels(), kIsaAvx2 | kIsaAvxVnni};
+#endif
 #if TERN_HAVE_AVX2
   v.items[n++] = {avx2_kernels().name, &avx2_kernels(), kIsaAvx2};
 #endif

@@ -27,6 +27,13 @@ struct KernelVariant {
 // Every variant compiled in, best first; the scalar reference is always last.
 const KernelVariant* kernel_variants(size_t* count);
 
+// Tables that stand in for a variant the CPU may lack, for tests only (never
+// selectable, not in kernel_variants()): on x86, "avxvnni-emulated" is the
+// AVX-VNNI kernels with vpdpbusd computed in AVX2 (required_isa kIsaAvx2), so
+// their logic is checked on CPUs without AVX-VNNI. Empty list elsewhere.
+// Defined in kernels/emulated_variants.cc (linked only where it is used).
+const KernelVariant* emulated_kernel_variants(size_t* count);
+
 // The scalar reference table (always available).
 const KernelTable& scalar_kernels();
 

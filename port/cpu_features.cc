@@ -37,12 +37,17 @@ CpuFeatures detect_cpu_features() {
   const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
   const bool ymm_ok = (xcr0 & 0x6) == 0x6;
   const bool zmm_ok = (xcr0 & 0xe6) == 0xe6;
+  unsigned max_leaf7_sub = 0;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    max_leaf7_sub = a;
     f.avx2 = avx && ymm_ok && ((b >> 5) & 1);
     f.avx512bw = zmm_ok && ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);  // F, BW, VL
     f.avx512_vnni = f.avx512bw && ((c >> 11) & 1);
   }
-  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx_vnni = ymm_ok && ((a >> 4) & 1);
+  // AVX-VNNI (VEX vpdpbusd): leaf 7 subleaf 1, EAX bit 4; the subleaf exists
+  // only when leaf 7 subleaf 0 reports it (EAX = highest subleaf).
+  if (max_leaf7_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+    f.avx_vnni = avx && ymm_ok && ((a >> 4) & 1);
   if (!ymm_ok) f.fma = f.f16c = false;
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in ARMv8-A

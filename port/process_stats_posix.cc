@@ -14,19 +14,35 @@ size_t peak_rss_bytes() {
   return size_t(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
-size_t current_rss_bytes() {
-  // /proc/self/statm: size resident shared ... (in pages); read with a stack buffer.
+namespace {
+// /proc/self/statm: "size resident shared text lib data dt", in pages. Read
+// with a stack buffer (no allocation: this runs in the zero-heap phase).
+bool read_statm(unsigned long* resident, unsigned long* shared) {
   const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return false;
   char buf[128];
   const ssize_t n = read(fd, buf, sizeof(buf) - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   buf[n] = '\0';
   char* p = buf;
   std::strtoul(p, &p, 10);  // skip total size
-  const unsigned long resident = std::strtoul(p, &p, 10);
+  *resident = std::strtoul(p, &p, 10);
+  *shared = std::strtoul(p, &p, 10);
+  return true;
+}
+}  // namespace
+
+size_t current_rss_bytes() {
+  unsigned long resident = 0, shared = 0;
+  if (!read_statm(&resident, &shared)) return 0;
   return size_t(resident) * size_t(sysconf(_SC_PAGESIZE));
+}
+
+size_t current_anon_rss_bytes() {
+  unsigned long resident = 0, shared = 0;
+  if (!read_statm(&resident, &shared) || shared > resident) return 0;
+  return size_t(resident - shared) * size_t(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace tern

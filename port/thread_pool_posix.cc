@@ -25,6 +25,7 @@ namespace {
 struct WorkerArg {
   PthreadPool::Shared* shared;
   uint32_t index;  // 1..n_workers (0 is the caller)
+  uint32_t first_seen;  // generation at start: a restarted pool must not replay the last job
 };
 WorkerArg g_args[PthreadPool::kMaxThreads];  // static: no heap for thread arguments
 
@@ -39,7 +40,7 @@ inline void cpu_relax() {
 void* worker_main(void* p) {
   WorkerArg* arg = static_cast<WorkerArg*>(p);
   PthreadPool::Shared* s = arg->shared;
-  uint32_t seen = 0;
+  uint32_t seen = arg->first_seen;
   for (;;) {
     // Spin briefly (decode issues hundreds of jobs per token), then sleep.
     uint32_t gen = s->generation.load(std::memory_order_acquire);
@@ -77,7 +78,7 @@ bool PthreadPool::start(uint32_t threads) {
   shared_->quit.store(false);
   shared_->n_workers = 0;
   for (uint32_t i = 1; i < threads; ++i) {
-    g_args[i] = WorkerArg{shared_, i};
+    g_args[i] = WorkerArg{shared_, i, shared_->generation.load(std::memory_order_acquire)};
     if (pthread_create(&shared_->threads[i - 1], nullptr, worker_main, &g_args[i]) != 0) {
       stop();
       return false;

@@ -85,8 +85,16 @@ constexpr size_t kMaxSequences = 4;   // u32
 constexpr size_t kPrefillChunk = 8;   // u32 tokens per batched forward call
 constexpr size_t kKvBlockTokens = 12; // u32 tokens per KV block
 constexpr size_t kLogitRows = 16;     // u32 rows of logits kept per forward call
-constexpr size_t kArenaBytes = 24;    // u64 total arena bytes for these inputs (informative)
-constexpr size_t kBytes = 64;         // 16..23 and 32..63 reserved, zero
+// The plan for these inputs (tern::plan_memory, 1 thread, full KV pool), by
+// category. The runtime recomputes it and, started with exactly these limits,
+// refuses a blob whose stored plan differs (a packer/runtime planner mismatch).
+constexpr size_t kSamplerBytes = 20;     // u32 sampler candidate buffers
+constexpr size_t kArenaBytes = 24;       // u64 total arena bytes (the sum below + sampler + 64 slack)
+constexpr size_t kActivationBytes = 32;  // u64 activations and scratch (incl. the model table)
+constexpr size_t kKvBytes = 40;          // u64 KV block pool, block tables, free list
+constexpr size_t kLogitBytes = 48;       // u64 logits rows
+constexpr size_t kTokenizerBytes = 56;   // u64 tokenizer tables and token histories
+constexpr size_t kBytes = 64;
 }  // namespace plan
 
 // ---- Tokenizer section ------------------------------------------------------

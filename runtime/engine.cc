@@ -46,6 +46,42 @@ Status select_isa(const char* requested, const KernelTable** out) {
 
 }  // namespace
 
+RunLimits resolve_run_limits(const EngineOptions& o, const RunLimits& d) {
+  RunLimits l;
+  l.max_context = o.limits.max_context ? o.limits.max_context : d.max_context;
+  l.max_sequences = o.limits.max_sequences ? o.limits.max_sequences : d.max_sequences;
+  l.prefill_chunk = o.limits.prefill_chunk ? o.limits.prefill_chunk : d.prefill_chunk;
+  l.kv_block_tokens = o.limits.kv_block_tokens ? o.limits.kv_block_tokens : d.kv_block_tokens;
+  l.logit_rows = o.limits.logit_rows ? o.limits.logit_rows : 1;
+  l.threads = o.threads ? o.threads : 1;
+  l.kv_blocks = o.limits.kv_blocks;
+  return l;
+}
+
+Status check_stored_plan(const ModelFile& file, const RunLimits& limits, const MemoryPlan& plan) {
+  const RunLimits& d = file.default_limits;
+  const bool same_limits = limits.max_context == d.max_context && limits.max_sequences == d.max_sequences &&
+                           limits.prefill_chunk == d.prefill_chunk && limits.kv_block_tokens == d.kv_block_tokens &&
+                           limits.logit_rows == d.logit_rows && limits.threads == 1 && limits.kv_blocks == 0;
+  if (!same_limits) return Status::ok();  // nothing stored to compare with
+  const MemoryPlan& s = file.stored_plan;
+  if (s.activations == plan.activations && s.kv_blocks == plan.kv_blocks && s.logits == plan.logits &&
+      s.tokenizer == plan.tokenizer && s.sampler == plan.sampler && s.total == plan.total) {
+    return Status::ok();
+  }
+  // Short enough for a Status message: the category that differs first, and both totals.
+  const char* what = s.activations != plan.activations ? "activations"
+                     : s.kv_blocks != plan.kv_blocks   ? "kv_blocks"
+                     : s.logits != plan.logits         ? "logits"
+                     : s.tokenizer != plan.tokenizer   ? "tokenizer"
+                     : s.sampler != plan.sampler       ? "sampler"
+                                                       : "total";
+  return Status::error(StatusCode::kBadLayout,
+                       "repack the blob: its stored memory plan (%zu bytes) differs from this runtime's (%zu bytes) "
+                       "for the same limits, first in %s",
+                       s.total, plan.total, what);
+}
+
 Status Engine::open(const EngineOptions& o) {
   close();
   const uint64_t t0 = now_ns();
@@ -62,15 +98,7 @@ Status Engine::open(const EngineOptions& o) {
   TERN_RETURN_IF_ERROR(open_model_file(map_.data, map_.size, &file_));
   if (o.verify_weights) TERN_RETURN_IF_ERROR(verify_tensor_data(file_));
 
-  // Limits: the caller's, falling back to the blob's plan field by field.
-  const RunLimits& d = file_.default_limits;
-  limits_.max_context = o.limits.max_context ? o.limits.max_context : d.max_context;
-  limits_.max_sequences = o.limits.max_sequences ? o.limits.max_sequences : d.max_sequences;
-  limits_.prefill_chunk = o.limits.prefill_chunk ? o.limits.prefill_chunk : d.prefill_chunk;
-  limits_.kv_block_tokens = o.limits.kv_block_tokens ? o.limits.kv_block_tokens : d.kv_block_tokens;
-  limits_.logit_rows = o.limits.logit_rows ? o.limits.logit_rows : 1;
-  limits_.threads = o.threads ? o.threads : 1;
-  limits_.kv_blocks = o.limits.kv_blocks;
+  limits_ = resolve_run_limits(o, file_.default_limits);
   if (limits_.max_sequences > kMaxSequences) {
     return Status::error(StatusCode::kInvalidArgument, "at most %u sequences", kMaxSequences);
   }
@@ -78,6 +106,7 @@ Status Engine::open(const EngineOptions& o) {
   if (!plan_memory(file_.shape(), limits_, &plan_, &why)) {
     return Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
   }
+  TERN_RETURN_IF_ERROR(check_stored_plan(file_, limits_, plan_));
 
   TERN_RETURN_IF_ERROR(select_isa(o.isa && std::strcmp(o.isa, "auto") != 0 ? o.isa : nullptr, &kernels_));
 

@@ -102,6 +102,15 @@ class Engine {
   double open_ms_ = 0;
 };
 
+// The limits Engine::open runs with: the caller's, falling back to the blob's
+// defaults `d` field by field (logit_rows and threads default to 1).
+RunLimits resolve_run_limits(const EngineOptions& o, const RunLimits& d);
+
+// When `limits` are exactly the blob's default limits (one thread, full KV
+// pool), `plan` must equal the plan the packer stored in the blob; otherwise
+// kBadLayout naming both. Other limits have nothing stored to compare with.
+Status check_stored_plan(const ModelFile& file, const RunLimits& limits, const MemoryPlan& plan);
+
 // Map CPU features detected by port/ to the kernel layer's ISA bits.
 uint32_t host_isa_bits();
 

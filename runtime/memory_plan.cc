@@ -24,7 +24,7 @@ size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* s
   size_t max_cols = wide > s.ffn ? wide : s.ffn;
   const size_t f = sizeof(float);
   size_t n = 0;
-  specs[n++] = {"model", size_t(s.layers) * sizeof(LayerWeights)};
+  specs[n++] = {"model", size_t(s.layers) * kLayerWeightsArenaBytes};
   specs[n++] = {"activations", c * s.dim * f};           // x
   specs[n++] = {"activations", c * wide * f};            // xb
   specs[n++] = {"activations", c * q_dim * f};           // q

@@ -73,6 +73,10 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     return Status::error(StatusCode::kBadLayout, "section table [%llu, +%llu) outside the file",
                          (unsigned long long)table, (unsigned long long)table_bytes);
   }
+  if (table % 8 != 0) {
+    return Status::error(StatusCode::kBadLayout, "section table offset %llu not 8-byte aligned",
+                         (unsigned long long)table);
+  }
   if (blob::crc32(data + table, table_bytes) != load_u32(data + blob::hdr::kSectionTableCrc)) {
     return Status::error(StatusCode::kBadChecksum, "section table checksum mismatch (corrupt blob)");
   }
@@ -81,11 +85,15 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     const uint32_t kind = load_u32(e);
     const uint64_t off = load_u64(e + 8);
     const uint64_t bytes = load_u64(e + 16);
-    if (kind == 0 || kind >= sizeof(f->sections) / sizeof(f->sections[0])) {
+    // Known kinds are 1..6 (sections[] has spare slots: bound by the enum, not the array).
+    if (kind == 0 || kind > uint32_t(blob::SectionKind::kTensorData)) {
       return Status::error(StatusCode::kBadLayout, "section %u has unknown kind %u", i, kind);
     }
     Section& s = f->sections[kind];
     if (s.present) return Status::error(StatusCode::kBadLayout, "duplicate %s section", section_name(kind));
+    if (load_u32(e + 4) != 0 || load_u32(e + 28) != 0) {
+      return Status::error(StatusCode::kBadLayout, "%s section entry has nonzero reserved fields", section_name(kind));
+    }
     if (!in_bounds(off, bytes, size) || off < blob::kHeaderBytes) {
       return Status::error(StatusCode::kBadLayout, "%s section [%llu, +%llu) outside the file", section_name(kind),
                            (unsigned long long)off, (unsigned long long)bytes);
@@ -118,6 +126,17 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     if (!f->sections[kind].present) {
       return Status::error(StatusCode::kBadLayout, "blob has no %s section", section_name(kind));
     }
+  }
+  // Fixed-size sections: a longer one would be a format this reader does not know.
+  const Section& hps = f->sections[uint32_t(blob::SectionKind::kHparams)];
+  const Section& plan = f->sections[uint32_t(blob::SectionKind::kMemoryPlan)];
+  if (hps.bytes != blob::hp::kBytes) {
+    return Status::error(StatusCode::kBadLayout, "hparams section is %llu bytes, expected %zu",
+                         (unsigned long long)hps.bytes, blob::hp::kBytes);
+  }
+  if (plan.bytes != blob::plan::kBytes) {
+    return Status::error(StatusCode::kBadLayout, "memory plan section is %llu bytes, expected %zu",
+                         (unsigned long long)plan.bytes, blob::plan::kBytes);
   }
   // Every section but the weights is small: check its CRC now. The weights are
   // verified on demand (verify_tensor_data), because that reads every byte.
@@ -212,7 +231,7 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
   return Status::ok();
 }
 
-Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits) {
+Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits, MemoryPlan* stored) {
   if (bytes < blob::plan::kBytes) {
     return Status::error(StatusCode::kBadLayout, "memory plan section is %zu bytes, expected %zu", bytes,
                          blob::plan::kBytes);
@@ -223,7 +242,13 @@ Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits) {
   limits->kv_block_tokens = load_u32(p + blob::plan::kKvBlockTokens);
   limits->logit_rows = load_u32(p + blob::plan::kLogitRows);
   if (limits->logit_rows == 0) limits->logit_rows = 1;
-  return Status::ok();  // the planner validates the limits themselves
+  stored->sampler = load_u32(p + blob::plan::kSamplerBytes);
+  stored->total = size_t(load_u64(p + blob::plan::kArenaBytes));
+  stored->activations = size_t(load_u64(p + blob::plan::kActivationBytes));
+  stored->kv_blocks = size_t(load_u64(p + blob::plan::kKvBytes));
+  stored->logits = size_t(load_u64(p + blob::plan::kLogitBytes));
+  stored->tokenizer = size_t(load_u64(p + blob::plan::kTokenizerBytes));
+  return Status::ok();  // the planner validates the limits, the engine the stored plan
 }
 
 Status read_tokenizer_counts(const uint8_t* p, size_t bytes, ModelFile* f) {
@@ -318,6 +343,7 @@ Status validate_directory(ModelFile* f) {
     if (std::memchr(raw_name, 0, blob::tdir::kNameBytes) == nullptr) {
       return Status::error(StatusCode::kBadTensor, "tensor %u: name is not NUL-terminated", i);
     }
+    if (d.name[0] == '\0') return Status::error(StatusCode::kBadTensor, "tensor %u has an empty name", i);
     Expected ex;
     if (!expected_shape(d.role, f->hp, &ex)) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': unknown role %u", d.name, d.role);
@@ -359,6 +385,9 @@ Status validate_directory(ModelFile* f) {
       if (d.offset < o.offset + o.bytes && o.offset < d.offset + d.bytes) {
         return Status::error(StatusCode::kBadLayout, "tensors '%s' and '%s' overlap", d.name, o.name);
       }
+      if (std::strcmp(d.name, o.name) == 0) {
+        return Status::error(StatusCode::kBadTensor, "tensors %u and %u: duplicate name '%s'", j, i, d.name);
+      }
     }
     if (d.dtype == uint32_t(blob::DType::kF32)) f->bytes_f32 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;
@@ -384,6 +413,9 @@ Status validate_directory(ModelFile* f) {
   const bool has_output = global_seen & (1u << uint32_t(blob::TensorRole::kOutput));
   if (!has_output && !f->hp.tied_embeddings) {
     return Status::error(StatusCode::kMissingTensor, "blob lacks the output head and embeddings are not tied");
+  }
+  if (has_output && f->hp.tied_embeddings) {
+    return Status::error(StatusCode::kBadTensor, "blob has an output head but hparams say the embeddings are tied");
   }
   return Status::ok();
 }
@@ -429,7 +461,7 @@ Status open_model_file(const uint8_t* data, size_t size, ModelFile* out) {
   const Section& hps = out->sections[uint32_t(blob::SectionKind::kHparams)];
   TERN_RETURN_IF_ERROR(read_hparams(data + hps.offset, hps.bytes, &out->hp));
   const Section& plan = out->sections[uint32_t(blob::SectionKind::kMemoryPlan)];
-  TERN_RETURN_IF_ERROR(read_memory_plan(data + plan.offset, plan.bytes, &out->default_limits));
+  TERN_RETURN_IF_ERROR(read_memory_plan(data + plan.offset, plan.bytes, &out->default_limits, &out->stored_plan));
   const Section& tok = out->sections[uint32_t(blob::SectionKind::kTokenizer)];
   out->tokenizer = data + tok.offset;
   out->tokenizer_bytes = tok.bytes;
@@ -443,7 +475,9 @@ Status open_model_file(const uint8_t* data, size_t size, ModelFile* out) {
 }
 
 Status bind_weights(ModelFile* f, Arena* arena) {
-  f->layers = arena->allocate_array<LayerWeights>(f->hp.layers, "model");
+  // kLayerWeightsArenaBytes per layer, as the plan says (see model_file.h).
+  f->layers = static_cast<LayerWeights*>(
+      arena->allocate(size_t(f->hp.layers) * kLayerWeightsArenaBytes, "model"));
   if (f->layers == nullptr) return Status::error(StatusCode::kArenaTooSmall, "no arena space for the layer table");
   const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
   const uint8_t* base = f->data + f->sections[uint32_t(blob::SectionKind::kTensorData)].offset;

@@ -41,6 +41,13 @@ struct LayerWeights {
   WeightMatrix down;  // [dim, ffn]
 };
 
+// Arena bytes reserved per layer for its LayerWeights. A fixed figure rather
+// than sizeof, because the struct holds pointers: the packer (64-bit host)
+// stores the plan in the blob, and a 32-bit device (Cortex-M, ARMv7) must
+// compute the same plan byte for byte to accept it.
+constexpr size_t kLayerWeightsArenaBytes = 256;
+static_assert(sizeof(LayerWeights) <= kLayerWeightsArenaBytes, "grow kLayerWeightsArenaBytes");
+
 struct Section {
   uint64_t offset = 0;
   uint64_t bytes = 0;
@@ -53,6 +60,7 @@ struct ModelFile {
   size_t size = 0;
   Hparams hp;
   RunLimits default_limits;       // from the memory-plan section
+  MemoryPlan stored_plan;         // the packer's plan for default_limits, by category (same section)
   Section sections[8];            // indexed by blob::SectionKind
   const uint8_t* tokenizer = nullptr;
   size_t tokenizer_bytes = 0;

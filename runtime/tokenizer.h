@@ -16,7 +16,11 @@
 //  - Invalid UTF-8 in the input (HF cannot receive it: Python str / Rust
 //    String) is encoded byte-wise: each invalid unit is one "other" character
 //    for the pre-tokenizer and its raw bytes go through BPE, so
-//    token_bytes() of the ids gives back the input bytes exactly.
+//    token_bytes() of the ids gives back the input bytes exactly - except
+//    bytes the vocabulary has no token for (SmolLM2 lacks C0, C1, F5..FF,
+//    which never occur in UTF-8): those are dropped, as HF BPE without an
+//    unk token does. Callers that want nothing dropped sanitize first
+//    (tern-chat does: invalid UTF-8 becomes U+FFFD).
 //  - A piece longer than kMaxPieceBytes (4096; e.g. 5000 spaces in a row, or
 //    a 5 KB run of letters without a space) is split into chunks of at most
 //    that many bytes, cut at a character boundary, and BPE runs per chunk.

@@ -24,6 +24,27 @@
 # that CPU is meant to exercise really ran (a variant the CPU lacks is
 # skipped, not failed).
 #
+# Real model under qemu (aarch64 only): after each CPU model's unit tests,
+# the whole-model golden test (tests/model/golden_test.cc: tokenization,
+# teacher-forced agreement with the transformers reference, greedy
+# continuations) runs for the cases in TERN_CROSS_GOLDEN_CASES, a list of
+# <qemu cpu>:<gtest case suffix>; default: the int4 blob with neon-dotprod on
+# `max` and with neon on `cortex-a53`, so both NEON paths run the real model
+# (the scalar and int8 cases are left to the host suite: under qemu they
+# would cost many minutes). Every golden prompt must tokenize like the
+# reference, but the forward passes run on the shortest golden prompt only
+# (TERN_CROSS_GOLDEN_PROMPTS, a comma list passed to the test as
+# TERN_GOLDEN_PROMPTS; empty: all eight): qemu runs the NEON model at a few
+# tokens per second, and plain_capital alone (34 teacher-forced positions,
+# 30 greedy tokens) took 167 s per CPU model on the loaded dev machine; all
+# eight prompts are ~2,200 tokens teacher-forced plus ~350 greedy.
+# The blob is read from TERN_CROSS_MODEL_DIR
+# (default <repo>/.cache/models, compiled into the aarch64 tests; qemu-user
+# sees the host file system); if it is missing it is packed there with the
+# host tern-pack (TERN_HOST_PACK, default <repo>/build/release/bin/tern-pack,
+# which scripts/test.sh builds first) from the fetched GGUF.
+# TERN_CROSS_GOLDEN=0 skips this part.
+#
 # Exits nonzero on any configure, build or test failure. Timings printed by
 # tests are meaningless under qemu. Needs: g++-aarch64-linux-gnu,
 # g++-arm-linux-gnueabihf, qemu-user, /usr/src/googletest (googletest package).
@@ -38,6 +59,12 @@ V7_TESTS=${TERN_ARMV7_TESTS:-1}
 TESTS_RE=${TERN_CROSS_TESTS:-'^(kernels|arena|runtime)\.'}
 EXCLUDE_RE=${TERN_CROSS_EXCLUDE:-'^(runtime\.sampler_test|tools\.blob_writer_test)$'}
 VARIANTS_TEST=kernels.kernel_variants_test
+GOLDEN=${TERN_CROSS_GOLDEN:-1}
+GOLDEN_CASES=${TERN_CROSS_GOLDEN_CASES:-"max:int4_neon_dotprod cortex-a53:int4_neon"}
+GOLDEN_PROMPTS=${TERN_CROSS_GOLDEN_PROMPTS-plain_capital}
+MODEL_DIR=${TERN_CROSS_MODEL_DIR:-$ROOT/.cache/models}
+HOST_PACK=${TERN_HOST_PACK:-$ROOT/build/release/bin/tern-pack}
+GOLDEN_EXE=test_model_golden_test
 
 step() { printf '\n=== %s (%ds)\n' "$*" "$SECONDS"; }
 summary=()
@@ -69,11 +96,42 @@ run_variants=0
 for t in "${selected[@]}"; do [[ $t == "$VARIANTS_TEST" ]] && run_variants=1; done
 echo "cross_test.sh: tests: ${selected[*]}"
 
-# $1 build dir, $2 toolchain file: configure and build the selected tests.
+# $1 build dir, $2 toolchain file, $3.. extra targets: configure and build
+# the selected tests.
 build() {
-  cmake -S "$ROOT" -B "$1" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$2" \
-    -DTERN_GTEST_FROM_SOURCE=ON >/dev/null
-  cmake --build "$1" -j"$JOBS" --target "${targets[@]}"
+  local dir=$1 toolchain=$2; shift 2
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+    -DTERN_GTEST_FROM_SOURCE=ON -DTERN_MODEL_DIR="$MODEL_DIR" >/dev/null
+  cmake --build "$dir" -j"$JOBS" --target "${targets[@]}" "$@"
+}
+
+# The int4 blob the qemu golden runs read: packed by the host suite's
+# model.pack_int4 (scripts/test.sh runs it first), else packed here.
+ensure_int4_blob() {
+  local blob=$MODEL_DIR/smollm2-135m-int4.tern gguf=$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf
+  [[ -f $blob ]] && return 0
+  if [[ ! -x $HOST_PACK || ! -f $gguf ]]; then
+    echo "cross_test.sh: $blob missing and cannot pack it (need $gguf from scripts/fetch_model.sh and the" \
+         "host tern-pack $HOST_PACK); set TERN_CROSS_GOLDEN=0 to skip the qemu golden run" >&2
+    return 1
+  fi
+  "$HOST_PACK" "$gguf" -o "$blob" --weights int4
+}
+
+# $1 label, $2 log, $3 gtest case suffix (e.g. int4_neon): the golden test's
+# cases of that suffix under qemu (QEMU_CPU set by the caller); every test of
+# the case must run and pass, none skipped.
+run_golden() {
+  local label=$1 log=$2 case=$3 rc=0 ran skipped t0=$SECONDS
+  TERN_GOLDEN_PROMPTS=$GOLDEN_PROMPTS qemu-aarch64 -L /usr/aarch64-linux-gnu "$A64_DIR/tests/$GOLDEN_EXE" \
+    --gtest_filter="*/$case" >"$log" 2>&1 || rc=1
+  grep -E '^\[smollm2|Failure|^\[  (FAILED|SKIPPED) ' "$log" | head -30 || true
+  ran=$(grep -cE "^\[ +OK \] .*/$case " "$log" || true)
+  skipped=$(grep -cE "^\[ +SKIPPED \] .*/$case " "$log" || true)
+  local line="$label golden $case: $ran passed, $skipped skipped, $((SECONDS - t0))s"
+  if [[ $rc != 0 || $ran -eq 0 || $skipped -ne 0 ]]; then rc=1; line+="  <- FAILED (full output: $log)"; fi
+  summary+=("$line")
+  return "$rc"
 }
 
 # $1 label, $2 build dir, $3 log: ctest over the selection minus the variants test.
@@ -111,7 +169,12 @@ run_variants() {
 
 status=0
 step "configure + build aarch64 -> $A64_DIR"
-build "$A64_DIR" "$ROOT/toolchains/aarch64-linux-gnu.cmake"
+a64_extra=()
+[[ $GOLDEN == 1 ]] && a64_extra+=("$GOLDEN_EXE")
+build "$A64_DIR" "$ROOT/toolchains/aarch64-linux-gnu.cmake" "${a64_extra[@]}"
+if [[ $GOLDEN == 1 ]]; then
+  ensure_int4_blob || { status=1; GOLDEN=0; summary+=("aarch64 golden: int4 blob missing  <- FAILED"); }
+fi
 for cpu in $A64_CPUS; do
   step "aarch64 tests under qemu -cpu $cpu"
   export QEMU_CPU=$cpu
@@ -122,6 +185,13 @@ for cpu in $A64_CPUS; do
     run_variants "aarch64 -cpu $cpu" "$A64_DIR/variants-$cpu.log" \
       qemu-aarch64 -L /usr/aarch64-linux-gnu "$A64_DIR/tests/test_kernels_kernel_variants_test" \
       -- "${variants[@]}" || status=1
+  fi
+  if [[ $GOLDEN == 1 ]]; then
+    for gc in $GOLDEN_CASES; do
+      [[ ${gc%%:*} == "$cpu" ]] || continue
+      step "aarch64 real-model golden ${gc#*:} under qemu -cpu $cpu"
+      run_golden "aarch64 -cpu $cpu" "$A64_DIR/golden-${gc#*:}-$cpu.log" "${gc#*:}" || status=1
+    done
   fi
   unset QEMU_CPU
 done

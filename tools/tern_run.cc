@@ -33,6 +33,8 @@ void usage(FILE* f) {
                "  --score                 teacher-forced scoring of the prompt: per position the top-1 id and\n"
                "                          the log-probability of the actual next token\n"
                "  --ignore-eos            keep generating past the end-of-sequence token\n"
+               "  --print-plan            print the arena these limits need, by category, and exit\n"
+               "                          (with --json: one JSON object)\n"
                "%s",
                cli::common_flags_help());
 }
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
   EngineOptions opt;
   std::string prompt, prompt_ids;
   bool have_prompt = false, chat = false, json = false, do_score = false, special = false, ignore_eos = false;
+  bool show_plan = false;
   uint32_t n_gen = 64;
   for (int i = 1; i < argc; ++i) {
     std::string err;
@@ -162,9 +165,18 @@ int main(int argc, char** argv) {
     else if (a == "--score") do_score = true;
     else if (a == "--special") special = true;
     else if (a == "--ignore-eos") ignore_eos = true;
+    else if (a == "--print-plan") show_plan = true;
     else { std::fprintf(stderr, "tern-run: unknown argument '%s'\n", a.c_str()); usage(stderr); return 2; }
   }
   if (!opt.model_path) { std::fprintf(stderr, "tern-run: --model is required\n"); usage(stderr); return 2; }
+  if (show_plan) {
+    cli::apply_environment(&opt);
+    if (do_score) {
+      if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;
+      opt.limits.logit_rows = opt.limits.prefill_chunk;
+    }
+    return cli::print_plan(opt, json, "tern-run");
+  }
   if (!have_prompt && prompt_ids.empty()) { std::fprintf(stderr, "tern-run: give --prompt, --prompt-file or --prompt-ids\n"); return 2; }
   cli::apply_environment(&opt);
   if (Status s = validate(opt.sampling); !s.is_ok()) return fail(s);

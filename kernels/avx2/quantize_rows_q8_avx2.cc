@@ -54,7 +54,8 @@ void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 
       // running max second a NaN input is skipped, as std::fmax does.
       __m256 m = _mm256_setzero_ps();
       for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask), m);
-      const float amax = hmax(m);
+      const float amax_raw = hmax(m);
+      const float amax = amax_raw < kTinyGroupAmax ? 0.0f : amax_raw;  // as the reference
       const float coarse = amax / 127.0f;                   // step of the q plane
       const float d = amax / float(127 * kResidualScale);   // step of the r plane
       const float id = amax != 0.0f ? 127.0f / amax : 0.0f;

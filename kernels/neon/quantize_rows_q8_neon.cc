@@ -58,22 +58,6 @@ inline GroupScales group_scales(float amax) {
 }
 
 #if !defined(__aarch64__)
-// The reference's arithmetic for one group, on the (IEEE, non-flushing) VFP.
-// Returns the exact int sum 254 * sum(q) + sum(r).
-inline int32_t quantize_group_scalar(const float* xg, const GroupScales& s, int8_t* qg,
-                                     int8_t* rg) {
-  int32_t sum = 0;
-  for (uint32_t j = 0; j < kGroup; ++j) {
-    const float v = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xg[j] * s.id)));
-    const float res = std::fma(-s.coarse, v, xg[j]);
-    const float u = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(res * s.id_res)));
-    qg[j] = int8_t(v);
-    rg[j] = int8_t(u);
-    sum += kResidualScale * int32_t(v) + int32_t(u);
-  }
-  return sum;
-}
-
 // res[j] = fma(-coarse, v[j], x[j]) without a fused multiply-add (ARMv7 NEON
 // has none, and std::fma would be a libm call per value): in double, the
 // product coarse * v (24 x 7 significant bits) is exact, and so is x - p,
@@ -104,18 +88,15 @@ void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 
       int8_t* rg = rr + g * kGroup;
       float32x4_t v[8];
       for (int i = 0; i < 8; ++i) v[i] = vld1q_f32(xg + 4 * i);
-      const float amax = group_amax(v);
+      const float amax_raw = group_amax(v);
+      const float amax = amax_raw < kTinyGroupAmax ? 0.0f : amax_raw;  // as the reference
       const GroupScales s = group_scales(amax);
       dr[g] = s.d;
 #if !defined(__aarch64__)
-      // Below 2^-100 a flushed denormal input could change q: x * id is >= 0.5
-      // for some denormal x once amax <= 254 * 2^-126. Above it, a residual
-      // that NEON would flush (< 2^-126) is far below d / 2 >= 2^-117, so r
-      // rounds to 0 either way.
-      if (amax < 0x1p-100f) {
-        sr[g] = s.d * float(quantize_group_scalar(xg, s, qg, rg));
-        continue;
-      }
+      // NEON flushes denormals, the reference does not: with amax 0 or
+      // >= kTinyGroupAmax (2^-100) that cannot change q (x * id < 2^-19 for a
+      // denormal x), and a residual NEON would flush (< 2^-126) is far below
+      // d / 2 >= 2^-116, so r rounds to 0 either way.
       // q plane in NEON, its residual on the VFP (exact, see residual_exact).
       float vq[kGroup], res[kGroup];
       int32x4_t q[8];

@@ -1,5 +1,6 @@
 // Activation quantization to ActRowsQ8 (kernels/blocks.h), per group of 32:
-//   amax = max|x|, id = 127 / amax (0 for an all-zero group),
+//   amax = max|x| (0 if below kTinyGroupAmax, kernels/blocks.h),
+//   id = 127 / amax (0 for an all-zero group),
 //   q = nearbyint(x * id) clamped to [-127, 127],
 //   res = fma(-(amax / 127), q, x)          the coarse plane's rounding error
 //   r = nearbyint(res * (id * 254)) clamped to [-127, 127],
@@ -26,6 +27,7 @@ void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 
       const float* xg = xr + g * kGroup;
       float amax = 0.0f;
       for (uint32_t j = 0; j < kGroup; ++j) amax = std::fmax(amax, std::fabs(xg[j]));
+      if (amax < kTinyGroupAmax) amax = 0.0f;  // denormal territory: all zeros
       const float coarse = amax / 127.0f;                   // step of the q plane
       const float d = amax / float(127 * kResidualScale);   // step of the r plane
       const float id = amax != 0.0f ? 127.0f / amax : 0.0f;

@@ -54,15 +54,22 @@ uint32_t host_isa() {
   return isa;
 }
 
+// The selectable variants (kernel_variants) followed by the test-only
+// emulated stand-ins (emulated_kernel_variants, e.g. "avxvnni-emulated": the
+// AVX-VNNI kernels with vpdpbusd computed in AVX2), so the kernel logic of a
+// variant this CPU lacks is still checked here.
 size_t variant_count() {
-  size_t n = 0;
+  size_t n = 0, e = 0;
   kernel_variants(&n);
-  return n;
+  emulated_kernel_variants(&e);
+  return n + e;
 }
 
 const KernelVariant& variant(size_t i) {
-  size_t n = 0;
-  return kernel_variants(&n)[i];
+  size_t n = 0, e = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  if (i < n) return v[i];
+  return emulated_kernel_variants(&e)[i - n];
 }
 
 class KernelVariantTest : public ::testing::TestWithParam<size_t> {
@@ -109,6 +116,20 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
       }
       // Make the tie groups' amax exactly 127 so id == 1 and x * id hits .5.
       for (uint32_t g = 2; g < rows * groups; g += 5) x[g * kGroup] = 127.0f;
+      // Denormal territory (kernels/blocks.h, kTinyGroupAmax = 2^-100): every
+      // other zero group becomes a group below the threshold (normal values
+      // under 2^-100 mixed with denormals), which must quantize to all zeros;
+      // every other tiny group becomes denormals with amax exactly 2^-100
+      // (kept, the denormals quantize to 0).
+      for (uint32_t g = 0; g < rows * groups; ++g) {
+        float* xg = x + size_t(g) * kGroup;
+        if (g % 5 == 1 && (g / 5) % 2 == 1) {
+          for (uint32_t j = 0; j < kGroup; ++j) xg[j] = j % 2 ? uniform(-7e-31f, 7e-31f) : uniform(-1e-39f, 1e-39f);
+        } else if (g % 5 == 3 && (g / 5) % 2 == 1) {
+          for (uint32_t j = 0; j < kGroup; ++j) xg[j] = uniform(-1e-39f, 1e-39f);
+          xg[kGroup / 2] = -kTinyGroupAmax;
+        }
+      }
       // Non-finite inputs must quantize identically too (and never to -128).
       if (groups > 5) {
         x[4 * kGroup + 3] = std::numeric_limits<float>::quiet_NaN();
@@ -148,6 +169,15 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
           sum += kResidualScale * q + rr;
         }
         const float d = out[0].d[1 + g];
+        float amax = 0.0f;
+        for (uint32_t j = 0; j < kGroup; ++j) amax = std::fmax(amax, std::fabs(x[g * kGroup + j]));
+        if (amax < kTinyGroupAmax) {
+          ASSERT_EQ(d, 0.0f) << at << " group " << g << " below kTinyGroupAmax must be all zeros";
+          ASSERT_EQ(out[0].s[1 + g], 0.0f) << at << " group " << g;
+          ASSERT_EQ(qmax, 0) << at << " group " << g;
+        } else if (amax == kTinyGroupAmax) {
+          ASSERT_GT(d, 0.0f) << at << " group " << g << " at kTinyGroupAmax is kept";
+        }
         if (!std::isfinite(d)) continue;  // the group with an inf
         ASSERT_EQ(qmax, d == 0.0f ? 0 : 127) << at << " group " << g;
         ASSERT_TRUE(same_bits(out[0].s[1 + g], d * float(sum))) << at << " group " << g;
@@ -161,11 +191,9 @@ TEST_P(KernelVariantTest, QuantizeRowsQ8BitExact) {
 // denormal values. Checked on every variant (they are bit-exact to scalar, so
 // this is a property of the format and of the reference arithmetic).
 //
-// Below amax = 2^-100 the reference cannot keep d/2: d = amax / 32258 becomes
-// subnormal (too few bits to hold d/2 accuracy at all) and id * 254 overflows
-// to inf for amax < 9.5e-35, so zeros of such a group come out as -127/+127.
-// For those groups only the weak bound |x - x~| <= 3 amax (harmless at that
-// magnitude) is checked; see the note in the reference-change report.
+// Below amax = 2^-100 (kTinyGroupAmax) d/2 accuracy is not kept: d would be
+// near-subnormal and 127 / amax overflows, so such groups quantize to all
+// zeros (kernels/blocks.h); for them the bound is |x - x~| = |x| <= amax.
 TEST_P(KernelVariantTest, QuantizeDequantizeWithinHalfUnit) {
   enum Kind { kUniform, kWide, kZero, kOutlier, kHugeOutlier, kTiny, kMinNormal, kDenormal, kMixedDenormal, kKinds };
   const char* names[kKinds] = {"uniform", "wide", "zero", "outlier", "huge-outlier", "tiny", "min-normal", "denormal", "mixed-denormal"};
@@ -198,8 +226,11 @@ TEST_P(KernelVariantTest, QuantizeDequantizeWithinHalfUnit) {
         ASSERT_TRUE(std::isfinite(dg) && dg >= 0.0) << at << " group " << g << " d " << dg;
         double amax = 0.0;
         for (uint32_t j = 0; j < kGroup; ++j) amax = std::max(amax, std::fabs(double(x[g * kGroup + j])));
-        const bool tiny = amax > 0.0 && amax < std::ldexp(1.0, -100);
-        const double tol = tiny ? 3.0 * amax : dg * (0.5 + 1.0 / 128);
+        const bool tiny = amax > 0.0 && amax < double(kTinyGroupAmax);
+        const double tol = tiny ? amax : dg * (0.5 + 1.0 / 128);
+        if (tiny) {
+          ASSERT_EQ(dg, 0.0) << at << " group " << g << " below kTinyGroupAmax must be flushed";
+        }
         if (kind == kUniform || kind == kOutlier || kind == kZero) {
           ASSERT_FALSE(tiny) << at;
         }
@@ -738,8 +769,25 @@ TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
 #if defined(__x86_64__)
   if (isa & kIsaAvx2) {
     ASSERT_NE(select_kernels(isa, "avx2"), nullptr) << "x86 build with an AVX2 CPU must list avx2";
-    EXPECT_STREQ(select_kernels(isa, nullptr)->name, "avx2");
+    // avxvnni is compiled in whenever the compiler knows -mavxvnni (GCC >= 11).
+    const bool vnni = (isa & kIsaAvxVnni) != 0 && select_kernels(isa, "avxvnni") != nullptr;
+    EXPECT_STREQ(select_kernels(isa, nullptr)->name, vnni ? "avxvnni" : "avx2");
   }
+  // A CPU with AVX2 but without AVX-VNNI is refused "avxvnni" by name.
+  if (select_kernels(0xffffffffu, "avxvnni") != nullptr) {
+    EXPECT_EQ(select_kernels(kIsaAvx2, "avxvnni"), nullptr);
+    EXPECT_NE(select_kernels(kIsaAvx2 | kIsaAvxVnni, "avxvnni"), nullptr);
+  }
+#endif
+  // Emulated stand-ins are never selectable and never shadow a real variant.
+  size_t ne = 0;
+  const KernelVariant* e = emulated_kernel_variants(&ne);
+  for (size_t i = 0; i < ne; ++i) {
+    EXPECT_EQ(select_kernels(0xffffffffu, e[i].name), nullptr) << e[i].name;
+    EXPECT_STREQ(e[i].name, e[i].table->name);
+  }
+#if defined(__x86_64__)
+  EXPECT_GE(ne, 1u) << "x86 builds test the AVX-VNNI kernels through avxvnni-emulated";
 #endif
 }
 

@@ -37,6 +37,18 @@ std::vector<T> numbers(const std::string& s, char sep = ' ') {
   return out;
 }
 
+// TERN_GOLDEN_PROMPTS=name,name,...: run the model goldens on those prompts
+// only (e.g. the short ones under qemu, where the ~500-token prompts cost
+// minutes); unset or empty: every prompt.
+inline bool prompt_selected(const std::string& name) {
+  const char* env = std::getenv("TERN_GOLDEN_PROMPTS");
+  if (env == nullptr || *env == '\0') return true;
+  for (const std::string& n : split(env, ',')) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
 struct GreedyGolden {
   std::string name, kind, prompt;
   std::vector<int32_t> prompt_ids, gen_ids;

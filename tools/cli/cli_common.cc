@@ -165,6 +165,57 @@ void json_memory_fields(FILE* f, const Engine& e) {
                e.limits().max_context, peak_rss_bytes());
 }
 
+int print_plan(const EngineOptions& opt, bool json, const char* tool) {
+  BlobMap map;
+  const int err = blob_map_file(opt.model_path, &map);
+  if (err != 0) {
+    std::fprintf(stderr, "%s: error [io_error]: cannot open blob '%s': %s\n", tool, opt.model_path, std::strerror(err));
+    return 1;
+  }
+  ModelFile file;
+  Status s = open_model_file(map.data, map.size, &file);
+  const RunLimits l = resolve_run_limits(opt, file.default_limits);
+  MemoryPlan p;
+  const char* why = "";
+  if (s.is_ok() && l.max_sequences > Engine::kMaxSequences) {
+    s = Status::error(StatusCode::kInvalidArgument, "at most %u sequences", Engine::kMaxSequences);
+  }
+  if (s.is_ok() && !plan_memory(file.shape(), l, &p, &why)) {
+    s = Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
+  }
+  if (s.is_ok()) s = check_stored_plan(file, l, p);
+  const size_t blob_bytes = map.size;
+  blob_unmap(&map);
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "%s: error [%s]: %s\n", tool, status_code_name(s.code()), s.message());
+    return 1;
+  }
+  if (json) {
+    std::printf("{\"max_context\":%u,\"max_sequences\":%u,\"prefill_chunk\":%u,\"kv_block_tokens\":%u,"
+                "\"logit_rows\":%u,\"threads\":%u,\"kv_blocks_total\":%u,\"kv_bytes_per_token\":%zu,"
+                "\"arena_plan\":{\"activations\":%zu,\"kv_blocks\":%zu,\"logits\":%zu,\"tokenizer\":%zu,"
+                "\"sampler\":%zu},\"arena_bytes\":%zu,\"blob_bytes\":%zu}\n",
+                l.max_context, l.max_sequences, l.prefill_chunk, l.kv_block_tokens, l.logit_rows, l.threads,
+                p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
+                p.total, blob_bytes);
+    return 0;
+  }
+  std::printf("arena plan for max context %u, %u sequence%s, prefill chunk %u, KV blocks of %u tokens, %u thread%s:\n",
+              l.max_context, l.max_sequences, l.max_sequences == 1 ? "" : "s", l.prefill_chunk, l.kv_block_tokens,
+              l.threads, l.threads == 1 ? "" : "s");
+  std::printf("  activations  %12zu bytes\n", p.activations);
+  std::printf("  kv_blocks    %12zu bytes (%u blocks, %zu bytes per token)\n", p.kv_blocks, p.kv_block_count,
+              p.kv_bytes_per_token);
+  std::printf("  logits       %12zu bytes\n", p.logits);
+  std::printf("  tokenizer    %12zu bytes\n", p.tokenizer);
+  std::printf("  sampler      %12zu bytes\n", p.sampler);
+  std::printf("  arena total  %12zu bytes (%.2f MiB, with %zu bytes alignment slack)\n", p.total, p.total / 1048576.0,
+              size_t(Arena::kDefaultAlign));
+  std::printf("blob %zu bytes (mapped); blob + arena %zu bytes (%.2f MiB)\n", blob_bytes, blob_bytes + p.total,
+              (blob_bytes + p.total) / 1048576.0);
+  return 0;
+}
+
 void print_memory_report(FILE* f, const Engine& e) {
   const Arena& a = e.arena();
   const KvPool& kv = const_cast<Engine&>(e).model().kv();

@@ -28,4 +28,9 @@ void json_memory_fields(FILE* f, const Engine& e);
 // Human-readable memory and configuration report (REPL /stats).
 void print_memory_report(FILE* f, const Engine& e);
 
+// --print-plan: the arena the tool would take for these options (the blob's
+// limits overridden by the flags), by category, printed to stdout without
+// starting the engine; text or one JSON object. Returns the exit code.
+int print_plan(const EngineOptions& opt, bool json, const char* tool);
+
 }  // namespace tern::cli

@@ -2,7 +2,9 @@
 // table, per-section CRCs, section sizes, tensor directory.
 #include "tools/pack/blob_inspect.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace tern::pack {
 namespace {
@@ -79,6 +81,24 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     }
   for (uint32_t kind = 1; kind <= 6; ++kind)
     if (!v.section(SectionKind(kind))) return LAYOUT("section kind %u missing", kind);
+  // No CRC covers the zero padding between the header, the table and the
+  // sections; a strict reader checks it is zero, so every byte of the file is
+  // accounted for (the runtime ignores padding).
+  {
+    for (uint64_t i = kHeaderBytes; i < table; ++i)
+      if (p[i] != 0) return LAYOUT("padding byte at offset %llu is not zero", ull(i));
+    uint64_t pos = table + table_bytes;
+    std::vector<const BlobSectionView*> by_offset;
+    for (const BlobSectionView& s : v.sections) by_offset.push_back(&s);
+    std::sort(by_offset.begin(), by_offset.end(),
+              [](const BlobSectionView* x, const BlobSectionView* y) { return x->offset < y->offset; });
+    for (size_t k = 0; k <= by_offset.size(); ++k) {
+      const uint64_t end = k < by_offset.size() ? by_offset[k]->offset : size;
+      for (uint64_t i = pos; i < end; ++i)
+        if (p[i] != 0) return LAYOUT("padding byte at offset %llu is not zero", ull(i));
+      if (k < by_offset.size()) pos = std::max(pos, by_offset[k]->offset + by_offset[k]->bytes);
+    }
+  }
   if (v.section(SectionKind::kHparams)->bytes != hp::kBytes) return LAYOUT("hparams section is not %llu bytes", ull(hp::kBytes));
   if (v.section(SectionKind::kMemoryPlan)->bytes != plan::kBytes) return LAYOUT("memory plan section is not %llu bytes", ull(plan::kBytes));
 
@@ -110,6 +130,9 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     if (t.offset % kTensorAlignment != 0) return LAYOUT("tensor %.48s: offset not %u-byte aligned", t.name.c_str(), kTensorAlignment);
     if (t.offset > data.bytes || t.bytes > data.bytes - t.offset) return LAYOUT("tensor %.48s: payload outside the data section", t.name.c_str());
     if (v.tensor(t.name)) return LAYOUT("tensor name %.48s appears twice", t.name.c_str());
+    for (const BlobTensorView& o : v.tensors)
+      if (t.offset < o.offset + o.bytes && o.offset < t.offset + t.bytes)
+        return LAYOUT("tensors %.48s and %.48s overlap", t.name.c_str(), o.name.c_str());
     t.data = data.data + t.offset;
     v.tensors.push_back(std::move(t));
   }

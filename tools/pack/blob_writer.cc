@@ -54,6 +54,11 @@ void write_plan(const BlobPlan& pl, uint8_t* p) {
   blob::store_u32(p + kKvBlockTokens, pl.limits.kv_block_tokens);
   blob::store_u32(p + kLogitRows, pl.limits.logit_rows);
   blob::store_u64(p + kArenaBytes, pl.arena_bytes);
+  blob::store_u32(p + kSamplerBytes, uint32_t(pl.bytes.sampler));  // the packer checks it fits
+  blob::store_u64(p + kActivationBytes, pl.bytes.activations);
+  blob::store_u64(p + kKvBytes, pl.bytes.kv_blocks);
+  blob::store_u64(p + kLogitBytes, pl.bytes.logits);
+  blob::store_u64(p + kTokenizerBytes, pl.bytes.tokenizer);
 }
 
 // Tokenizer section size; 0 with *err set if it cannot be represented.

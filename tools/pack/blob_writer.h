@@ -34,7 +34,8 @@ struct BlobHparams {
 
 struct BlobPlan {
   RunLimits limits;
-  uint64_t arena_bytes = 0;  // tern::plan_memory total for these limits (informative)
+  uint64_t arena_bytes = 0;  // tern::plan_memory total for these limits
+  MemoryPlan bytes;          // the same plan by category (stored beside the total)
 };
 
 struct BlobTokenizer {

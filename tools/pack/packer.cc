@@ -171,6 +171,9 @@ Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
   const uint32_t nt = uint32_t(n);
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.bos_token_id", nt, &h->bos));
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.eos_token_id", nt, &h->eos));
+  // The runtime refuses a blob without one (generation could never stop): say so at pack time.
+  if (h->eos < 0)
+    return Status::error(StatusCode::kBadGguf, "no tokenizer.ggml.eos_token_id: the model needs an end-of-sequence token");
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.padding_token_id", nt, &h->pad));
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.unknown_token_id", nt, &h->unk));
   auto lookup = [&](const char* s) { auto it = ids.find(s); return it == ids.end() ? -1 : int32_t(it->second); };
@@ -361,8 +364,12 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   const char* why = "";
   if (!plan_memory(shape, opt.limits, &sum->plan, &why))
     return Status::error(StatusCode::kInvalidArgument, "run limits cannot be planned: %s", why);
+  if (uint64_t(sum->plan.sampler) > UINT32_MAX)
+    return Status::error(StatusCode::kInvalidArgument, "sampler plan of %zu bytes does not fit the blob's u32 field",
+                         sum->plan.sampler);
   c.plan.limits = opt.limits;
   c.plan.arena_bytes = sum->plan.total;
+  c.plan.bytes = sum->plan;
 
   TERN_RETURN_IF_ERROR(serialize_blob(c, blob_out));
 

@@ -1,0 +1,24 @@
+// The AVX-VNNI table: the AVX2 table with matmul_q8 replaced by the variant
+// that uses vpdpbusd where it pays (kernels/avxvnni/matmul_q4q8_avxvnni.cc).
+// Compiled a second time as "avxvnni-emulated" for tests (kernels_avxvnni.h).
+#include "kernels/avxvnni/kernels_avxvnni.h"
+
+namespace tern {
+
+#if TERN_AVXVNNI_EMULATE
+const KernelTable& avxvnni_emulated_kernels() {
+  static const KernelTable table = {
+      "avxvnni-emulated",
+#else
+const KernelTable& avxvnni_kernels() {
+  static const KernelTable table = {
+      "avxvnni",
+#endif
+      avx2::quantize_rows_q8, TERN_AVXVNNI_NS::matmul_q8, avx2::matmul_f32,
+      avx2::rmsnorm,          avx2::rope,                 avx2::softmax,
+      avx2::silu_mul,         avx2::attention,            avx2::kv_store,
+  };
+  return table;
+}
+
+}  // namespace tern

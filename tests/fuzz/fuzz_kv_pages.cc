@@ -1,0 +1,244 @@
+// Fuzz target: a state machine over the paged KV cache (runtime/kv_pages.h).
+// The input picks a pool shape, then a sequence of operations on up to 4
+// sequences: append (reserve + write positions, as Model does), reserve
+// without writing, truncate (rewind), reset and fork (prefix sharing).
+// An independent model keeps what every sequence should read at every valid
+// position and predicts every operation's outcome. After each operation:
+//  - reserve succeeds exactly when the model says it fits (context and free
+//    blocks, including the copy-on-write block) and fails without changing
+//    anything otherwise;
+//  - each block's refcount equals the number of block-table entries naming
+//    it (no leak, no double ownership within a sequence), the free count is
+//    the number of unreferenced blocks;
+//  - every sequence reads back, through its block table, exactly what was
+//    written at each of its positions (copy-on-write correct by content:
+//    a write through one sequence never shows in another).
+#include <cstring>
+#include <vector>
+
+#include "runtime/kv_pages.h"
+#include "tests/fuzz/fuzz_support.h"
+
+using namespace tern;
+using tern::fuzz::ByteReader;
+
+namespace {
+
+constexpr uint32_t kSeqs = 4;
+constexpr uint32_t kLayers = 2, kKvHeads = 1, kHeadDim = 2;
+constexpr uint32_t kMaxBlocks = 24;
+constexpr uint32_t kMaxOps = 512;  // per input: long enough for deep states, short enough to stay fast
+
+struct Model {
+  std::vector<uint16_t> content;  // expected value at each position [0, n_past)
+};
+
+struct Harness {
+  KvPool pool;
+  KvSequence seq[kSeqs];
+  Model model[kSeqs];
+  uint32_t bt = 0, n_blocks = 0;
+  uint16_t stamp = 1;
+
+  size_t elem(uint32_t block, uint32_t pos_in_block, uint32_t h) const {
+    return (size_t(block) * bt + pos_in_block) * kKvHeads * kHeadDim + h;
+  }
+  uint16_t read(const KvSequence& s, uint32_t layer, bool v, uint32_t pos, uint32_t h) {
+    const uint16_t* base = v ? pool.v_layer(layer) : pool.k_layer(layer);
+    return base[elem(s.block_table[pos / bt], pos % bt, h)];
+  }
+  void write(KvSequence& s, uint32_t pos, uint16_t value) {
+    for (uint32_t l = 0; l < kLayers; ++l) {
+      for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
+        pool.k_layer(l)[elem(s.block_table[pos / bt], pos % bt, h)] = uint16_t(value + h);
+        pool.v_layer(l)[elem(s.block_table[pos / bt], pos % bt, h)] = uint16_t(value ^ (0x5555 + l));
+      }
+    }
+  }
+
+  // References to block b across all block tables.
+  uint32_t refs(uint32_t b) const {
+    uint32_t r = 0;
+    for (const KvSequence& s : seq)
+      for (uint32_t i = 0; i < s.n_blocks; ++i) r += s.block_table[i] == b;
+    return r;
+  }
+
+  // Table entries naming each block, all blocks in one pass.
+  void count_refs(uint32_t* counts) const {
+    for (uint32_t b = 0; b < n_blocks; ++b) counts[b] = 0;
+    for (const KvSequence& s : seq)
+      for (uint32_t i = 0; i < s.n_blocks; ++i)
+        if (s.block_table[i] < n_blocks) ++counts[s.block_table[i]];
+  }
+
+  void check_all() {
+    uint32_t counts[kMaxBlocks];
+    count_refs(counts);
+    uint32_t unreferenced = 0;
+    for (uint32_t b = 0; b < n_blocks; ++b) {
+      const uint32_t r = counts[b];
+      FUZZ_CHECK(pool.refcount(b) == r, "block %u: refcount %u, %u table entries", b, pool.refcount(b), r);
+      unreferenced += r == 0;
+    }
+    FUZZ_CHECK(pool.free_blocks() == unreferenced, "free count %u, %u unreferenced blocks", pool.free_blocks(),
+               unreferenced);
+    for (uint32_t i = 0; i < kSeqs; ++i) {
+      const KvSequence& s = seq[i];
+      FUZZ_CHECK(s.n_blocks <= s.max_blocks, "seq %u holds %u blocks, table of %u", i, s.n_blocks, s.max_blocks);
+      FUZZ_CHECK(s.n_past == model[i].content.size(), "seq %u: n_past %u, model %zu", i, s.n_past,
+                 model[i].content.size());
+      FUZZ_CHECK(uint64_t(s.n_blocks) * bt >= s.n_past, "seq %u: %u positions in %u blocks", i, s.n_past, s.n_blocks);
+      for (uint32_t a = 0; a < s.n_blocks; ++a) {
+        FUZZ_CHECK(s.block_table[a] < n_blocks, "seq %u: block id %u out of range", i, s.block_table[a]);
+        for (uint32_t b = a + 1; b < s.n_blocks; ++b)
+          FUZZ_CHECK(s.block_table[a] != s.block_table[b], "seq %u holds block %u twice", i, s.block_table[a]);
+      }
+      for (uint32_t p = 0; p < s.n_past; ++p) {
+        const uint16_t want = model[i].content[p];
+        for (uint32_t l = 0; l < kLayers; ++l) {
+          for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
+            FUZZ_CHECK(read(s, l, false, p, h) == uint16_t(want + h), "seq %u pos %u layer %u: K corrupted", i, p, l);
+            FUZZ_CHECK(read(s, l, true, p, h) == uint16_t(want ^ (0x5555 + l)), "seq %u pos %u layer %u: V corrupted",
+                       i, p, l);
+          }
+        }
+      }
+    }
+  }
+
+  // Model's prediction for reserve(s, new_len): ok, or why not.
+  StatusCode predict_reserve(uint32_t i, uint32_t new_len) const {
+    const KvSequence& s = seq[i];
+    const uint64_t need = (uint64_t(new_len) + bt - 1) / bt;
+    if (need > s.max_blocks) return StatusCode::kContextFull;
+    const uint32_t wb = s.n_past / bt;
+    const bool cow = new_len > s.n_past && wb < s.n_blocks && refs(s.block_table[wb]) > 1;
+    const uint64_t extra = (need > s.n_blocks ? need - s.n_blocks : 0) + (cow ? 1 : 0);
+    uint32_t counts[kMaxBlocks], free_now = 0;
+    count_refs(counts);
+    for (uint32_t b = 0; b < n_blocks; ++b) free_now += counts[b] == 0;
+    return extra > free_now ? StatusCode::kKvFull : StatusCode::kOk;
+  }
+
+  bool reserve_checked(uint32_t i, uint32_t new_len) {
+    KvSequence& s = seq[i];
+    const StatusCode want = predict_reserve(i, new_len);
+    std::vector<uint32_t> before(s.block_table, s.block_table + s.n_blocks);
+    const uint32_t free_before = pool.free_blocks();
+    const Status st = pool.reserve(&s, new_len);
+    FUZZ_CHECK(st.code() == want, "reserve(seq %u, %u): got %s, model says %s", i, new_len,
+               status_code_name(st.code()), status_code_name(want));
+    if (!st.is_ok()) {
+      FUZZ_CHECK(s.n_blocks == before.size() && pool.free_blocks() == free_before &&
+                     (before.empty() || std::memcmp(before.data(), s.block_table, before.size() * 4) == 0),
+                 "failed reserve changed seq %u", i);
+      return false;
+    }
+    const uint32_t need = uint32_t((uint64_t(new_len) + bt - 1) / bt);
+    FUZZ_CHECK(s.n_blocks == (need > before.size() ? need : before.size()), "reserve: seq %u has %u blocks", i,
+               s.n_blocks);
+    // Only the block receiving the next write may have been replaced (copy-on-write).
+    for (uint32_t a = 0; a < before.size(); ++a) {
+      if (a != s.n_past / bt) FUZZ_CHECK(s.block_table[a] == before[a], "reserve moved block %u of seq %u", a, i);
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ByteReader in{data, size};
+  static std::vector<uint8_t> arena_mem;
+  Harness H;  // fresh state per input
+
+  KvPoolShape shape;
+  shape.layers = kLayers;
+  shape.kv_heads = kKvHeads;
+  shape.head_dim = kHeadDim;
+  shape.block_tokens = 1 + in.u8() % 8;
+  shape.n_blocks = 1 + in.u8() % kMaxBlocks;
+  uint32_t max_blocks[kSeqs];
+  uint32_t max_max = 0;
+  for (uint32_t i = 0; i < kSeqs; ++i) {
+    max_blocks[i] = in.u8() % 12;  // 0: a sequence that can hold nothing
+    if (max_blocks[i] > max_max) max_max = max_blocks[i];
+  }
+  H.bt = shape.block_tokens;
+  H.n_blocks = shape.n_blocks;
+  arena_mem.assign(KvPool::arena_bytes(shape, kSeqs, max_max) + Arena::kDefaultAlign, 0);
+  Arena arena;
+  arena.init(arena_mem.data(), arena_mem.size());
+  FUZZ_CHECK(H.pool.init(shape, &arena).is_ok(), "pool init");
+  for (uint32_t i = 0; i < kSeqs; ++i) {
+    FUZZ_CHECK(H.pool.init_sequence(&H.seq[i], max_blocks[i], &arena).is_ok(), "sequence init");
+  }
+  H.check_all();
+
+  for (uint32_t n_ops = 0; !in.empty() && n_ops < kMaxOps; ++n_ops) {
+    const uint8_t op = in.u8();
+    const uint32_t i = (op >> 3) % kSeqs;
+    KvSequence& s = H.seq[i];
+    Model& m = H.model[i];
+    switch (op % 6) {
+      case 0:
+      case 1: {  // append k positions: reserve, write, advance (Model::forward's order)
+        const uint32_t k = 1 + in.u8() % (2 * H.bt + 3);
+        const uint32_t new_len = s.n_past + k;
+        if (H.reserve_checked(i, new_len)) {
+          for (uint32_t p = s.n_past; p < new_len; ++p) {
+            H.write(s, p, H.stamp);
+            m.content.push_back(H.stamp);
+            H.stamp = uint16_t(H.stamp * 5 + 3);
+          }
+          s.n_past = new_len;
+        }
+        break;
+      }
+      case 2: {  // reserve ahead without writing
+        const uint32_t new_len = s.n_past + in.u8() % (3 * H.bt + 1);
+        H.reserve_checked(i, new_len);
+        break;
+      }
+      case 3: {  // truncate (rewind) to any length, also past n_past
+        const uint32_t new_len = in.u8() % (s.n_past + 2 * H.bt + 1);
+        const uint32_t old_blocks = s.n_blocks;
+        H.pool.truncate(&s, new_len);
+        const uint32_t keep = (new_len + H.bt - 1) / H.bt;
+        FUZZ_CHECK(s.n_blocks == (old_blocks < keep ? old_blocks : keep), "truncate: %u blocks kept", s.n_blocks);
+        if (new_len < m.content.size()) m.content.resize(new_len);
+        break;
+      }
+      case 4:  // reset
+        H.pool.reset(&s);
+        FUZZ_CHECK(s.n_blocks == 0 && s.n_past == 0, "reset left blocks");
+        m.content.clear();
+        break;
+      case 5: {  // fork seq i into another sequence
+        const uint32_t j = (i + 1 + in.u8() % (kSeqs - 1)) % kSeqs;
+        KvSequence& d = H.seq[j];
+        const uint32_t full = s.n_past / H.bt;
+        const Status st = H.pool.fork(s, &d);
+        if (full > d.max_blocks) {
+          FUZZ_CHECK(st.code() == StatusCode::kContextFull, "fork into a too-small table: %s",
+                     status_code_name(st.code()));
+          FUZZ_CHECK(d.n_blocks == 0 && d.n_past == 0, "failed fork left the target non-empty");
+          H.model[j].content.clear();
+        } else {
+          FUZZ_CHECK(st.is_ok(), "fork failed: %s", st.message());
+          FUZZ_CHECK(d.n_blocks == full && d.n_past == full * H.bt, "fork shape");
+          for (uint32_t b = 0; b < full; ++b) FUZZ_CHECK(d.block_table[b] == s.block_table[b], "fork table");
+          H.model[j].content.assign(m.content.begin(), m.content.begin() + full * H.bt);
+        }
+        break;
+      }
+    }
+    H.check_all();
+  }
+  // Resetting every sequence returns every block.
+  for (KvSequence& s : H.seq) H.pool.reset(&s);
+  FUZZ_CHECK(H.pool.free_blocks() == H.n_blocks, "%u of %u blocks free after resetting all", H.pool.free_blocks(),
+             H.n_blocks);
+  return 0;
+}

@@ -1,0 +1,266 @@
+// The arena plan: what plan_memory computes by category, that the packer
+// stores exactly that plan in the blob and the runtime checks it, that a
+// caller's arena is refused at init with the shortfall named (and accepted at
+// exactly the planned size, even unaligned), and that after init the only way
+// to run out of memory is the documented KV-full / context-full error. Uses
+// the tiny packed model (tests/support/tiny_model.h), so it needs no download.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arena/arena.h"
+#include "runtime/blob_format.h"
+#include "runtime/engine.h"
+#include "runtime/generate.h"
+#include "runtime/memory_plan.h"
+#include "tests/support/tiny_model.h"
+
+namespace tern {
+namespace {
+
+ModelShape smol_shape() {  // SmolLM2-135M
+  ModelShape s;
+  s.layers = 30;
+  s.dim = 576;
+  s.heads = 9;
+  s.kv_heads = 3;
+  s.head_dim = 64;
+  s.ffn = 1536;
+  s.vocab = 49152;
+  s.rope_dim = 64;
+  s.n_tokens = 49152;
+  s.n_merges = 48900;
+  return s;
+}
+
+MemoryPlan plan_or_die(const ModelShape& s, const RunLimits& l) {
+  MemoryPlan p;
+  const char* why = "";
+  EXPECT_TRUE(plan_memory(s, l, &p, &why)) << why;
+  return p;
+}
+
+TEST(MemoryPlan, TotalIsTheSumOfCategoriesPlusSlack) {
+  const MemoryPlan p = plan_or_die(smol_shape(), RunLimits{});
+  EXPECT_EQ(p.total, p.activations + p.kv_blocks + p.logits + p.tokenizer + p.sampler + Arena::kDefaultAlign);
+  EXPECT_EQ(p.kv_bytes_per_token, size_t(30) * 2 * 3 * 64 * 2);  // f16 K and V per layer
+  EXPECT_EQ(p.kv_block_count, 2048u / 16u);
+  EXPECT_GE(p.kv_blocks, size_t(p.kv_block_count) * 16 * p.kv_bytes_per_token);
+  EXPECT_EQ(p.logits, size_t(49152) * 4);
+}
+
+TEST(MemoryPlan, CategoriesScaleWithTheirOwnLimits) {
+  const ModelShape s = smol_shape();
+  RunLimits a;
+  a.max_context = 1024;
+  RunLimits b = a;
+  b.max_context = 2048;
+  const MemoryPlan pa = plan_or_die(s, a), pb = plan_or_die(s, b);
+  // Twice the context: exactly 64 more blocks of 16 tokens in the KV pool.
+  EXPECT_GE(pb.kv_blocks - pa.kv_blocks, size_t(64) * 16 * pa.kv_bytes_per_token);
+  EXPECT_EQ(pb.logits, pa.logits);
+  EXPECT_EQ(pb.sampler, pa.sampler);
+  // Attention scores [threads, max_context] grow with the context and threads.
+  RunLimits t = a;
+  t.threads = 4;
+  const MemoryPlan pt = plan_or_die(s, t);
+  EXPECT_EQ(pt.activations - pa.activations, arena_align_up(4 * 1024 * 4, 64) - arena_align_up(1024 * 4, 64));
+  EXPECT_EQ(pt.kv_blocks, pa.kv_blocks);
+  // Scoring keeps a logits row per prefill token.
+  RunLimits r = a;
+  r.logit_rows = r.prefill_chunk;
+  EXPECT_EQ(plan_or_die(s, r).logits, size_t(r.prefill_chunk) * 49152 * 4);
+  // Two sequences: twice the KV pool and twice the token histories.
+  RunLimits m = a;
+  m.max_sequences = 2;
+  const MemoryPlan pm = plan_or_die(s, m);
+  EXPECT_EQ(pm.kv_block_count, 2 * pa.kv_block_count);
+  EXPECT_EQ(pm.tokenizer - pa.tokenizer, size_t(1024) * 4);
+  // An over-committed pool is smaller.
+  RunLimits o = m;
+  o.kv_blocks = 40;
+  EXPECT_LT(plan_or_die(s, o).kv_blocks, pm.kv_blocks);
+}
+
+TEST(MemoryPlan, RejectsLimitsItCannotPlanWithAReason) {
+  const ModelShape s = smol_shape();
+  MemoryPlan p;
+  const char* why = nullptr;
+  RunLimits l;
+  l.max_context = 0;
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+  EXPECT_NE(std::string(why).find("max_context"), std::string::npos);
+  l = RunLimits{};
+  l.kv_block_tokens = 12;
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+  EXPECT_NE(std::string(why).find("power of two"), std::string::npos);
+  l = RunLimits{};
+  l.kv_blocks = 1000;
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+  EXPECT_NE(std::string(why).find("kv_blocks"), std::string::npos);
+  l = RunLimits{};
+  l.logit_rows = l.prefill_chunk + 1;
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+}
+
+// ---- Against a packed (tiny) blob -------------------------------------------
+
+constexpr uint32_t kPackContext = 64;
+
+std::vector<uint8_t> tiny_packed() {
+  pack::GgufFile g;
+  EXPECT_TRUE(pack::GgufFile::parse(testing::tiny_llama_gguf(3).bytes(), &g).is_ok());
+  pack::PackOptions opt;
+  opt.limits.max_context = kPackContext;
+  opt.limits.max_sequences = 2;
+  opt.limits.prefill_chunk = 8;
+  opt.limits.kv_block_tokens = 16;
+  pack::PackSummary sum;
+  std::vector<uint8_t> blob;
+  EXPECT_TRUE(pack::pack_gguf(g, opt, &blob, &sum).is_ok());
+  return blob;
+}
+
+const std::vector<uint8_t>& tiny() {
+  static const std::vector<uint8_t> b = tiny_packed();
+  return b;
+}
+
+EngineOptions tiny_options() {
+  EngineOptions o;
+  o.blob_data = tiny().data();
+  o.blob_size = tiny().size();
+  return o;
+}
+
+TEST(StoredPlan, TheBlobStoresThePlanByCategory) {
+  ModelFile f;
+  ASSERT_TRUE(open_model_file(tiny().data(), tiny().size(), &f).is_ok());
+  const MemoryPlan p = plan_or_die(f.shape(), f.default_limits);
+  const MemoryPlan& s = f.stored_plan;
+  EXPECT_GT(s.activations, 0u);
+  EXPECT_EQ(s.activations, p.activations);
+  EXPECT_EQ(s.kv_blocks, p.kv_blocks);
+  EXPECT_EQ(s.logits, p.logits);
+  EXPECT_EQ(s.tokenizer, p.tokenizer);
+  EXPECT_EQ(s.sampler, p.sampler);
+  EXPECT_EQ(s.total, p.total);
+  EXPECT_TRUE(check_stored_plan(f, f.default_limits, p).is_ok());
+}
+
+TEST(StoredPlan, AMismatchAtTheBlobsLimitsIsRefused) {
+  ModelFile f;
+  ASSERT_TRUE(open_model_file(tiny().data(), tiny().size(), &f).is_ok());
+  const MemoryPlan p = plan_or_die(f.shape(), f.default_limits);
+  // A planner that disagrees with the packer's by one KV byte.
+  ModelFile changed = f;
+  changed.stored_plan.kv_blocks += 1;
+  const Status s = check_stored_plan(changed, f.default_limits, p);
+  EXPECT_EQ(s.code(), StatusCode::kBadLayout);
+  EXPECT_NE(std::string(s.message()).find("repack"), std::string::npos) << s.message();
+  EXPECT_NE(std::string(s.message()).find("kv_blocks"), std::string::npos) << s.message();
+  // Other limits have nothing stored to compare with.
+  RunLimits other = f.default_limits;
+  other.max_context = 32;
+  EXPECT_TRUE(check_stored_plan(changed, other, plan_or_die(f.shape(), other)).is_ok());
+  RunLimits threads = f.default_limits;
+  threads.threads = 2;
+  EXPECT_TRUE(check_stored_plan(changed, threads, plan_or_die(f.shape(), threads)).is_ok());
+}
+
+TEST(StoredPlan, TheEngineUsesTheBlobsPlanAsItsDefault) {
+  auto e = std::make_unique<Engine>();
+  ASSERT_TRUE(e->open(tiny_options()).is_ok());
+  EXPECT_EQ(e->limits().max_context, kPackContext);
+  EXPECT_EQ(e->limits().max_sequences, 2u);
+  EXPECT_EQ(e->plan().total, e->file().stored_plan.total);
+  EXPECT_EQ(e->arena().capacity(), e->plan().total);
+}
+
+// ---- Caller arenas ----------------------------------------------------------
+
+size_t planned_total(const EngineOptions& o) {
+  auto e = std::make_unique<Engine>();
+  EXPECT_TRUE(e->open(o).is_ok());
+  return e->plan().total;
+}
+
+TEST(CallerArena, TooSmallIsRefusedNamingTheShortfall) {
+  EngineOptions o = tiny_options();
+  const size_t need = planned_total(o);
+  std::vector<uint8_t> buf(need);
+  for (size_t shortfall : {size_t(1), size_t(64), size_t(4096), need / 2}) {
+    o.arena_buffer = buf.data();
+    o.arena_bytes = need - shortfall;
+    auto e = std::make_unique<Engine>();
+    const Status s = e->open(o);
+    EXPECT_EQ(s.code(), StatusCode::kArenaTooSmall);
+    const std::string msg = s.message();
+    EXPECT_NE(msg.find(std::to_string(shortfall) + " bytes short"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(need)), std::string::npos) << msg;
+  }
+}
+
+TEST(CallerArena, ExactlyThePlannedSizeWorksEvenUnaligned) {
+  EngineOptions o = tiny_options();
+  const size_t need = planned_total(o);
+  std::vector<uint8_t> buf(need + 128);
+  uint8_t* base = buf.data();
+  while (reinterpret_cast<uintptr_t>(base) % 64 != 0) ++base;  // at most 63 of the 128 spare bytes
+  for (size_t misalign : {size_t(0), size_t(1), size_t(13), size_t(63)}) {
+    o.arena_buffer = base + misalign;
+    o.arena_bytes = need;
+    auto e = std::make_unique<Engine>();
+    const Status s = e->open(o);
+    ASSERT_TRUE(s.is_ok()) << "misaligned by " << misalign << ": " << s.message();
+    EXPECT_LE(e->arena().high_water(), need);
+  }
+}
+
+// After init, running out of memory is only ever the documented error: fill
+// both sequences' contexts and an over-committed KV pool, and the arena does
+// not move while generation fails with kContextFull or kKvFull.
+TEST(CallerArena, AfterInitOnlyKvFullOrContextFullEverFail) {
+  EngineOptions o = tiny_options();
+  o.limits.kv_blocks = 5;  // two sequences of 64 tokens would want 8 blocks of 16
+  const size_t need = planned_total(o);
+  std::vector<uint8_t> buf(need);
+  o.arena_buffer = buf.data();
+  o.arena_bytes = need;
+  auto e = std::make_unique<Engine>();
+  ASSERT_TRUE(e->open(o).is_ok());
+  const size_t used = e->arena().used();
+  const size_t high = e->arena().high_water();
+
+  int32_t prompt[4] = {1, 2, 3, 4};
+  auto run = [&](uint32_t seq_index) {
+    TokenHistory h;
+    h.ids = e->history(seq_index);
+    h.cap = e->limits().max_context;
+    std::memcpy(h.ids, prompt, sizeof(prompt));
+    h.n = 4;
+    GenerateRequest req;
+    req.max_new_tokens = 1000;  // more than fits: generation must end in an error
+    GenerateStats st;
+    return generate(e.get(), e->sequence(seq_index), &h, req, &st);
+  };
+  const Status a = run(0);  // 64-token context fits the 5-block pool: context_full
+  EXPECT_EQ(a.code(), StatusCode::kContextFull) << a.message();
+  const Status b = run(1);  // 1 block left for the second sequence: kv_full
+  EXPECT_EQ(b.code(), StatusCode::kKvFull) << b.message();
+  EXPECT_EQ(e->arena().used(), used);
+  EXPECT_EQ(e->arena().high_water(), high);
+  // Resetting a sequence gives its blocks back; the second can then continue.
+  e->reset(e->sequence(0));
+  EXPECT_EQ(e->model().kv().used_blocks(), 1u);
+  e->reset(e->sequence(1));
+  EXPECT_EQ(e->model().kv().used_blocks(), 0u);
+  EXPECT_EQ(run(1).code(), StatusCode::kContextFull);
+  EXPECT_EQ(e->arena().high_water(), high);
+}
+
+}  // namespace
+}  // namespace tern
