@@ -180,6 +180,15 @@ int main(int argc, char** argv) {
   if (!have_prompt && prompt_ids.empty()) { std::fprintf(stderr, "tern-run: give --prompt, --prompt-file or --prompt-ids\n"); return 2; }
   cli::apply_environment(&opt);
   if (Status s = validate(opt.sampling); !s.is_ok()) return fail(s);
+  if (have_prompt) {
+    // Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)
+    // becomes U+FFFD, as in the REPL: the vocabulary has no token for some
+    // of those bytes, and silently dropping input is worse than a visible mark.
+    std::string clean(utf8_sanitized_max(prompt.size()), '\0');
+    clean.resize(utf8_sanitize(prompt.data(), prompt.size(), &clean[0], clean.size()));
+    if (clean != prompt) std::fprintf(stderr, "tern-run: invalid UTF-8 in the prompt replaced by U+FFFD\n");
+    prompt.swap(clean);
+  }
   if (do_score) {
     // Every position's logits: a logits row per prefill token.
     if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;

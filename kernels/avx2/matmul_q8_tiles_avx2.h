@@ -235,7 +235,7 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
     unrolled<T>([&](auto j) { xd8[j] = load_partial(xd[j] + g0, n, mask); });
     unrolled<R>([&](auto i) {
       __m256 d, m;
-      if (kInt4) {
+      if constexpr (kInt4) {
         load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
         unrolled<T>([&](auto j) {
           acc[i][j] = _mm256_fmadd_ps(m, load_partial(xs[j] + g0, n, mask), acc[i][j]);
@@ -245,7 +245,7 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
       }
       unrolled<T>([&](auto j) {
         const __m256 c = _mm256_mul_ps(d, xd8[j]);
-        if (kInt4) {
+        if constexpr (kInt4) {
           unrolled<kChunk / 2>([&](auto q) {
             const __m256i idx = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);
             _mm256_store_ps(sc[i][j][q], _mm256_permutevar8x32_ps(c, idx));
@@ -256,7 +256,7 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
       });
     });
     const uint32_t off = (g0 - gb) * kGroup;  // this chunk in the x16 slice
-    if (kInt4) {
+    if constexpr (kInt4) {
       for (uint32_t gi = 0; gi < n; gi += 2) {
         __m256i w16[R][4];
         unrolled<R>([&](auto i) { load_w16_int4(wq[i] + (g0 + gi) * (kGroup / 2), gi + 2 <= n, w16[i]); });

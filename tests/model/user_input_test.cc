@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -69,6 +70,32 @@ TEST(CliUserInput, EmptyAndOverlongPrompts) {
   EXPECT_TRUE(has(r.out, "prompt_too_long")) << r.out;
   EXPECT_TRUE(has(r.out, "256")) << r.out;
   EXPECT_FALSE(has(r.out, "TTFT")) << "rejected before any work:\n" << r.out;
+}
+
+// Bytes the vocabulary has no token for (0xFF, C1 controls) must not vanish
+// silently: tern-run replaces invalid UTF-8 by U+FFFD before tokenizing, so the
+// prompt tokenizes exactly like the same text with U+FFFD written out.
+TEST(CliUserInput, InvalidUtf8PromptBecomesReplacementCharacters) {
+  const std::string dir = ::testing::TempDir();
+  const std::string bad = dir + "/bad_utf8.txt", good = dir + "/fffd_utf8.txt";
+  {
+    std::ofstream f(bad, std::ios::binary);
+    f << "Hello \xff world \xc3 and \xed\xa0\x80 end";
+  }
+  {
+    std::ofstream f(good, std::ios::binary);
+    f << "Hello \xef\xbf\xbd world \xef\xbf\xbd and \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end";
+  }
+  const Result r = run(tern_run() + " --prompt-file " + bad + " -n 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(has(r.out, "replaced by U+FFFD")) << r.out;
+  const Result ref = run(tern_run() + " --prompt-file " + good + " -n 1 --json");
+  ASSERT_EQ(ref.exit_code, 0) << ref.out;
+  const size_t a = r.out.find("\"prompt_tokens\":"), b = ref.out.find("\"prompt_tokens\":");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_EQ(std::atoi(r.out.c_str() + a + 16), std::atoi(ref.out.c_str() + b + 16)) << r.out << "\n" << ref.out;
+  EXPECT_GT(std::atoi(r.out.c_str() + a + 16), 6);
 }
 
 TEST(CliUserInput, SpecialTokenTextStaysPlainUnlessAllowed) {
