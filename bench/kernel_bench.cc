@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/stream_sum.h"
 #include "kernels/dispatch.h"
 #include "port/clock.h"
 #include "port/cpu_features.h"
@@ -35,6 +36,7 @@
 namespace {
 
 using namespace tern;
+using bench::stream_sum;
 
 uint32_t host_isa() {
   const CpuFeatures f = detect_cpu_features();
@@ -72,29 +74,6 @@ double median(std::vector<double> v) {
 
 // ---- single-core read bandwidth: sum of a 256 MB buffer ------------------------
 
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) uint64_t stream_sum(const uint8_t* p, size_t n) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  for (size_t i = 0; i + 128 <= n; i += 128) {
-    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
-    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
-  }
-  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-  alignas(32) uint64_t out[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(out), s);
-  return out[0] + out[1] + out[2] + out[3];
-}
-#else
-uint64_t stream_sum(const uint8_t* p, size_t n) {
-  uint64_t a[4] = {0, 0, 0, 0};
-  const uint64_t* q = reinterpret_cast<const uint64_t*>(p);
-  for (size_t i = 0; i + 4 <= n / 8; i += 4)
-    for (int k = 0; k < 4; ++k) a[k] += q[i + k];
-  return a[0] + a[1] + a[2] + a[3];
-}
-#endif
 
 double read_bandwidth_gbs(int reps, bool print) {
   const size_t bytes = size_t(256) << 20;

@@ -13,28 +13,14 @@
 #include <string>
 
 #include "tests/support/goldens.h"
+#include "tests/support/run_command.h"
 
 namespace tern {
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;
-};
-
-Result run(const std::string& cmd) {
-  Result r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string bin(const char* name) { return std::string(TERN_BIN_DIR) + "/" + name; }
+using Result = testing::CommandResult;
+Result run(const std::string& cmd) { return testing::run_command(cmd); }
+std::string bin(const char* name) { return testing::tool_path(name); }
 std::string blob() { return testing::model_path("smollm2-135m-int4.tern"); }
 
 // The number after the first "key": in a JSON text at or after `from`, or -1.
