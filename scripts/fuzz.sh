@@ -7,6 +7,8 @@
 #
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_RUNS      also stop a target after this many execs (default: no limit;
+#                  the long run: FUZZ_RUNS=10000000 with a large FUZZ_SECONDS)
 #   FUZZ_JOBS      targets run at once (default 2)
 #   FUZZ_BUILD     build folder (default build/fuzz; configured with the fuzz preset's settings)
 #   FUZZ_WORK      where the growing corpora, logs and crash artifacts go (default $FUZZ_BUILD/fuzz-work)
@@ -58,7 +60,9 @@ run_one() {
   if [ ${#reg[@]} -gt 0 ]; then
     "$exe" "${reg[@]}" >>"$log" 2>&1 || { echo "regression replay failed" >>"$log"; return 1; }
   fi
-  "$exe" -max_total_time="$SECONDS_EACH" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
+  local runs=()
+  [ -z "${FUZZ_RUNS:-}" ] || runs=(-runs="$FUZZ_RUNS")
+  "$exe" -max_total_time="$SECONDS_EACH" "${runs[@]}" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
     -artifact_prefix="$WORK/artifacts/$t-" "$WORK/corpus/$t" "$ROOT/tests/fuzz/corpus/$t" >>"$log" 2>&1
 }
 

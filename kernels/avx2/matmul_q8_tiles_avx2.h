@@ -61,6 +61,15 @@ inline Wide16 load_wide16(const int8_t* q, const int8_t* r) {
 // length cost ~25% of DRAM bandwidth (2048 of 4096 columns, measured).
 constexpr uint32_t kDecodeSliceGroups = 256;  // 8192 columns: 16 KB of x16
 constexpr uint32_t kPrefillSliceGroups = 64;  // x 4 tokens: 16 KB of x16
+// Decode prefetches the weights this many bytes (rounded up to whole tiles of
+// R rows) ahead of the loads. One tile ahead was enough for rows of 4096
+// columns (16 KB per 4-row int8 tile) but not for the model's rows of 576:
+// 2.3 KB ahead left DRAM idle and int8 decode of a 576-column matrix streamed
+// 13 GB/s; 8 KB ahead streams 19-20 GB/s (4 KB: 18, 16 KB: no better).
+constexpr size_t kDecodePrefetchBytes = 8192;
+inline size_t decode_tiles_ahead(size_t tile_bytes) {
+  return tile_bytes >= kDecodePrefetchBytes ? 1 : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes;
+}
 struct X16Decode {
   alignas(32) int16_t v[kDecodeSliceGroups * kGroup];
 };

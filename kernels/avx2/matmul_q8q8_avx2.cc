@@ -20,6 +20,8 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
                  uint32_t ge, uint32_t r, float* y, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = w.cols;
+  const size_t tiles_ahead = decode_tiles_ahead(R * row_bytes);
+  const size_t ahead = tiles_ahead * R * row_bytes;
   const int8_t* wq[R];
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
@@ -34,7 +36,7 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     const __m256 xd8 = load_partial(x.d + g0, n, mask);
     alignas(32) float sc[R][kChunk];  // d_w[g] * x.d[g]
     unrolled<R>([&](auto i) {
-      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + g0 + R * groups), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + g0 + tiles_ahead * R * groups), _MM_HINT_T1);
       _mm256_store_ps(sc[i], _mm256_mul_ps(load_scales_int8(ws[i] + g0, n), xd8));
     });
     const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
@@ -43,9 +45,9 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       const __m256i x_hi = _mm256_load_si256(xv + 2 * gi + 1);
       unrolled<R>([&](auto i) {
         const int8_t* p = wq[i] + (g0 + gi) * kGroup;
-        // The same column of the next tile's rows, into L2: keeps DRAM
-        // requests in flight ahead of the loads.
-        _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T1);
+        // Weights kDecodePrefetchBytes ahead, into L2: keeps DRAM requests in
+        // flight ahead of the loads.
+        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
         __m256i w16[2];
         load_w16_int8(p, w16);
         const __m256i s32 = _mm256_add_epi32(_mm256_madd_epi16(w16[0], x_lo), _mm256_madd_epi16(w16[1], x_hi));

@@ -67,6 +67,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
                  uint32_t ge, uint32_t r, float* y, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = w.cols / 2;
+  const size_t tiles_ahead = decode_tiles_ahead(R * row_bytes);
+  const size_t ahead = tiles_ahead * R * row_bytes;
   const size_t row_scales = 2 * groups;
   const uint8_t* wq[R];
   const uint16_t* ws[R];
@@ -89,7 +91,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
-      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + R * row_scales), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
       const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
       const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
                                      : _mm256_maskload_epi32(src, mask);
@@ -114,7 +116,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       unrolled<R>([&](auto i) {
         const uint8_t* p = wq[i] + g * (kGroup / 2);
         // The same column of the next tile's rows, into L2 (as in AVX2).
-        _mm_prefetch(reinterpret_cast<const char*>(p + R * row_bytes), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
         const __m256i bytes = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
                                    : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         const __m256i w_lo = _mm256_and_si256(bytes, nib);                         // elements 0..15

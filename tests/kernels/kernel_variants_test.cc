@@ -684,7 +684,10 @@ TEST_P(KernelVariantTest, KvStoreBitExact) {
 TEST_P(KernelVariantTest, Attention) {
   struct Shape { uint32_t heads, kv_heads, head_dim, block_tokens, n_ctx; };
   for (Shape sh : {Shape{9, 3, 64, 16, 1}, Shape{9, 3, 64, 16, 17}, Shape{9, 3, 64, 16, 100},
-                   Shape{4, 4, 12, 3, 10}, Shape{8, 2, 128, 32, 65}})
+                   Shape{4, 4, 12, 3, 10}, Shape{8, 2, 128, 32, 65},
+                   // head_dim 72: one full 64-float register tile and one of 8;
+                   // 1000 positions: long sums; 5 rows per block: a 4-row step and one left over
+                   Shape{6, 2, 72, 8, 33}, Shape{9, 3, 64, 16, 1000}, Shape{3, 1, 20, 5, 23}})
     for (uint32_t h_split : {0u, 1u}) {
       KvFixture kv = make_kv(sh.kv_heads, sh.head_dim, sh.block_tokens, sh.n_ctx, rng);
       std::vector<float> kk(sh.kv_heads * sh.head_dim), vv(kk.size());
