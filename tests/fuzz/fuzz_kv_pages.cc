@@ -13,6 +13,10 @@
 //  - every sequence reads back, through its block table, exactly what was
 //    written at each of its positions (copy-on-write correct by content:
 //    a write through one sequence never shows in another).
+// The model and the checks are FUZZ_NO_COVERAGE (fuzz_support.h): they run
+// after every operation over every position, and instrumented they were
+// most of an exec; the operation dispatch and the pool itself stay
+// instrumented and guide the fuzzer.
 #include <cstring>
 #include <vector>
 
@@ -27,10 +31,22 @@ namespace {
 constexpr uint32_t kSeqs = 4;
 constexpr uint32_t kLayers = 2, kKvHeads = 1, kHeadDim = 2;
 constexpr uint32_t kMaxBlocks = 24;
+constexpr uint32_t kMaxSeqBlocks = 11;   // block table sizes: u8 % 12
+constexpr uint32_t kMaxBlockTokens = 8;  // block sizes: 1 + u8 % 8
+constexpr uint32_t kMaxPositions = kMaxSeqBlocks * kMaxBlockTokens;
 constexpr uint32_t kMaxOps = 512;  // per input: long enough for deep states, short enough to stay fast
+// An input is read up to 6 shape bytes + 2 bytes per operation: scripts/fuzz.sh
+// passes -max_len=1030 (keep the two in step).
 
+// Expected value at each position [0, len) of one sequence. No sequence can
+// hold more than kMaxPositions, so a fixed array (nothing allocated per exec).
 struct Model {
-  std::vector<uint16_t> content;  // expected value at each position [0, n_past)
+  uint16_t content[kMaxPositions];
+  uint32_t len = 0;
+  FUZZ_NO_COVERAGE void push(uint16_t value) {
+    FUZZ_CHECK(len < kMaxPositions, "model holds %u positions already", len);
+    content[len++] = value;
+  }
 };
 
 struct Harness {
@@ -40,24 +56,26 @@ struct Harness {
   uint32_t bt = 0, n_blocks = 0;
   uint16_t stamp = 1;
 
-  size_t elem(uint32_t block, uint32_t pos_in_block, uint32_t h) const {
-    return (size_t(block) * bt + pos_in_block) * kKvHeads * kHeadDim + h;
+  FUZZ_NO_COVERAGE size_t elem(uint32_t block, uint32_t pos_in_block) const {
+    return (size_t(block) * bt + pos_in_block) * kKvHeads * kHeadDim;
   }
-  uint16_t read(const KvSequence& s, uint32_t layer, bool v, uint32_t pos, uint32_t h) {
-    const uint16_t* base = v ? pool.v_layer(layer) : pool.k_layer(layer);
-    return base[elem(s.block_table[pos / bt], pos % bt, h)];
-  }
-  void write(KvSequence& s, uint32_t pos, uint16_t value) {
+  // The values written at a position holding `value`, per layer and element.
+  FUZZ_NO_COVERAGE static uint16_t k_value(uint16_t value, uint32_t h) { return uint16_t(value + h); }
+  FUZZ_NO_COVERAGE static uint16_t v_value(uint16_t value, uint32_t l) { return uint16_t(value ^ (0x5555 + l)); }
+  FUZZ_NO_COVERAGE void write(KvSequence& s, uint32_t pos, uint16_t value) {
+    const size_t e = elem(s.block_table[pos / bt], pos % bt);
     for (uint32_t l = 0; l < kLayers; ++l) {
+      uint16_t* k = pool.k_layer(l) + e;
+      uint16_t* v = pool.v_layer(l) + e;
       for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
-        pool.k_layer(l)[elem(s.block_table[pos / bt], pos % bt, h)] = uint16_t(value + h);
-        pool.v_layer(l)[elem(s.block_table[pos / bt], pos % bt, h)] = uint16_t(value ^ (0x5555 + l));
+        k[h] = k_value(value, h);
+        v[h] = v_value(value, l);
       }
     }
   }
 
   // References to block b across all block tables.
-  uint32_t refs(uint32_t b) const {
+  FUZZ_NO_COVERAGE uint32_t refs(uint32_t b) const {
     uint32_t r = 0;
     for (const KvSequence& s : seq)
       for (uint32_t i = 0; i < s.n_blocks; ++i) r += s.block_table[i] == b;
@@ -65,14 +83,17 @@ struct Harness {
   }
 
   // Table entries naming each block, all blocks in one pass.
-  void count_refs(uint32_t* counts) const {
+  FUZZ_NO_COVERAGE void count_refs(uint32_t* counts) const {
     for (uint32_t b = 0; b < n_blocks; ++b) counts[b] = 0;
     for (const KvSequence& s : seq)
       for (uint32_t i = 0; i < s.n_blocks; ++i)
         if (s.block_table[i] < n_blocks) ++counts[s.block_table[i]];
   }
 
-  void check_all() {
+  FUZZ_NO_COVERAGE void check_all() {
+    const uint16_t* k[kLayers];
+    const uint16_t* v[kLayers];
+    for (uint32_t l = 0; l < kLayers; ++l) k[l] = pool.k_layer(l), v[l] = pool.v_layer(l);
     uint32_t counts[kMaxBlocks];
     count_refs(counts);
     uint32_t unreferenced = 0;
@@ -86,21 +107,24 @@ struct Harness {
     for (uint32_t i = 0; i < kSeqs; ++i) {
       const KvSequence& s = seq[i];
       FUZZ_CHECK(s.n_blocks <= s.max_blocks, "seq %u holds %u blocks, table of %u", i, s.n_blocks, s.max_blocks);
-      FUZZ_CHECK(s.n_past == model[i].content.size(), "seq %u: n_past %u, model %zu", i, s.n_past,
-                 model[i].content.size());
+      FUZZ_CHECK(s.n_past == model[i].len, "seq %u: n_past %u, model %u", i, s.n_past, model[i].len);
       FUZZ_CHECK(uint64_t(s.n_blocks) * bt >= s.n_past, "seq %u: %u positions in %u blocks", i, s.n_past, s.n_blocks);
       for (uint32_t a = 0; a < s.n_blocks; ++a) {
         FUZZ_CHECK(s.block_table[a] < n_blocks, "seq %u: block id %u out of range", i, s.block_table[a]);
         for (uint32_t b = a + 1; b < s.n_blocks; ++b)
           FUZZ_CHECK(s.block_table[a] != s.block_table[b], "seq %u holds block %u twice", i, s.block_table[a]);
       }
-      for (uint32_t p = 0; p < s.n_past; ++p) {
-        const uint16_t want = model[i].content[p];
-        for (uint32_t l = 0; l < kLayers; ++l) {
-          for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
-            FUZZ_CHECK(read(s, l, false, p, h) == uint16_t(want + h), "seq %u pos %u layer %u: K corrupted", i, p, l);
-            FUZZ_CHECK(read(s, l, true, p, h) == uint16_t(want ^ (0x5555 + l)), "seq %u pos %u layer %u: V corrupted",
-                       i, p, l);
+      // Position p is offset p % bt of table entry p / bt (walked, not divided:
+      // this loop is most of an exec).
+      for (uint32_t p = 0, a = 0; p < s.n_past; ++a) {
+        for (uint32_t o = 0; o < bt && p < s.n_past; ++o, ++p) {
+          const uint16_t want = model[i].content[p];
+          const size_t e = elem(s.block_table[a], o);
+          for (uint32_t l = 0; l < kLayers; ++l) {
+            for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
+              FUZZ_CHECK(k[l][e + h] == k_value(want, h), "seq %u pos %u layer %u: K corrupted", i, p, l);
+              FUZZ_CHECK(v[l][e + h] == v_value(want, l), "seq %u pos %u layer %u: V corrupted", i, p, l);
+            }
           }
         }
       }
@@ -108,7 +132,7 @@ struct Harness {
   }
 
   // Model's prediction for reserve(s, new_len): ok, or why not.
-  StatusCode predict_reserve(uint32_t i, uint32_t new_len) const {
+  FUZZ_NO_COVERAGE StatusCode predict_reserve(uint32_t i, uint32_t new_len) const {
     const KvSequence& s = seq[i];
     const uint64_t need = (uint64_t(new_len) + bt - 1) / bt;
     if (need > s.max_blocks) return StatusCode::kContextFull;
@@ -121,25 +145,28 @@ struct Harness {
     return extra > free_now ? StatusCode::kKvFull : StatusCode::kOk;
   }
 
-  bool reserve_checked(uint32_t i, uint32_t new_len) {
+  FUZZ_NO_COVERAGE bool reserve_checked(uint32_t i, uint32_t new_len) {
     KvSequence& s = seq[i];
     const StatusCode want = predict_reserve(i, new_len);
-    std::vector<uint32_t> before(s.block_table, s.block_table + s.n_blocks);
+    // check_all after the previous operation bounded n_blocks by max_blocks.
+    uint32_t before[kMaxSeqBlocks];
+    const uint32_t n_before = s.n_blocks;
+    FUZZ_CHECK(n_before <= kMaxSeqBlocks, "seq %u holds %u blocks", i, n_before);
+    if (n_before) std::memcpy(before, s.block_table, n_before * 4);
     const uint32_t free_before = pool.free_blocks();
     const Status st = pool.reserve(&s, new_len);
     FUZZ_CHECK(st.code() == want, "reserve(seq %u, %u): got %s, model says %s", i, new_len,
                status_code_name(st.code()), status_code_name(want));
     if (!st.is_ok()) {
-      FUZZ_CHECK(s.n_blocks == before.size() && pool.free_blocks() == free_before &&
-                     (before.empty() || std::memcmp(before.data(), s.block_table, before.size() * 4) == 0),
+      FUZZ_CHECK(s.n_blocks == n_before && pool.free_blocks() == free_before &&
+                     (n_before == 0 || std::memcmp(before, s.block_table, n_before * 4) == 0),
                  "failed reserve changed seq %u", i);
       return false;
     }
     const uint32_t need = uint32_t((uint64_t(new_len) + bt - 1) / bt);
-    FUZZ_CHECK(s.n_blocks == (need > before.size() ? need : before.size()), "reserve: seq %u has %u blocks", i,
-               s.n_blocks);
+    FUZZ_CHECK(s.n_blocks == (need > n_before ? need : n_before), "reserve: seq %u has %u blocks", i, s.n_blocks);
     // Only the block receiving the next write may have been replaced (copy-on-write).
-    for (uint32_t a = 0; a < before.size(); ++a) {
+    for (uint32_t a = 0; a < n_before; ++a) {
       if (a != s.n_past / bt) FUZZ_CHECK(s.block_table[a] == before[a], "reserve moved block %u of seq %u", a, i);
     }
     return true;
@@ -157,12 +184,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   shape.layers = kLayers;
   shape.kv_heads = kKvHeads;
   shape.head_dim = kHeadDim;
-  shape.block_tokens = 1 + in.u8() % 8;
+  shape.block_tokens = 1 + in.u8() % kMaxBlockTokens;
   shape.n_blocks = 1 + in.u8() % kMaxBlocks;
   uint32_t max_blocks[kSeqs];
   uint32_t max_max = 0;
   for (uint32_t i = 0; i < kSeqs; ++i) {
-    max_blocks[i] = in.u8() % 12;  // 0: a sequence that can hold nothing
+    max_blocks[i] = in.u8() % (kMaxSeqBlocks + 1);  // 0: a sequence that can hold nothing
     if (max_blocks[i] > max_max) max_max = max_blocks[i];
   }
   H.bt = shape.block_tokens;
@@ -189,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (H.reserve_checked(i, new_len)) {
           for (uint32_t p = s.n_past; p < new_len; ++p) {
             H.write(s, p, H.stamp);
-            m.content.push_back(H.stamp);
+            m.push(H.stamp);
             H.stamp = uint16_t(H.stamp * 5 + 3);
           }
           s.n_past = new_len;
@@ -207,13 +234,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         H.pool.truncate(&s, new_len);
         const uint32_t keep = (new_len + H.bt - 1) / H.bt;
         FUZZ_CHECK(s.n_blocks == (old_blocks < keep ? old_blocks : keep), "truncate: %u blocks kept", s.n_blocks);
-        if (new_len < m.content.size()) m.content.resize(new_len);
+        if (new_len < m.len) m.len = new_len;
         break;
       }
       case 4:  // reset
         H.pool.reset(&s);
         FUZZ_CHECK(s.n_blocks == 0 && s.n_past == 0, "reset left blocks");
-        m.content.clear();
+        m.len = 0;
         break;
       case 5: {  // fork seq i into another sequence
         const uint32_t j = (i + 1 + in.u8() % (kSeqs - 1)) % kSeqs;
@@ -224,12 +251,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           FUZZ_CHECK(st.code() == StatusCode::kContextFull, "fork into a too-small table: %s",
                      status_code_name(st.code()));
           FUZZ_CHECK(d.n_blocks == 0 && d.n_past == 0, "failed fork left the target non-empty");
-          H.model[j].content.clear();
+          H.model[j].len = 0;
         } else {
           FUZZ_CHECK(st.is_ok(), "fork failed: %s", st.message());
           FUZZ_CHECK(d.n_blocks == full && d.n_past == full * H.bt, "fork shape");
           for (uint32_t b = 0; b < full; ++b) FUZZ_CHECK(d.block_table[b] == s.block_table[b], "fork table");
-          H.model[j].content.assign(m.content.begin(), m.content.begin() + full * H.bt);
+          std::memcpy(H.model[j].content, m.content, full * H.bt * sizeof(uint16_t));  // j != i
+          H.model[j].len = full * H.bt;
         }
         break;
       }
