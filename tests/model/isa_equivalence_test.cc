@@ -27,11 +27,18 @@
 // here too (ScalarBatchedRowsEqualDecodeSteps, bit for bit), so the shortcut
 // cannot silently go wrong. Variants whose token sequences are identical
 // (e.g. avx2 and avxvnni) share one scalar scoring pass.
+//
+// Reduced scale (the sanitizer job, scripts/sanitize_test.sh, where the full
+// run costs many minutes per blob): TERN_GOLDEN_PROMPTS=name,... restricts the
+// prompts (tests/support/goldens.h), and TERN_EQUIV_TOKENS=N (1..64, default
+// 64) compares N greedy tokens per prompt instead of 64. Every check stays
+// on; the selection is printed. Unset: the full run above.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -46,7 +53,21 @@ namespace {
 
 using testing::GreedyGolden;
 
-constexpr size_t kGenTokens = 64;
+constexpr size_t kGenTokens = 64;  // greedy tokens per prompt compared (the full run)
+
+// Greedy tokens per prompt for this run: TERN_EQUIV_TOKENS (1..kGenTokens) or
+// kGenTokens; 0 (and a message in *why) for a value that is not a number in range.
+size_t gen_tokens(std::string* why) {
+  const char* env = std::getenv("TERN_EQUIV_TOKENS");
+  if (env == nullptr || *env == '\0') return kGenTokens;
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(env, &end, 10);
+  if (*end != '\0' || n < 1 || n > kGenTokens) {
+    *why = std::string("TERN_EQUIV_TOKENS='") + env + "' is not a token count in 1.." + std::to_string(kGenTokens);
+    return 0;
+  }
+  return size_t(n);
+}
 
 const char* short_blob(const std::string& blob) { return blob.find("int4") != std::string::npos ? "int4" : "int8"; }
 
@@ -100,6 +121,13 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
       if (testing::prompt_selected(g.name)) prompts_.push_back(g);  // TERN_GOLDEN_PROMPTS, for emulators
     }
     ASSERT_FALSE(prompts_.empty()) << "no golden prompt (tests/goldens/model_greedy.tsv, TERN_GOLDEN_PROMPTS)";
+    std::string why;
+    gen_tokens_ = gen_tokens(&why);
+    ASSERT_GT(gen_tokens_, 0u) << why;
+    if (gen_tokens_ != kGenTokens || (std::getenv("TERN_GOLDEN_PROMPTS") && *std::getenv("TERN_GOLDEN_PROMPTS"))) {
+      std::printf("reduced run: %zu prompt(s) (TERN_GOLDEN_PROMPTS), %zu greedy tokens each (TERN_EQUIV_TOKENS)\n",
+                  prompts_.size(), gen_tokens_);
+    }
   }
 
   // Opens an engine for this blob with kernel variant `isa`.
@@ -127,11 +155,11 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
       ASSERT_TRUE(s.is_ok()) << g.name << ": " << s.message();
       std::vector<int32_t> toks;
       std::vector<float> gaps;
-      for (size_t i = 0; i < kGenTokens; ++i) {
+      for (size_t i = 0; i < gen_tokens_; ++i) {
         const float* row = e.model().logits();
         toks.push_back(argmax(row, vocab));
         gaps.push_back(top2_gap(row, vocab));
-        if (i + 1 < kGenTokens) {
+        if (i + 1 < gen_tokens_) {
           s = e.decode(seq, toks.back());
           ASSERT_TRUE(s.is_ok()) << g.name << " step " << i << ": " << s.message();
         }
@@ -159,7 +187,7 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
         Status s = e.prefill(seq, g.prompt_ids.data(), g.prompt_ids.size() - 1);
         ASSERT_TRUE(s.is_ok()) << g.name << ": " << s.message();
       }
-      // Row i of [last prompt token, s_1 .. s_63] predicts s_{i+1}.
+      // Row i of [last prompt token, s_1 .. s_{N-1}] predicts s_{i+1}.
       std::vector<int32_t> in{g.prompt_ids.back()};
       in.insert(in.end(), gen.begin(), gen.end() - 1);
       bool diverged = false;
@@ -188,11 +216,12 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
       }
     }
     std::printf("%s %s: %zu prompts x %zu greedy tokens identical to scalar? %s (smallest scalar top-2 gap %.4f)\n",
-                short_blob(GetParam()), variants.c_str(), prompts_.size(), kGenTokens,
+                short_blob(GetParam()), variants.c_str(), prompts_.size(), gen_tokens_,
                 n_diverged == 0 ? "yes" : "NO", double(closest));
   }
 
   std::vector<GreedyGolden> prompts_;
+  size_t gen_tokens_ = kGenTokens;  // greedy tokens per prompt (TERN_EQUIV_TOKENS)
 };
 
 TEST_P(IsaEquivalenceTest, GreedyTokensEqualScalar) {
@@ -213,7 +242,7 @@ TEST_P(IsaEquivalenceTest, GreedyTokensEqualScalar) {
     greedy(*e, &run);
     if (HasFatalFailure()) return;
     std::printf("%s %s: greedy %zu prompts x %zu tokens in %.1f s\n", short_blob(GetParam()), isa.c_str(),
-                prompts_.size(), kGenTokens, seconds_since(t0));
+                prompts_.size(), gen_tokens_, seconds_since(t0));
     size_t k = 0;
     while (k < runs.size() && runs[k].tokens != run.tokens) ++k;
     if (k == runs.size()) {
