@@ -8,22 +8,35 @@ namespace tern {
 
 namespace {
 
+// One pool job over the rows of up to kMaxMatmulParts matrices that read the
+// same input, taken as one range of rows: one dispatch (one wake-up and one
+// wait) instead of one per matrix. Decode issues a job per matrix otherwise,
+// 8 per layer, and with 2 threads each costs a hand-off between cores.
+constexpr uint32_t kMaxMatmulParts = 3;
 struct MatmulJob {
   const KernelTable* k;
-  const WeightMatrix* w;
+  const WeightMatrix* w[kMaxMatmulParts];
+  float* y[kMaxMatmulParts];  // y[p]: [n, w[p]->rows]
+  uint32_t parts;
   ActRowsQ8 act;
   const float* x;  // float input, for kF32 weights
   uint32_t n;
-  float* y;
-  size_t y_stride;
 };
 
 void run_matmul(void* ctx, uint32_t r0, uint32_t r1, uint32_t) {
   const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
-  if (j.w->type == WeightType::kF32) {
-    j.k->matmul_f32(*j.w, j.x, j.n, r0, r1, j.y, j.y_stride);
-  } else {
-    j.k->matmul_q8(*j.w, j.act, j.n, r0, r1, j.y, j.y_stride);
+  uint32_t first = 0;  // part p is rows [first, first + rows) of the joint range
+  for (uint32_t p = 0; p < j.parts; first += j.w[p]->rows, ++p) {
+    const WeightMatrix& w = *j.w[p];
+    const uint32_t lo = r0 > first ? r0 : first;
+    const uint32_t hi = r1 < first + w.rows ? r1 : first + w.rows;
+    if (lo >= hi) continue;
+    const uint32_t b = lo - first, e = hi - first;
+    if (w.type == WeightType::kF32) {
+      j.k->matmul_f32(w, j.x, j.n, b, e, j.y[p], w.rows);
+    } else {
+      j.k->matmul_q8(w, j.act, j.n, b, e, j.y[p], w.rows);
+    }
   }
 }
 
@@ -133,8 +146,21 @@ void Model::quantize(const float* x, uint32_t n, uint32_t cols) {
 }
 
 void Model::matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y) {
-  MatmulJob job{k_, &w, ActRowsQ8{act_.act_q, act_.act_r, act_.act_d, act_.act_s, w.cols}, x, n, y, w.rows};
-  pool_->parallel_for(w.rows, 16, run_matmul, &job);
+  const WeightMatrix* ws[1] = {&w};
+  float* ys[1] = {y};
+  matmuls(ws, ys, 1, x, n);
+}
+
+void Model::matmuls(const WeightMatrix* const* ws, float* const* ys, uint32_t count, const float* x, uint32_t n) {
+  if (count > kMaxMatmulParts) count = kMaxMatmulParts;  // callers pass 1..3
+  MatmulJob job{k_, {}, {}, count, ActRowsQ8{act_.act_q, act_.act_r, act_.act_d, act_.act_s, ws[0]->cols}, x, n};
+  uint32_t rows = 0;
+  for (uint32_t p = 0; p < count; ++p) {
+    job.w[p] = ws[p];
+    job.y[p] = ys[p];
+    rows += ws[p]->rows;
+  }
+  pool_->parallel_for(rows, 16, run_matmul, &job);
 }
 
 void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
@@ -145,9 +171,11 @@ void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
     k_->rmsnorm(act_.x + size_t(t) * dim, L.attn_norm, dim, hp.norm_eps, act_.xb + size_t(t) * dim);
   }
   quantize(act_.xb, n, dim);
-  matmul(L.wq, act_.xb, n, act_.q);
-  matmul(L.wk, act_.xb, n, act_.k);
-  matmul(L.wv, act_.xb, n, act_.v);
+  {
+    const WeightMatrix* ws[3] = {&L.wq, &L.wk, &L.wv};
+    float* ys[3] = {act_.q, act_.k, act_.v};
+    matmuls(ws, ys, 3, act_.xb, n);
+  }
 
   const uint32_t pos0 = seq->n_past;
   const PagedKv view = kv_.layer_view(*seq, layer);
@@ -178,8 +206,11 @@ void Model::mlp_block(uint32_t layer, uint32_t n) {
     k_->rmsnorm(act_.x + size_t(t) * dim, L.ffn_norm, dim, hp.norm_eps, act_.xb + size_t(t) * dim);
   }
   quantize(act_.xb, n, dim);
-  matmul(L.gate, act_.xb, n, act_.hb);
-  matmul(L.up, act_.xb, n, act_.hb2);
+  {
+    const WeightMatrix* ws[2] = {&L.gate, &L.up};
+    float* ys[2] = {act_.hb, act_.hb2};
+    matmuls(ws, ys, 2, act_.xb, n);
+  }
   k_->silu_mul(act_.hb, act_.hb2, n * hp.ffn);
   quantize(act_.hb, n, hp.ffn);
   matmul(L.down, act_.hb, n, act_.proj);

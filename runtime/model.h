@@ -75,6 +75,9 @@ class Model {
   // y[n, w.rows] = W x_t for each row t of x[n, w.cols]; x must be what was
   // last quantized (quantized weights read the int8 copy, kF32 reads x).
   void matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y);
+  // Up to three matrices of the same input (Q, K, V; gate, up) as one
+  // thread-pool job: their rows are split among the workers as one range.
+  void matmuls(const WeightMatrix* const* ws, float* const* ys, uint32_t count, const float* x, uint32_t n);
 
   const ModelFile* file_ = nullptr;
   const KernelTable* k_ = nullptr;

@@ -63,11 +63,9 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       c[i] = _mm256_mul_ps(d, xd8);
     });
     const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
-    __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
-    const __m256i two = _mm256_set1_epi32(2);
-    for (uint32_t gi = 0; gi < n; gi += 2) {
+    // One pair of groups, all R rows: gi = pair's first group in the chunk.
+    auto pair = [&](uint32_t gi, bool full, __m256i idx, bool prefetch) __attribute__((always_inline)) {
       const uint32_t g = g0 + gi;
-      const bool full = gi + 2 <= n;  // else an odd last group, paired with zeros
       const __m256i x0 = _mm256_load_si256(xv + 2 * gi);
       const __m256i x1 = _mm256_load_si256(xv + 2 * gi + 1);
       const __m256i x2 = _mm256_load_si256(xv + 2 * gi + 2);
@@ -77,14 +75,28 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
         // Weights kDecodePrefetchBytes ahead, into L2: keeps DRAM requests in
         // flight ahead of the loads (measured better than T0, which evicts
         // from the 32 KB L1 before use).
-        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
         __m256i w16[4];
         load_w16_int4(p, full, w16);
         const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1)),
                                              _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3)));
-        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], pair_idx), acc[i]);
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], idx), acc[i]);
       });
-      pair_idx = _mm256_add_epi32(pair_idx, two);
+    };
+    if (n == kChunk) {
+      // Whole chunk: four pairs unrolled, so the scale permutes use constant
+      // indices and one prefetch per row covers two pairs (a 64-byte line).
+      unrolled<kChunk / 2>([&](auto q) {
+        constexpr int a = 2 * q, b = 2 * q + 1;
+        pair(2 * q, true, _mm256_setr_epi32(a, a, a, a, b, b, b, b), q % 2 == 0);
+      });
+    } else {
+      __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
+      const __m256i two = _mm256_set1_epi32(2);
+      for (uint32_t gi = 0; gi < n; gi += 2) {
+        pair(gi, gi + 2 <= n, pair_idx, true);  // an odd last group pairs with zeros
+        pair_idx = _mm256_add_epi32(pair_idx, two);
+      }
     }
   }
   unrolled<R>([&](auto i) {
