@@ -12,9 +12,9 @@
 // the checksums.
 //
 // Speed (10^7 execs is the bar): the harness's own work is FUZZ_NO_COVERAGE
-// (fuzz_support.h) - the checksum fixing has its own uninstrumented CRC-32,
-// checked once against the runtime's - and the input copy and the engine's
-// arena are buffers reused across execs (see ReusedBuffer).
+// (fuzz_support.h), fuzz builds compile blob::crc32 without coverage
+// (runtime/CMakeLists.txt), and the input copy and the engine's arena are
+// buffers reused across execs (see ReusedBuffer).
 #include <cstdlib>
 #include <cstring>
 
@@ -39,68 +39,10 @@ using namespace tern;
 
 namespace {
 
-// CRC-32 (the zlib polynomial, reflected), slice-by-8 like blob::crc32 but in
-// the harness: the runtime's copy is coverage-instrumented (a libFuzzer
-// callback per 8 bytes), and fixing every checksum of every input with it was
-// a quarter of an exec. The runtime's own checks still use blob::crc32.
-struct Crc32Tables {
-  uint32_t t[8][256];
-  constexpr Crc32Tables() : t() {
-    for (uint32_t b = 0; b < 256; ++b) {
-      uint32_t c = b;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0xEDB88320u : (c >> 1);
-      t[0][b] = c;
-    }
-    for (uint32_t b = 0; b < 256; ++b) {
-      for (int k = 1; k < 8; ++k) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xffu];
-    }
-  }
-};
-constexpr Crc32Tables kCrc{};
-
-// Little-endian u32 in one load (blob::load_u32 is an instrumented call here).
-FUZZ_NO_COVERAGE inline uint32_t le32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  v = __builtin_bswap32(v);
-#endif
-  return v;
-}
-
-FUZZ_NO_COVERAGE uint32_t harness_crc32(const uint8_t* p, size_t bytes) {
-  const auto& t = kCrc.t;
-  uint32_t c = ~0u;
-  for (; bytes >= 8; p += 8, bytes -= 8) {
-    const uint32_t lo = le32(p) ^ c, hi = le32(p + 4);
-    c = t[7][lo & 0xffu] ^ t[6][(lo >> 8) & 0xffu] ^ t[5][(lo >> 16) & 0xffu] ^ t[4][lo >> 24] ^
-        t[3][hi & 0xffu] ^ t[2][(hi >> 8) & 0xffu] ^ t[1][(hi >> 16) & 0xffu] ^ t[0][hi >> 24];
-  }
-  for (; bytes; --bytes) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xffu];
-  return ~c;
-}
-
-// A wrong harness CRC would silently stop every mutation at the checksums
-// again: compare it with the runtime's once, over lengths with and without a
-// tail.
-FUZZ_NO_COVERAGE void check_harness_crc_once() {
-  static bool checked = false;
-  if (checked) return;
-  uint8_t bytes[1027];
-  for (size_t i = 0; i < sizeof(bytes); ++i) bytes[i] = uint8_t(i * 131u + 7u);
-  const size_t lengths[] = {0, 1, 8, 13, sizeof(bytes)};
-  for (size_t n : lengths) {
-    FUZZ_CHECK(harness_crc32(bytes, n) == blob::crc32(bytes, n), "harness CRC-32 differs from blob::crc32 at %zu bytes",
-               n);
-  }
-  checked = true;
-}
-
 // Recompute section CRCs, the section table CRC and the header CRC where the
 // header says they are (only what lies inside the input). False if nothing changed.
 FUZZ_NO_COVERAGE bool fix_checksums(uint8_t* d, size_t size) {
   namespace hdr = blob::hdr;
-  check_harness_crc_once();
   if (size < blob::kHeaderBytes) return false;
   bool changed = false;
   auto put = [&](uint8_t* p, uint32_t v) {
@@ -115,11 +57,11 @@ FUZZ_NO_COVERAGE bool fix_checksums(uint8_t* d, size_t size) {
     for (uint32_t i = 0; i < count; ++i) {
       uint8_t* e = d + table + size_t(i) * blob::kSectionEntryBytes;
       const uint64_t off = blob::load_u64(e + 8), bytes = blob::load_u64(e + 16);
-      if (off <= size && bytes <= size - off) put(e + 24, harness_crc32(d + off, size_t(bytes)));
+      if (off <= size && bytes <= size - off) put(e + 24, blob::crc32(d + off, size_t(bytes)));
     }
-    put(d + hdr::kSectionTableCrc, harness_crc32(d + table, size_t(count) * blob::kSectionEntryBytes));
+    put(d + hdr::kSectionTableCrc, blob::crc32(d + table, size_t(count) * blob::kSectionEntryBytes));
   }
-  put(d + hdr::kHeaderCrc, harness_crc32(d, hdr::kHeaderCrc));
+  put(d + hdr::kHeaderCrc, blob::crc32(d, hdr::kHeaderCrc));
   return changed;
 }
 
@@ -138,32 +80,31 @@ class ReusedBuffer {
  public:
   FUZZ_NO_COVERAGE uint8_t* prepare(size_t bytes) {
     if (base_ == nullptr || bytes > cap_) {
-      unpoison(base_, cap_);
+      set_poisoned(base_, cap_, false);
       std::free(base_);
       cap_ = bytes ? (bytes + 4095) & ~size_t(4095) : 4096;
       void* p = nullptr;
       if (posix_memalign(&p, 4096, cap_) != 0) std::abort();  // page-aligned, like a mapping
       base_ = static_cast<uint8_t*>(p);
     }
-    unpoison(base_, bytes);
-    poison(base_ + bytes, cap_ - bytes);
+    set_poisoned(base_, bytes, false);
+    set_poisoned(base_ + bytes, cap_ - bytes, true);
     return base_;
   }
-  FUZZ_NO_COVERAGE void release() { poison(base_, cap_); }
+  FUZZ_NO_COVERAGE void release() { set_poisoned(base_, cap_, true); }
 
  private:
-  static void poison(const void* p, size_t n) {
+  // ASan's view of [p, p + n): unreadable (poisoned) or readable.
+  static void set_poisoned(const void* p, size_t n, bool poisoned) {
 #if defined(FUZZ_ASAN)
-    if (n) ASAN_POISON_MEMORY_REGION(p, n);
+    if (n == 0) return;
+    if (poisoned) {
+      ASAN_POISON_MEMORY_REGION(p, n);
+    } else {
+      ASAN_UNPOISON_MEMORY_REGION(p, n);
+    }
 #else
-    (void)p, (void)n;
-#endif
-  }
-  static void unpoison(const void* p, size_t n) {
-#if defined(FUZZ_ASAN)
-    if (n) ASAN_UNPOISON_MEMORY_REGION(p, n);
-#else
-    (void)p, (void)n;
+    (void)p, (void)n, (void)poisoned;
 #endif
   }
   uint8_t* base_ = nullptr;
