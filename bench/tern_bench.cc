@@ -352,13 +352,14 @@ void print_rep_json(const Rep& r, int index) {
 
 int main(int argc, char** argv) {
   EngineOptions opt;
+  cli::CommonFlagsSeen seen;
   std::vector<uint32_t> prompts{16, 128, 512}, contexts{0, 512, 1024, 2048, 4096};
   uint32_t reps = 5, warmup = 1, tg = 128, tg_ctx = 64, print_ids = 0;
   bool json = false, bw = false, bw_only = false;
   const char* ids_file = nullptr;
   for (int i = 1; i < argc; ++i) {
     std::string err;
-    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err);
+    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
     if (r < 0) {
       std::fprintf(stderr, "tern-bench: %s\n", err.c_str());
       return 2;
@@ -384,7 +385,13 @@ int main(int argc, char** argv) {
     else if (a == "--ids-file") { if (!v) return bad("a path"); ids_file = v; ++i; }
     else { std::fprintf(stderr, "tern-bench: unknown argument '%s'\n", a.c_str()); usage(stderr); return 2; }
   }
-  cli::apply_environment(&opt);
+  {
+    std::string env_err;
+    if (!cli::finish_common_flags("tern-bench", &opt, seen, nullptr, &env_err)) {
+      std::fprintf(stderr, "tern-bench: %s\n", env_err.c_str());
+      return 2;
+    }
+  }
   if (bw_only) {
     // Its own process, so the 256 MiB probe buffer stays out of the model runs' peak RSS.
     const double bw1 = read_bandwidth_gbs(1, 5);

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -7,6 +8,19 @@
 #include "port/process_stats.h"
 
 namespace tern {
+
+unsigned online_cpu_count() {
+  // The affinity mask, not the machine's count: under taskset or a container
+  // CPU set, the CPUs this process can actually use.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return unsigned(n);
+  }
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? unsigned(n) : 1u;
+}
 
 size_t peak_rss_bytes() {
   rusage ru;

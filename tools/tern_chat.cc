@@ -47,11 +47,12 @@ void print_text(void*, const char* text, size_t len) {
 
 int main(int argc, char** argv) {
   EngineOptions opt;
+  cli::CommonFlagsSeen seen;
   uint32_t max_reply = 256;
   bool show_plan = false;
   for (int i = 1; i < argc; ++i) {
     std::string err;
-    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err);
+    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
     if (r < 0) { std::fprintf(stderr, "tern-chat: %s\n", err.c_str()); return 2; }
     if (r > 0) continue;
     const std::string a = argv[i];
@@ -69,7 +70,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!opt.model_path) { usage(stderr); return 2; }
-  cli::apply_environment(&opt);
+  {
+    std::string env_err;
+    if (!cli::finish_common_flags("tern-chat", &opt, seen, nullptr, &env_err)) {
+      std::fprintf(stderr, "tern-chat: %s\n", env_err.c_str());
+      return 2;
+    }
+  }
   if (show_plan) return cli::print_plan(opt, false, "tern-chat");
   if (Status s = validate(opt.sampling); !s.is_ok()) {
     std::fprintf(stderr, "tern-chat: %s\n", s.message());

@@ -127,13 +127,14 @@ int score(Engine& e, const std::vector<int32_t>& ids, bool json) {
 
 int main(int argc, char** argv) {
   EngineOptions opt;
+  cli::CommonFlagsSeen seen;
   std::string prompt, prompt_ids;
   bool have_prompt = false, chat = false, json = false, do_score = false, special = false, ignore_eos = false;
   bool show_plan = false;
   uint32_t n_gen = 64;
   for (int i = 1; i < argc; ++i) {
     std::string err;
-    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err);
+    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
     if (r < 0) {
       std::fprintf(stderr, "tern-run: %s\n", err.c_str());
       return 2;
@@ -170,7 +171,13 @@ int main(int argc, char** argv) {
   }
   if (!opt.model_path) { std::fprintf(stderr, "tern-run: --model is required\n"); usage(stderr); return 2; }
   if (show_plan) {
-    cli::apply_environment(&opt);
+    {
+    std::string env_err;
+    if (!cli::finish_common_flags("tern-run", &opt, seen, nullptr, &env_err)) {
+      std::fprintf(stderr, "tern-run: %s\n", env_err.c_str());
+      return 2;
+    }
+  }
     if (do_score) {
       if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;
       opt.limits.logit_rows = opt.limits.prefill_chunk;
@@ -178,7 +185,13 @@ int main(int argc, char** argv) {
     return cli::print_plan(opt, json, "tern-run");
   }
   if (!have_prompt && prompt_ids.empty()) { std::fprintf(stderr, "tern-run: give --prompt, --prompt-file or --prompt-ids\n"); return 2; }
-  cli::apply_environment(&opt);
+  {
+    std::string env_err;
+    if (!cli::finish_common_flags("tern-run", &opt, seen, nullptr, &env_err)) {
+      std::fprintf(stderr, "tern-run: %s\n", env_err.c_str());
+      return 2;
+    }
+  }
   if (Status s = validate(opt.sampling); !s.is_ok()) return fail(s);
   if (have_prompt) {
     // Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)

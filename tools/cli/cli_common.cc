@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <random>
+
 #include "port/process_stats.h"
 #include "runtime/utf8.h"
 
@@ -70,7 +72,14 @@ const char* common_flags_help() {
          "  --seed S                random seed (default 0)\n";
 }
 
-int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err) {
+const char* version() { return "tern " TERN_VERSION_STRING; }
+
+int unknown_argument(const char* tool, const char* arg) {
+  std::fprintf(stderr, "%s: unknown argument '%s' (%s --help lists the options)\n", tool, arg, tool);
+  return 2;
+}
+
+int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err, CommonFlagsSeen* seen) {
   const char* flag = argv[*i];
   auto value = [&]() -> const char* {
     if (*i + 1 >= argc) return nullptr;
@@ -95,6 +104,14 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
     *err = std::string("missing value for ") + flag;
     return -1;
   }
+  CommonFlagsSeen ignored;
+  if (!seen) seen = &ignored;
+  if (!std::strcmp(flag, "--threads")) seen->threads = true;
+  else if (!std::strcmp(flag, "--isa")) seen->isa = true;
+  else if (!std::strcmp(flag, "--seed")) seen->seed = true;
+  else if (!std::strcmp(flag, "--temp")) seen->temp = true;
+  else if (!std::strcmp(flag, "--top-k") || !std::strcmp(flag, "--top-p") || !std::strcmp(flag, "--min-p") ||
+           !std::strcmp(flag, "--repeat-penalty") || !std::strcmp(flag, "--repeat-last-n")) seen->sampling = true;
   if (!std::strcmp(flag, "--model")) opt->model_path = v;
   else if (!std::strcmp(flag, "--isa")) opt->isa = v;
   else if (!std::strcmp(flag, "--threads")) { if (!parse_u32(v, &opt->threads) || opt->threads == 0) return bad("a positive integer"); }
@@ -113,14 +130,38 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
   return 1;
 }
 
-void apply_environment(EngineOptions* opt) {
-  if (opt->isa == nullptr) {
+bool finish_common_flags(const char* tool, EngineOptions* opt, const CommonFlagsSeen& seen, bool* seed_random,
+                         std::string* err) {
+  if (!seen.isa && opt->isa == nullptr) {
     const char* isa = std::getenv("TERN_ISA");
     if (isa && *isa) opt->isa = isa;
   }
-  const char* th = std::getenv("TERN_THREADS");
-  uint32_t n = 0;
-  if (opt->threads == 1 && th && parse_u32(th, &n) && n > 0) opt->threads = n;
+  if (!seen.threads) {
+    const char* th = std::getenv("TERN_THREADS");
+    if (th && *th) {
+      uint32_t n = 0;
+      if (!parse_u32(th, &n) || n == 0) {
+        *err = std::string("TERN_THREADS='") + th + "' is not a positive integer";
+        return false;
+      }
+      opt->threads = n;
+    }
+  }
+  const unsigned cpus = online_cpu_count();
+  if (opt->threads > cpus) {
+    std::fprintf(stderr, "%s: warning: %u threads on %u online CPU%s; threads beyond the free cores only wait\n",
+                 tool, opt->threads, cpus, cpus == 1 ? "" : "s");
+  }
+  if (seed_random) *seed_random = false;
+  if (opt->sampling.temperature > 0 && !seen.seed) {
+    std::random_device rd;
+    opt->sampling.seed = (uint64_t(rd()) << 32) ^ rd();
+    if (seed_random) *seed_random = true;
+  }
+  if (opt->sampling.temperature == 0 && (seen.sampling || seen.seed)) {
+    std::fprintf(stderr, "%s: warning: --temp 0 decodes greedily; the sampling flags given have no effect\n", tool);
+  }
+  return true;
 }
 
 void json_string(FILE* f, const char* s, size_t n) {

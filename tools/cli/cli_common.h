@@ -11,13 +11,38 @@
 
 namespace tern::cli {
 
+// The version every tool prints for --version ("tern 0.2.0").
+const char* version();
+// "TOOL: unknown argument 'ARG' (TOOL --help lists the options)" on stderr, one
+// line; returns 2, the exit code for a usage error.
+int unknown_argument(const char* tool, const char* arg);
+
+// Which common flags the command line gave explicitly: an explicit flag wins
+// over the environment, and sampling flags with --temp 0 get a warning.
+struct CommonFlagsSeen {
+  bool threads = false;
+  bool isa = false;
+  bool seed = false;
+  bool temp = false;
+  bool sampling = false;  // --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n
+};
+
 // Parse argv[*i] (and its value) if it is a common flag; advances *i.
 // Returns 1 if consumed, 0 if not a common flag, -1 on a bad value (*err set).
-int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err);
+int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err,
+                      CommonFlagsSeen* seen = nullptr);
 // Help text for the common flags.
 const char* common_flags_help();
-// Apply TERN_ISA / TERN_THREADS from the environment when the flags were not given.
-void apply_environment(EngineOptions* opt);
+
+// After parsing, before opening the engine:
+//   * TERN_ISA / TERN_THREADS apply only where no flag was given; a malformed
+//     TERN_THREADS is an error (false, *err set), never silently ignored;
+//   * more threads than this process's online CPUs: a warning on stderr;
+//   * sampling (temperature > 0) without --seed: a random seed is drawn and
+//     *seed_random set, so the tool can print it for a repeat with --seed;
+//   * sampling flags with temperature 0: a warning that they have no effect.
+bool finish_common_flags(const char* tool, EngineOptions* opt, const CommonFlagsSeen& seen, bool* seed_random,
+                         std::string* err);
 
 // Write s[0, n) as a JSON string literal (quotes included). Invalid UTF-8
 // bytes become \ufffd, so the output is always valid JSON.
