@@ -26,7 +26,8 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 JOBS=${FUZZ_JOBS:-2}
 BUILD=${FUZZ_BUILD:-$ROOT/build/fuzz}
 WORK=${FUZZ_WORK:-$BUILD/fuzz-work}
-ALL=(blob_loader gguf_reader tokenizer repl_line kv_pages)
+ALL=()
+for f in tests/fuzz/fuzz_*.cc; do n=${f#tests/fuzz/fuzz_}; ALL+=("${n%.cc}"); done
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 
