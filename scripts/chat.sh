@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job: fetch SmolLM2-135M-Instruct (Q4_1 GGUF), build tern, pack the
 # model into an int4 blob, and chat with it. Extra arguments go to tern-chat
-# (e.g. --threads 2, --temp 0.7, --max-context 4096).
+# (e.g. --threads 2, --temp 0.7, --max-context 4096). The blob goes to
+# .cache/models/smollm2-135m-int4.tern (re-packed when the GGUF is newer).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/install_deps.sh
+scripts/install_deps.sh --chat
 scripts/fetch_model.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target tern-pack tern-chat tern-run

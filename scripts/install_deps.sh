@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # Install what building and testing tern needs, from Debian's packages, when
-# it is missing: compiler, CMake, GoogleTest, Python (for the model fetch
-# only). With --cross also the Arm cross compilers and qemu-user.
+# it is missing.
+#   scripts/install_deps.sh --chat    only what building tern and fetching the
+#                                     model need: a C++ compiler, CMake, Python
+#                                     with pip (scripts/chat.sh uses this)
+#   scripts/install_deps.sh [--cross] [--baremetal]
+#                                     the test tooling too: GoogleTest, clang
+#                                     and its sanitizer/libFuzzer runtimes; with
+#                                     --cross the Arm cross compilers and
+#                                     qemu-user, with --baremetal the Cortex-M
+#                                     toolchain and qemu-system-arm
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
-[ -d /usr/src/googletest ] || need+=(googletest)
-[ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
-command -v unzip >/dev/null || need+=(unzip)
-# clang + its runtimes (libFuzzer, ASan, UBSan, TSan) for scripts/fuzz.sh.
-command -v clang++ >/dev/null || need+=(clang)
-ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
+if [ "${1:-}" != "--chat" ]; then
+  [ -d /usr/src/googletest ] || need+=(googletest)
+  [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+  command -v unzip >/dev/null || need+=(unzip)
+  # clang + its runtimes (libFuzzer, ASan, UBSan, TSan) for scripts/fuzz.sh.
+  command -v clang++ >/dev/null || need+=(clang)
+  ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
+fi
 if [ "${1:-}" = "--cross" ]; then
   command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
   command -v arm-linux-gnueabihf-g++ >/dev/null || need+=(g++-arm-linux-gnueabihf)
