@@ -16,9 +16,36 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "port/clock.h"
+
+#ifndef TERN_VERSION_STRING
+#define TERN_VERSION_STRING "unknown"
+#endif
+
+namespace {
+// --help, --version, and one line for anything else. -1: go on.
+int parse_args(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      std::printf("usage: int4-ceiling\n"
+                  "The AVX2 int4 decode inner step alone (4 rows from L1, no scales, chunks or prefetch):\n"
+                  "the compute bound of int4 decode on this core, in ns per 64 weights and GB/s. x86-64 only.\n"
+                  "  --version   the version\n");
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--version")) {
+      std::printf("int4-ceiling (tern %s)\n", TERN_VERSION_STRING);
+      return 0;
+    }
+    std::fprintf(stderr, "int4-ceiling: unknown argument '%s' (int4-ceiling --help lists the options)\n", argv[i]);
+    return 2;
+  }
+  return -1;
+}
+}  // namespace
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -63,7 +90,8 @@ __attribute__((target("avx2,fma"))) float run_steps(const uint8_t* w, const int1
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (const int rc = parse_args(argc, argv); rc >= 0) return rc;
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     std::printf("int4-ceiling: this CPU lacks AVX2/FMA\n");
     return 0;
@@ -89,7 +117,8 @@ int main() {
   return 0;
 }
 #else
-int main() {
+int main(int argc, char** argv) {
+  if (const int rc = parse_args(argc, argv); rc >= 0) return rc;
   std::printf("int4-ceiling: x86-64 only\n");
   return 0;
 }

@@ -33,6 +33,10 @@
 #include <immintrin.h>
 #endif
 
+#ifndef TERN_VERSION_STRING
+#define TERN_VERSION_STRING "unknown"
+#endif
+
 namespace {
 
 using namespace tern;
@@ -148,7 +152,26 @@ const char* type_name(WeightType t) { return t == WeightType::kInt4G32 ? "int4" 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      std::printf("usage: kernel-bench [--quick]\n"
+                  "Single thread: every kernel variant this CPU runs (and this build compiled), matrix-vector\n"
+                  "decode in GB/s of weight bytes beside a read bandwidth measured in the same run, and\n"
+                  "matrix-matrix prefill in GOP/s; int8 and int4 weights. About a minute.\n"
+                  "  --quick     3 repetitions instead of 7 and 16 MB DRAM matrices instead of 64 MB\n"
+                  "  --version   the version\n");
+      return 0;
+    } else if (!std::strcmp(argv[i], "--version")) {
+      std::printf("kernel-bench (tern %s)\n", TERN_VERSION_STRING);
+      return 0;
+    } else {
+      std::fprintf(stderr, "kernel-bench: unknown argument '%s' (kernel-bench --help lists the options)\n", argv[i]);
+      return 2;
+    }
+  }
   const int reps = quick ? 3 : 7;
   std::mt19937 rng(7);
   const uint32_t isa = host_isa();

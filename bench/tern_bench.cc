@@ -55,7 +55,7 @@ const uint64_t g_main_ns = now_ns();  // as close to process start as C++ gets
 
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: tern-bench --model BLOB [options]\n"
+               "usage: tern-bench -m BLOB [options]   (or: tern-bench --bw-only [--threads N])\n"
                "  --reps N                timed repetitions in this process (default 5)\n"
                "  --warmup N              untimed rounds first (default 1)\n"
                "  --prompts L,L,..        prompt lengths for TTFT / prefill tok/s (default 16,128,512)\n"
@@ -361,17 +361,18 @@ int main(int argc, char** argv) {
     std::string err;
     const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
     if (r < 0) {
-      std::fprintf(stderr, "tern-bench: %s\n", err.c_str());
+      std::fprintf(stderr, "tern-bench: %s (tern-bench --help lists the options)\n", err.c_str());
       return 2;
     }
     if (r > 0) continue;
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     auto bad = [&](const char* what) {
-      std::fprintf(stderr, "tern-bench: %s needs %s\n", a.c_str(), what);
+      std::fprintf(stderr, "tern-bench: %s needs %s (tern-bench --help lists the options)\n", a.c_str(), what);
       return 2;
     };
     if (a == "-h" || a == "--help") { usage(stdout); return 0; }
+    else if (a == "--version") { std::printf("tern-bench (%s)\n", cli::version()); return 0; }
     else if (a == "--json") json = true;
     else if (a == "--bw") bw = true;
     else if (a == "--bw-only") bw_only = true;
@@ -383,7 +384,7 @@ int main(int argc, char** argv) {
     else if (a == "--prompts") { if (!parse_list(v, &prompts)) return bad("comma-separated lengths"); ++i; }
     else if (a == "--contexts") { if (!parse_list(v, &contexts)) return bad("comma-separated contexts"); ++i; }
     else if (a == "--ids-file") { if (!v) return bad("a path"); ids_file = v; ++i; }
-    else { std::fprintf(stderr, "tern-bench: unknown argument '%s'\n", a.c_str()); usage(stderr); return 2; }
+    else return cli::unknown_argument("tern-bench", argv[i]);
   }
   {
     std::string env_err;
@@ -400,7 +401,10 @@ int main(int argc, char** argv) {
     else std::printf("read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%u threads)\n", bw1, bwt, opt.threads);
     return 0;
   }
-  if (!opt.model_path) { std::fprintf(stderr, "tern-bench: --model is required\n"); usage(stderr); return 2; }
+  if (!opt.model_path) {
+    std::fprintf(stderr, "tern-bench: --model is required (tern-bench --help lists the options)\n");
+    return 2;
+  }
   for (uint32_t p : prompts)
     if (!p) { std::fprintf(stderr, "tern-bench: prompt lengths must be positive\n"); return 2; }
   std::sort(contexts.begin(), contexts.end());

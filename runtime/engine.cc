@@ -121,7 +121,10 @@ Status Engine::open(const EngineOptions& o) {
   } else {
     os_arena_ = os_reserve_arena(plan_.total);
     if (os_arena_ == nullptr) {
-      return Status::error(StatusCode::kArenaTooSmall, "the OS refused an arena of %zu bytes", plan_.total);
+      return Status::error(StatusCode::kArenaTooSmall,
+                           "the OS refused an arena of %zu bytes (%.1f MiB, max context %u): lower --max-context "
+                           "(or --max-sequences)",
+                           plan_.total, plan_.total / 1048576.0, limits_.max_context);
     }
     os_arena_bytes_ = plan_.total;
     arena_.init(os_arena_, os_arena_bytes_);
@@ -177,8 +180,25 @@ void Engine::close() {
   chat_ = ChatFormat{};
 }
 
+Status Engine::check_tokens(const int32_t* ids, size_t n) const {
+  const uint32_t vocab = file_.hp.vocab;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || uint32_t(ids[i]) >= vocab) {
+      return Status::error(StatusCode::kInvalidToken, "token id %d at position %zu is outside the vocabulary (0..%u)",
+                           ids[i], i, vocab ? vocab - 1 : 0);
+    }
+  }
+  return Status::ok();
+}
+
+Status Engine::decode(KvSequence* seq, int32_t token) {
+  TERN_RETURN_IF_ERROR(check_tokens(&token, 1));
+  return model_.forward(seq, &token, 1, false);
+}
+
 Status Engine::prefill(KvSequence* seq, const int32_t* ids, size_t n) {
   if (n == 0) return Status::error(StatusCode::kInvalidArgument, "empty prompt: nothing to prefill");
+  TERN_RETURN_IF_ERROR(check_tokens(ids, n));
   if (uint64_t(seq->n_past) + n > limits_.max_context) {
     return Status::error(StatusCode::kPromptTooLong,
                          "prompt of %zu tokens does not fit: %u already in context, max context %u", n, seq->n_past,

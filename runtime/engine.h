@@ -49,11 +49,16 @@ class Engine {
   void close();
 
   // Prefill `n` tokens (any count up to the context) in prefill_chunk pieces.
-  // The last token's logits are then in logits(). On error the sequence is
-  // rolled back to where it was.
+  // The last token's logits are then in logits(). Every id is checked against
+  // the vocabulary before any work (kInvalidToken); on any error the sequence
+  // is left (or rolled back to) where it was.
   Status prefill(KvSequence* seq, const int32_t* ids, size_t n);
   // One decode step: run `token`, leaving its logits in logits().
-  Status decode(KvSequence* seq, int32_t token) { return model_.forward(seq, &token, 1, false); }
+  // kInvalidToken (sequence unchanged) for an id outside the vocabulary.
+  Status decode(KvSequence* seq, int32_t token);
+  // kInvalidToken naming the first of ids[0, n) outside the vocabulary (its
+  // index and value), else ok. For callers that read per-id data (scores).
+  Status check_tokens(const int32_t* ids, size_t n) const;
   // Sample from logits() (modifies them) with the sequence's recent tokens for the penalty.
   int32_t sample(const int32_t* recent, uint32_t n_recent);
 

@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+#ifndef TERN_VERSION_STRING
+#define TERN_VERSION_STRING "unknown"
+#endif
+
 namespace {
 
 // ---- GGUF writing -------------------------------------------------------------
@@ -172,11 +176,19 @@ bool parse_u32(const char* s, uint32_t* out) {
   return true;
 }
 
-int usage() {
-  std::fprintf(stderr,
+void print_usage(FILE* f) {
+  std::fprintf(f,
                "usage: make-tiny-gguf OUT.gguf [--seed N] [--layers L] [--dim D] [--heads H] [--kv-heads K]\n"
-               "                      [--ffn F] [--vocab V]   (dim, ffn multiples of 32; vocab 259..%u)\n",
+               "                      [--ffn F] [--vocab V]   (dim, ffn multiples of 32; vocab 259..%u)\n"
+               "Writes a random llama GGUF (F32 weights) with a real byte-level BPE vocabulary, for tests\n"
+               "and the bare-metal demo. Defaults: --seed 1 --layers 2 --dim 128 --heads 4 --kv-heads 2\n"
+               "--ffn 384 --vocab 512. --version prints the version.\n",
                3u + 256u + 26u + 100u + 676u);
+}
+
+// A usage error: one line, and where the options are listed.
+int usage_error(const std::string& what) {
+  std::fprintf(stderr, "make-tiny-gguf: %s (make-tiny-gguf --help lists the options)\n", what.c_str());
   return 2;
 }
 
@@ -189,20 +201,35 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     uint32_t* dst = a == "--seed" ? &seed : a == "--layers" ? &layers : a == "--dim" ? &dim : a == "--heads" ? &heads
                   : a == "--kv-heads" ? &kv_heads : a == "--ffn" ? &ffn : a == "--vocab" ? &vocab : nullptr;
-    if (dst) {
-      if (i + 1 >= argc || !parse_u32(argv[++i], dst)) return usage();
-    } else if (a[0] != '-' && !out) {
+    if (a == "-h" || a == "--help") {
+      print_usage(stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("make-tiny-gguf (tern %s)\n", TERN_VERSION_STRING);
+      return 0;
+    } else if (dst) {
+      if (i + 1 >= argc || !parse_u32(argv[++i], dst)) return usage_error(a + " needs an integer in 1..65536");
+    } else if (!a.empty() && a[0] != '-' && !out) {
       out = argv[i];
+    } else if (!a.empty() && a[0] != '-') {
+      return usage_error("one output file only ('" + a + "')");
     } else {
-      return usage();
+      std::fprintf(stderr, "make-tiny-gguf: unknown argument '%s' (make-tiny-gguf --help lists the options)\n",
+                   argv[i]);
+      return 2;
     }
   }
-  if (!out || dim % 32 || ffn % 32 || dim % heads || heads % kv_heads || (dim / heads) % 2 || vocab < 259) return usage();
+  if (!out) return usage_error("give the output file");
+  if (dim % 32 || ffn % 32) return usage_error("--dim and --ffn must be multiples of 32");
+  if (dim % heads || heads % kv_heads || (dim / heads) % 2) {
+    return usage_error("--heads must divide --dim into an even head size, and --kv-heads divide --heads");
+  }
+  if (vocab < 259) return usage_error("--vocab must be at least 259");
 
   std::vector<std::string> tokens, merges;
   std::vector<int32_t> types;
   make_vocab(vocab, &tokens, &types, &merges);
-  if (tokens.size() != vocab) return usage();
+  if (tokens.size() != vocab) return usage_error("--vocab too large for the generated vocabulary");
 
   const uint32_t head_dim = dim / heads, kv_dim = kv_heads * head_dim;
   Writer w;

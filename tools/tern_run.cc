@@ -3,6 +3,10 @@
 //   tern-run --model m.tern --prompt "Once upon a time" -n 64
 //   tern-run --model m.tern --chat --prompt "What is 2+2?" --json
 //   tern-run --model m.tern --prompt-ids 1,2,3 --score
+//
+// main() = parse the command line, build the prompt's ids, then run one of
+// generate / score. After parsing, every error goes through Output::fail: one
+// line on stderr and, with --json, one final JSON object on stdout.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,270 +20,407 @@
 #include "runtime/chat_format.h"
 #include "runtime/engine.h"
 #include "runtime/generate.h"
+#include "runtime/score.h"
 #include "runtime/utf8.h"
 #include "tools/cli/cli_common.h"
+#include "tools/cli/token_ids.h"
 
 namespace {
 
 using namespace tern;
 
+constexpr const char* kTool = "tern-run";
+
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: tern-run --model BLOB (--prompt TEXT | --prompt-file PATH | --prompt-ids 1,2,3) [options]\n"
-               "  -n N                    tokens to generate (default 64)\n"
+               "usage: tern-run -m BLOB (-p TEXT | -f PATH | --prompt-ids IDS) [options]\n"
+               "  -p, --prompt TEXT       the prompt\n"
+               "  -f, --prompt-file PATH  read the prompt from a file ('-': standard input); one trailing\n"
+               "                          newline is dropped (as llama.cpp's -f does)\n"
+               "  --prompt-ids IDS        the prompt as token ids: \"1,2,3\", \"1, 2, 3\" or \"1 2 3\"\n"
+               "  -n N                    tokens to generate (default 64; 0 = prefill only, with its stats)\n"
                "  --chat                  wrap the prompt in the model's chat template (one user turn)\n"
                "  --special               let special-token text in the prompt (e.g. <|im_start|>) be special\n"
-               "  --json                  one JSON object per token, then one with timings and memory\n"
+               "  --stop STR              stop when the output contains STR (repeatable, up to %u, 1..%u bytes);\n"
+               "                          STR itself is not printed\n"
+               "  --ignore-eos            keep generating past the end-of-sequence and <|im_end|> tokens\n"
+               "  --json                  one JSON object per token ({\"id\",\"text\",\"stop\"}), then one final\n"
+               "                          object: status, finish_reason, timings, memory (on errors: status, error)\n"
                "  --score                 teacher-forced scoring of the prompt: per position the top-1 id and\n"
-               "                          the log-probability of the actual next token\n"
-               "  --ignore-eos            keep generating past the end-of-sequence token\n"
+               "                          the log-probability of the actual next token, then a summary\n"
                "  --print-plan            print the arena these limits need, by category, and exit\n"
                "                          (with --json: one JSON object)\n"
                "%s",
-               cli::common_flags_help());
+               GenerateRequest::kMaxStopStrings, GenerateRequest::kMaxStopStringBytes, cli::common_flags_help());
 }
 
-bool parse_ids(const std::string& s, std::vector<int32_t>* out) {
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) return false;
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (*end || v < INT32_MIN || v > INT32_MAX) return false;
-    out->push_back(int32_t(v));
-  }
-  return !out->empty();
-}
-
-struct StreamCtx {
-  Engine* engine;
-  bool json;
-  Utf8Stream utf8;
+struct Args {
+  EngineOptions opt;
+  cli::CommonFlagsSeen seen;
+  std::string prompt;          // --prompt text
+  const char* prompt_file = nullptr;
+  const char* prompt_ids = nullptr;
+  bool chat = false, json = false, score = false, special = false, ignore_eos = false, show_plan = false;
+  uint32_t n_gen = 64;
+  std::vector<std::string> stops;
 };
 
-bool on_token(void* p, int32_t token, bool is_stop) {
-  StreamCtx* c = static_cast<StreamCtx*>(p);
-  const char* bytes = nullptr;
-  size_t len = 0;
-  c->engine->tokenizer().token_bytes(token, &bytes, &len);
-  if (c->json) {
-    std::printf("{\"id\":%d,\"text\":", token);
-    cli::json_string(stdout, bytes, len);
-    std::printf(",\"stop\":%s}\n", is_stop ? "true" : "false");
-  } else if (!is_stop) {
-    char out[Utf8Stream::max_output(256)];
-    for (size_t off = 0; off < len; off += 256) {
-      size_t n = 0;
-      const size_t piece = len - off < 256 ? len - off : 256;
-      if (c->utf8.feed(bytes + off, piece, out, sizeof(out), &n)) std::fwrite(out, 1, n, stdout);
-    }
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "%s: %s (%s --help lists the options)\n", kTool, msg.c_str(), kTool);
+  return 2;
+}
+
+// Returns -1 to go on, else the exit code.
+int parse_args(int argc, char** argv, Args* a) {
+  bool have_prompt = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string err;
+    const int r = cli::parse_common_flag(argc, argv, &i, &a->opt, &err, &a->seen);
+    if (r < 0) return usage_error(err);
+    if (r > 0) continue;
+    const std::string f = argv[i];
+    const char* v = nullptr;
+    auto need = [&]() -> bool {
+      if (i + 1 >= argc) return false;
+      v = argv[++i];
+      return true;
+    };
+    if (f == "-h" || f == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (f == "--version") {
+      std::printf("%s (%s)\n", kTool, cli::version());
+      return 0;
+    } else if (f == "-p" || f == "--prompt" || f == "-f" || f == "--prompt-file" || f == "--prompt-ids") {
+      if (!need()) return usage_error("missing value for " + f);
+      if (have_prompt) return usage_error("give one of --prompt, --prompt-file, --prompt-ids");
+      have_prompt = true;
+      if (f == "-p" || f == "--prompt") a->prompt = v;
+      else if (f == "--prompt-ids") a->prompt_ids = v;
+      else a->prompt_file = v;
+    } else if (f == "-n" || f == "--n-predict") {
+      if (!need()) return usage_error("missing value for " + f);
+      char* end = nullptr;
+      const long n = std::strtol(v, &end, 10);
+      if (!*v || *end || n < 0 || n > 1000000) return usage_error("-n needs a count in [0, 1000000]");
+      a->n_gen = uint32_t(n);
+    } else if (f == "--stop") {
+      if (!need()) return usage_error("missing value for --stop");
+      const size_t len = std::strlen(v);
+      if (len == 0 || len > GenerateRequest::kMaxStopStringBytes) {
+        return usage_error("--stop needs 1.." + std::to_string(GenerateRequest::kMaxStopStringBytes) + " bytes");
+      }
+      if (a->stops.size() >= GenerateRequest::kMaxStopStrings) {
+        return usage_error("at most " + std::to_string(GenerateRequest::kMaxStopStrings) + " --stop strings");
+      }
+      a->stops.push_back(v);
+    } else if (f == "--chat") a->chat = true;
+    else if (f == "--json") a->json = true;
+    else if (f == "--score") a->score = true;
+    else if (f == "--special") a->special = true;
+    else if (f == "--ignore-eos") a->ignore_eos = true;
+    else if (f == "--print-plan") a->show_plan = true;
+    else return cli::unknown_argument(kTool, argv[i]);
+  }
+  if (!a->opt.model_path) return usage_error("--model is required");
+  if (!have_prompt && !a->show_plan) return usage_error("give --prompt, --prompt-file or --prompt-ids");
+  if (a->score) {
+    // Every position's logits: a logits row per prefill token.
+    if (!a->opt.limits.prefill_chunk) a->opt.limits.prefill_chunk = 64;
+    a->opt.limits.logit_rows = a->opt.limits.prefill_chunk;
+  }
+  return -1;
+}
+
+// stdout bookkeeping: whether the text output ends with a newline, so the
+// stats line on stderr never lands glued to it in a shared pipe.
+struct Output {
+  bool json = false;
+  bool line_open = false;  // stdout has text after its last '\n'
+
+  void text(const char* s, size_t n) {
+    if (n == 0) return;
+    std::fwrite(s, 1, n, stdout);
+    line_open = s[n - 1] != '\n';
+  }
+  // End the text output: a final newline if needed, then flush stdout.
+  void end_text() {
+    if (line_open) std::fputc('\n', stdout);
+    line_open = false;
     std::fflush(stdout);
+  }
+  // An error after parsing: one line on stderr; with --json one final object.
+  int fail(const Status& s) {
+    end_text();
+    return cli::report_error(kTool, s, json);
+  }
+};
+
+// The prompt file's bytes ('-': standard input), without one trailing newline.
+Status read_prompt_file(const char* path, std::string* out) {
+  out->clear();
+  if (std::strcmp(path, "-") == 0) {
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) out->append(buf, n);
+    if (std::ferror(stdin)) return Status::error(StatusCode::kIoError, "cannot read the prompt from standard input");
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::error(StatusCode::kIoError, "cannot read prompt file '%s'", path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+  }
+  if (!out->empty() && out->back() == '\n') {
+    out->pop_back();
+    if (!out->empty() && out->back() == '\r') out->pop_back();
+  }
+  return Status::ok();
+}
+
+// The prompt's token ids: --prompt-ids as given (checked against the
+// vocabulary), or the text encoded (BOS when the model wants one, or the
+// chat template's user turn).
+Status build_prompt(Engine& e, const Args& a, std::string prompt, std::vector<int32_t>* ids) {
+  const uint32_t ctx = e.limits().max_context;
+  if (a.prompt_ids) {
+    std::string err;
+    if (!cli::parse_token_ids(a.prompt_ids, std::strlen(a.prompt_ids), ids, &err)) {
+      return Status::error(StatusCode::kInvalidArgument, "%s", err.c_str());
+    }
+    return e.check_tokens(ids->data(), ids->size());
+  }
+  if (prompt.empty()) return Status::error(StatusCode::kInvalidArgument, "empty prompt");
+  // Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)
+  // becomes U+FFFD, as in the REPL: the vocabulary has no token for some
+  // of those bytes, and silently dropping input is worse than a visible mark.
+  std::string clean(utf8_sanitized_max(prompt.size()), '\0');
+  clean.resize(utf8_sanitize(prompt.data(), prompt.size(), &clean[0], clean.size()));
+  if (clean != prompt) std::fprintf(stderr, "%s: invalid UTF-8 in the prompt replaced by U+FFFD\n", kTool);
+  ids->resize(ctx + 1);
+  size_t n = 0, off = 0;
+  Status s;
+  if (a.chat) {
+    if (!e.has_chat()) return Status::error(StatusCode::kUnsupported, "model has no ChatML template");
+    s = chat_encode_user_turn(&e.tokenizer(), e.chat(), true, false, clean.data(), clean.size(), ids->data(),
+                              ids->size(), &off);
+    n = off;
+  } else {
+    if (e.hparams().add_bos && e.hparams().bos >= 0) (*ids)[n++] = e.hparams().bos;
+    s = e.tokenizer().encode(clean.data(), clean.size(), a.special, ids->data() + n, ids->size() - n, &off);
+    n += off;
+  }
+  if (s.code() == StatusCode::kPromptTooLong || n > ctx) {
+    return Status::error(StatusCode::kPromptTooLong, "prompt is longer than the context of %u tokens", ctx);
+  }
+  if (!s.is_ok()) return s;
+  ids->resize(n);
+  return Status::ok();
+}
+
+// --- scoring ---
+
+struct ScoreOut {
+  bool json;
+};
+
+bool print_position(void* p, const ScorePosition& sp) {
+  if (static_cast<ScoreOut*>(p)->json) {
+    std::printf("{\"pos\":%zu,\"top1\":%d,\"next\":%d,\"logprob\":%.6f}\n", sp.pos, sp.top1, sp.next, sp.logprob);
+  } else {
+    std::printf("%zu\t%d\t%d\t%.6f\n", sp.pos, sp.top1, sp.next, sp.logprob);
   }
   return true;
 }
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "tern-run: error [%s]: %s\n", status_code_name(s.code()), s.message());
-  return 1;
+int run_score(Engine& e, const std::vector<int32_t>& ids, Output* out, double load_ms) {
+  ScoreOut so{out->json};
+  ScoreSummary sum;
+  const uint64_t t0 = now_ns();
+  const Status s = score_tokens(&e, e.sequence(0), ids.data(), ids.size(), print_position, &so, &sum);
+  if (!s.is_ok()) return out->fail(s);
+  const double ms = ns_to_ms(now_ns() - t0);
+  std::fflush(stdout);
+  if (out->json) {
+    std::printf("{\"done\":true,\"status\":\"ok\",\"positions\":%zu,\"mean_logprob\":%.6f,\"perplexity\":%.6f,"
+                "\"top1_matches\":%zu,\"load_ms\":%.3f,\"score_ms\":%.3f,",
+                sum.positions, sum.mean_logprob(), sum.perplexity(), sum.top1_hits, load_ms, ms);
+    cli::json_memory_fields(stdout, e);
+    std::printf("}\n");
+    std::fflush(stdout);
+  } else {
+    std::fprintf(stderr, "scored %zu positions, mean log-prob %.4f, perplexity %.3f\n", sum.positions,
+                 sum.mean_logprob(), sum.perplexity());
+  }
+  return 0;
 }
 
-// Teacher forcing: logits for every position, in chunks.
-int score(Engine& e, const std::vector<int32_t>& ids, bool json) {
-  KvSequence* seq = e.sequence(0);
-  const uint32_t chunk = e.limits().logit_rows;
-  const uint32_t vocab = e.hparams().vocab;
-  if (ids.size() < 2) {
-    std::fprintf(stderr, "tern-run: --score needs at least 2 tokens\n");
+// --- generation ---
+
+struct StreamCtx {
+  Output* out;
+  Utf8Stream utf8;
+  // --json: the visible text the current token released (valid UTF-8 pieces).
+  char text[16384];
+  size_t text_len = 0;
+};
+
+void json_flush_text(StreamCtx* c) {
+  // Only reached if one token releases more than the buffer: an object
+  // without an id carries the text so nothing is lost.
+  std::printf("{\"id\":null,\"text\":");
+  cli::json_string(stdout, c->text, c->text_len);
+  std::printf(",\"stop\":false}\n");
+  c->text_len = 0;
+}
+
+void on_text(void* p, const char* bytes, size_t len) {
+  StreamCtx* c = static_cast<StreamCtx*>(p);
+  char out[Utf8Stream::max_output(256)];
+  for (size_t off = 0; off < len; off += 256) {
+    size_t n = 0;
+    const size_t piece = len - off < 256 ? len - off : 256;
+    if (!c->utf8.feed(bytes + off, piece, out, sizeof(out), &n)) continue;
+    if (!c->out->json) {
+      c->out->text(out, n);
+      continue;
+    }
+    if (c->text_len + n > sizeof(c->text)) json_flush_text(c);
+    std::memcpy(c->text + c->text_len, out, n);
+    c->text_len += n;
+  }
+  if (!c->out->json) std::fflush(stdout);
+}
+
+bool on_token(void* p, int32_t token, bool is_stop) {
+  StreamCtx* c = static_cast<StreamCtx*>(p);
+  if (c->out->json) {
+    std::printf("{\"id\":%d,\"text\":", token);
+    cli::json_string(stdout, c->text, c->text_len);
+    std::printf(",\"stop\":%s}\n", is_stop ? "true" : "false");
+    std::fflush(stdout);
+    c->text_len = 0;
+  }
+  return true;
+}
+
+int run_generate(Engine& e, const Args& a, const std::vector<int32_t>& ids, Output* out, double load_ms) {
+  const uint32_t ctx = e.limits().max_context;
+  if (a.n_gen > 0 && ids.size() >= ctx) {
+    return out->fail(Status::error(StatusCode::kPromptTooLong,
+                                   "prompt of %zu tokens leaves no room in the context of %u", ids.size(), ctx));
+  }
+  TokenHistory h;
+  h.ids = e.history(0);
+  h.cap = ctx;
+  for (size_t i = 0; i < ids.size(); ++i) h.ids[i] = ids[i];
+  h.n = uint32_t(ids.size());
+  static StreamCtx sc{out, Utf8Stream{}, {}, 0};
+  const int32_t stop_ids[2] = {e.hparams().eos, e.hparams().im_end};
+  const char* stop_strs[GenerateRequest::kMaxStopStrings];
+  uint32_t stop_lens[GenerateRequest::kMaxStopStrings];
+  for (size_t i = 0; i < a.stops.size(); ++i) {
+    stop_strs[i] = a.stops[i].data();
+    stop_lens[i] = uint32_t(a.stops[i].size());
+  }
+  GenerateRequest req;
+  req.max_new_tokens = a.n_gen;
+  req.stop_ids = a.ignore_eos ? nullptr : stop_ids;
+  req.n_stop = a.ignore_eos ? 0 : 2;
+  req.on_token = on_token;
+  req.ctx = &sc;
+  req.on_text = on_text;
+  req.text_ctx = &sc;
+  req.stop_strings = stop_strs;
+  req.stop_string_lens = stop_lens;
+  req.n_stop_strings = uint32_t(a.stops.size());
+  GenerateStats st;
+  Status s = generate(&e, e.sequence(0), &h, req, &st);
+  {
+    char tail[8];
+    const size_t n = sc.utf8.finish(tail, sizeof(tail));
+    if (!out->json) out->text(tail, n);
+  }
+  // Running out of context is where the user's -n ends, not a failure.
+  const bool context_end = s.code() == StatusCode::kContextFull && st.finish == FinishReason::kContext;
+  const bool ok = s.is_ok() || context_end;
+  if (!ok && st.prompt_tokens == 0) return out->fail(s);  // nothing ran: no stats
+  out->end_text();
+  const bool sampling = e.sampler().params().temperature > 0;
+  if (context_end) {
+    std::fprintf(stderr, "%s: context full: stopped after %u of %u tokens, the context of %u tokens is full "
+                 "(raise --max-context)\n", kTool, st.generated, a.n_gen, ctx);
+  }
+  if (out->json) {
+    std::printf("{\"done\":true,\"status\":\"%s\",", ok ? "ok" : status_code_name(s.code()));
+    if (!ok) {
+      std::printf("\"error\":");
+      cli::json_string(stdout, s.message(), std::strlen(s.message()));
+      std::printf(",");
+    }
+    std::printf("\"finish_reason\":\"%s\",", finish_reason_name(ok ? st.finish : FinishReason::kError));
+    if (st.finish == FinishReason::kStopString && st.stop_string >= 0) {
+      std::printf("\"stop_string\":");
+      cli::json_string(stdout, stop_strs[st.stop_string], stop_lens[st.stop_string]);
+      std::printf(",");
+    }
+    if (sampling) std::printf("\"seed\":%llu,", (unsigned long long)e.sampler().params().seed);
+    std::printf("\"prompt_tokens\":%u,\"generated_tokens\":%u,\"load_ms\":%.3f,\"prefill_ms\":%.3f,\"ttft_ms\":%.3f,"
+                "\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,",
+                st.prompt_tokens, st.generated, load_ms, ns_to_ms(st.prefill_ns), ns_to_ms(st.ttft_ns),
+                st.prefill_tok_s(), st.decode_tok_s());
+    cli::json_memory_fields(stdout, e);
+    std::printf("}\n");
+    std::fflush(stdout);
+  } else {
+    char gen[128] = "";
+    if (st.generated > 0) {
+      std::snprintf(gen, sizeof(gen), " | TTFT %.1f ms | %u tok, decode %.1f tok/s", ns_to_ms(st.ttft_ns),
+                    st.generated, st.decode_tok_s());
+    }
+    std::fprintf(stderr, "[%s, %u thread%s] load %.1f ms | prompt %u tok, prefill %.1f ms, %.1f tok/s%s | %s\n",
+                 e.isa_name(), e.threads(), e.threads() == 1 ? "" : "s", load_ms, st.prompt_tokens, ns_to_ms(st.prefill_ns), st.prefill_tok_s(), gen,
+                 finish_reason_name(ok ? st.finish : FinishReason::kError));
+  }
+  if (!ok) {
+    std::fprintf(stderr, "%s: error [%s]: %s\n", kTool, status_code_name(s.code()), s.message());
     return 1;
   }
-  if (ids.size() > e.limits().max_context) {
-    return fail(Status::error(StatusCode::kPromptTooLong, "%zu tokens exceed the context of %u", ids.size(),
-                              e.limits().max_context));
-  }
-  double sum_lp = 0;
-  size_t counted = 0;
-  for (size_t done = 0; done < ids.size(); done += chunk) {
-    const uint32_t n = uint32_t(ids.size() - done < chunk ? ids.size() - done : chunk);
-    Status s = e.model().forward(seq, ids.data() + done, n, true);
-    if (!s.is_ok()) return fail(s);
-    for (uint32_t r = 0; r < n; ++r) {
-      const size_t pos = done + r;
-      if (pos + 1 >= ids.size()) break;
-      const float* row = e.model().logits() + size_t(r) * vocab;
-      int32_t top = 0;
-      for (uint32_t v = 1; v < vocab; ++v) if (row[v] > row[top]) top = int32_t(v);
-      double sum = 0;
-      for (uint32_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - double(row[top]));
-      const double lp = double(row[ids[pos + 1]]) - double(row[top]) - std::log(sum);
-      sum_lp += lp;
-      ++counted;
-      if (json) std::printf("{\"pos\":%zu,\"top1\":%d,\"next\":%d,\"logprob\":%.6f}\n", pos, top, ids[pos + 1], lp);
-      else std::printf("%zu\t%d\t%d\t%.6f\n", pos, top, ids[pos + 1], lp);
-    }
-  }
-  std::fprintf(stderr, "scored %zu positions, mean log-prob %.4f, perplexity %.3f\n", counted, sum_lp / counted,
-               std::exp(-sum_lp / counted));
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  EngineOptions opt;
-  cli::CommonFlagsSeen seen;
-  std::string prompt, prompt_ids;
-  bool have_prompt = false, chat = false, json = false, do_score = false, special = false, ignore_eos = false;
-  bool show_plan = false;
-  uint32_t n_gen = 64;
-  for (int i = 1; i < argc; ++i) {
-    std::string err;
-    const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
-    if (r < 0) {
-      std::fprintf(stderr, "tern-run: %s\n", err.c_str());
-      return 2;
-    }
-    if (r > 0) continue;
-    const std::string a = argv[i];
-    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (a == "-h" || a == "--help") { usage(stdout); return 0; }
-    else if (a == "--prompt") { const char* v = next(); if (!v) { usage(stderr); return 2; } prompt = v; have_prompt = true; }
-    else if (a == "--prompt-file") {
-      const char* v = next();
-      std::ifstream in(v ? v : "", std::ios::binary);
-      if (!in) { std::fprintf(stderr, "tern-run: cannot read prompt file '%s'\n", v ? v : ""); return 2; }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      prompt = ss.str();
-      have_prompt = true;
-    }
-    else if (a == "--prompt-ids") { const char* v = next(); if (!v) { usage(stderr); return 2; } prompt_ids = v; }
-    else if (a == "-n") {
-      const char* v = next();
-      char* end = nullptr;
-      const long n = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end || n < 0 || n > 1000000) { std::fprintf(stderr, "tern-run: -n needs a count in [0, 1000000]\n"); return 2; }
-      n_gen = uint32_t(n);
-    }
-    else if (a == "--chat") chat = true;
-    else if (a == "--json") json = true;
-    else if (a == "--score") do_score = true;
-    else if (a == "--special") special = true;
-    else if (a == "--ignore-eos") ignore_eos = true;
-    else if (a == "--print-plan") show_plan = true;
-    else { std::fprintf(stderr, "tern-run: unknown argument '%s'\n", a.c_str()); usage(stderr); return 2; }
-  }
-  if (!opt.model_path) { std::fprintf(stderr, "tern-run: --model is required\n"); usage(stderr); return 2; }
-  if (show_plan) {
-    {
-    std::string env_err;
-    if (!cli::finish_common_flags("tern-run", &opt, seen, nullptr, &env_err)) {
-      std::fprintf(stderr, "tern-run: %s\n", env_err.c_str());
-      return 2;
-    }
-  }
-    if (do_score) {
-      if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;
-      opt.limits.logit_rows = opt.limits.prefill_chunk;
-    }
-    return cli::print_plan(opt, json, "tern-run");
-  }
-  if (!have_prompt && prompt_ids.empty()) { std::fprintf(stderr, "tern-run: give --prompt, --prompt-file or --prompt-ids\n"); return 2; }
+  static Args args;  // static: EngineOptions and the strings live for the whole run
+  if (const int rc = parse_args(argc, argv, &args); rc >= 0) return rc;
+  Output out;
+  out.json = args.json;
+  bool seed_random = false;
   {
-    std::string env_err;
-    if (!cli::finish_common_flags("tern-run", &opt, seen, nullptr, &env_err)) {
-      std::fprintf(stderr, "tern-run: %s\n", env_err.c_str());
-      return 2;
+    std::string err;
+    if (!cli::finish_common_flags(kTool, &args.opt, args.seen, &seed_random, &err)) {
+      return out.fail(Status::error(StatusCode::kInvalidArgument, "%s", err.c_str()));
     }
   }
-  if (Status s = validate(opt.sampling); !s.is_ok()) return fail(s);
-  if (have_prompt) {
-    // Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)
-    // becomes U+FFFD, as in the REPL: the vocabulary has no token for some
-    // of those bytes, and silently dropping input is worse than a visible mark.
-    std::string clean(utf8_sanitized_max(prompt.size()), '\0');
-    clean.resize(utf8_sanitize(prompt.data(), prompt.size(), &clean[0], clean.size()));
-    if (clean != prompt) std::fprintf(stderr, "tern-run: invalid UTF-8 in the prompt replaced by U+FFFD\n");
-    prompt.swap(clean);
+  if (args.show_plan) return cli::print_plan(args.opt, args.json, kTool);
+  if (Status s = validate(args.opt.sampling); !s.is_ok()) return out.fail(s);
+  if (args.opt.sampling.temperature > 0 && !args.score) {
+    std::fprintf(stderr, "%s: seed %llu%s\n", kTool, (unsigned long long)args.opt.sampling.seed,
+                 seed_random ? " (random; repeat the run with --seed)" : "");
   }
-  if (do_score) {
-    // Every position's logits: a logits row per prefill token.
-    if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;
-    opt.limits.logit_rows = opt.limits.prefill_chunk;
+  std::string prompt = args.prompt;
+  if (args.prompt_file) {
+    if (Status s = read_prompt_file(args.prompt_file, &prompt); !s.is_ok()) return out.fail(s);
   }
 
   const uint64_t t_start = now_ns();
   static Engine engine;  // static: large, and lives for the whole run
-  if (Status s = engine.open(opt); !s.is_ok()) return fail(s);
+  if (Status s = engine.open(args.opt); !s.is_ok()) return out.fail(s);
   const double load_ms = ns_to_ms(now_ns() - t_start);
 
   std::vector<int32_t> ids;
-  const uint32_t ctx = engine.limits().max_context;
-  if (!prompt_ids.empty()) {
-    if (!parse_ids(prompt_ids, &ids)) { std::fprintf(stderr, "tern-run: --prompt-ids wants comma-separated integers\n"); return 2; }
-  } else {
-    if (prompt.empty()) return fail(Status::error(StatusCode::kInvalidArgument, "empty prompt"));
-    ids.resize(ctx + 1);
-    size_t n = 0;
-    size_t off = 0;
-    if (engine.hparams().add_bos && engine.hparams().bos >= 0 && !chat) ids[n++] = engine.hparams().bos;
-    Status s;
-    if (chat) {
-      if (!engine.has_chat()) return fail(Status::error(StatusCode::kUnsupported, "model has no ChatML template"));
-      s = chat_encode_user_turn(&engine.tokenizer(), engine.chat(), true, false, prompt.data(), prompt.size(),
-                                ids.data(), ids.size(), &off);
-      n = off;
-    } else {
-      s = engine.tokenizer().encode(prompt.data(), prompt.size(), special, ids.data() + n, ids.size() - n, &off);
-      n += off;
-    }
-    if (s.code() == StatusCode::kPromptTooLong || n > ctx) {
-      return fail(Status::error(StatusCode::kPromptTooLong, "prompt is longer than the context of %u tokens", ctx));
-    }
-    if (!s.is_ok()) return fail(s);
-    ids.resize(n);
-  }
-  if (do_score) return score(engine, ids, json);
-
-  if (ids.size() >= ctx) {
-    return fail(Status::error(StatusCode::kPromptTooLong, "prompt of %zu tokens leaves no room in the context of %u",
-                              ids.size(), ctx));
-  }
-  TokenHistory h;
-  h.ids = engine.history(0);
-  h.cap = ctx;
-  for (size_t i = 0; i < ids.size(); ++i) h.ids[i] = ids[i];
-  h.n = uint32_t(ids.size());
-  StreamCtx sc{&engine, json, Utf8Stream{}};
-  const int32_t stops[2] = {engine.hparams().eos, engine.hparams().im_end};
-  GenerateRequest req;
-  req.max_new_tokens = n_gen;
-  req.stop_ids = ignore_eos ? nullptr : stops;
-  req.n_stop = ignore_eos ? 0 : 2;
-  req.on_token = on_token;
-  req.ctx = &sc;
-  GenerateStats st;
-  Status s = n_gen ? generate(&engine, engine.sequence(0), &h, req, &st) : engine.prefill(engine.sequence(0), ids.data(), ids.size());
-  if (!json) {
-    char tail[8];
-    const size_t n = sc.utf8.finish(tail, sizeof(tail));
-    std::fwrite(tail, 1, n, stdout);
-    std::printf("\n");
-  }
-  const bool ok = s.is_ok();
-  if (json) {
-    std::printf("{\"done\":true,\"status\":\"%s\",", status_code_name(s.code()));
-    if (!ok) { std::printf("\"error\":"); cli::json_string(stdout, s.message(), std::strlen(s.message())); std::printf(","); }
-    std::printf("\"prompt_tokens\":%u,\"generated_tokens\":%u,\"load_ms\":%.3f,\"ttft_ms\":%.3f,\"prefill_tok_s\":%.2f,"
-                "\"decode_tok_s\":%.2f,",
-                st.prompt_tokens, st.generated, load_ms, ns_to_ms(st.ttft_ns), st.prefill_tok_s(), st.decode_tok_s());
-    cli::json_memory_fields(stdout, engine);
-    std::printf("}\n");
-  } else {
-    std::fprintf(stderr, "[%s, %u threads] load %.1f ms | prompt %u tok, TTFT %.1f ms, prefill %.1f tok/s | %u tok, decode %.1f tok/s\n",
-                 engine.isa_name(), engine.threads(), load_ms, st.prompt_tokens, ns_to_ms(st.ttft_ns),
-                 st.prefill_tok_s(), st.generated, st.decode_tok_s());
-  }
-  if (!ok) return fail(s);
-  return 0;
+  if (Status s = build_prompt(engine, args, prompt, &ids); !s.is_ok()) return out.fail(s);
+  if (args.score) return run_score(engine, ids, &out, load_ms);
+  return run_generate(engine, args, ids, &out, load_ms);
 }

@@ -3,6 +3,7 @@
 // deterministic across runs and thread counts.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include "runtime/blob_format.h"
 #include "runtime/engine.h"
 #include "runtime/generate.h"
+#include "runtime/score.h"
 #include "tests/support/goldens.h"
 
 namespace tern {
@@ -177,6 +179,115 @@ TEST(Engine, SeededSamplingRepeats) {
     r = greedy(e.get(), "Once upon a time", 32);
   }
   EXPECT_EQ(runs[0], runs[1]);
+}
+
+
+// Issue 19 item 1: every library entry point that takes token ids checks
+// them against the vocabulary before any use and leaves the sequence as it was.
+TEST(Engine, OutOfVocabularyIdsAreRejectedAndChangeNothing) {
+  auto e = std::make_unique<Engine>();
+  EngineOptions o;
+  o.blob_data = blob().data();
+  o.blob_size = blob().size();
+  o.limits.max_context = 256;
+  o.limits.prefill_chunk = 16;
+  o.limits.logit_rows = 16;
+  ASSERT_TRUE(e->open(o).is_ok());
+  const int32_t vocab = int32_t(e->hparams().vocab);
+  KvSequence* seq = e->sequence(0);
+  const int32_t start[2] = {504, 3575};
+  ASSERT_TRUE(e->prefill(seq, start, 2).is_ok());
+  const uint32_t used = e->model().kv().used_blocks();
+
+  for (int32_t bad : {-1, vocab, 60000, 2000000000, INT32_MIN}) {
+    Status s = e->decode(seq, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidToken) << bad;
+    EXPECT_EQ(seq->n_past, 2u);
+    // A bad id in a later prefill chunk (position 40 of 50, chunk 16): nothing is run.
+    std::vector<int32_t> ids(50, 198);
+    ids[40] = bad;
+    s = e->prefill(seq, ids.data(), ids.size());
+    EXPECT_EQ(s.code(), StatusCode::kInvalidToken) << bad;
+    EXPECT_NE(std::string(s.message()).find("position 40"), std::string::npos) << s.message();
+    EXPECT_NE(std::string(s.message()).find(std::to_string(bad)), std::string::npos) << s.message();
+    EXPECT_EQ(seq->n_past, 2u);
+    EXPECT_EQ(e->model().kv().used_blocks(), used);
+    EXPECT_EQ(e->check_tokens(ids.data(), ids.size()).code(), StatusCode::kInvalidToken);
+  }
+
+  // generate() over a history with a bad id: nothing generated, nothing moved.
+  TokenHistory h{e->history(0), 0, e->limits().max_context};
+  h.ids[0] = 504;
+  h.ids[1] = 3575;
+  h.ids[2] = 282;
+  h.ids[3] = vocab + 7;
+  h.n = 4;
+  GenerateRequest req;
+  req.max_new_tokens = 4;
+  GenerateStats st;
+  EXPECT_EQ(generate(e.get(), seq, &h, req, &st).code(), StatusCode::kInvalidToken);
+  EXPECT_EQ(h.n, 4u);
+  EXPECT_EQ(st.generated, 0u);
+  EXPECT_EQ(seq->n_past, 2u);
+
+  // score_tokens: the bad id is the next token of position 0 (issue 19 read
+  // its log-prob from row[id]); no position is reported, the sequence stays.
+  e->reset(seq);
+  struct Calls {
+    int n = 0;
+  } calls;
+  auto count = [](void* c, const ScorePosition&) {
+    ++static_cast<Calls*>(c)->n;
+    return true;
+  };
+  for (int32_t bad : {60000, 2000000000, -3}) {
+    const int32_t ids[3] = {1, bad, 2};
+    ScoreSummary sum;
+    const Status s = score_tokens(e.get(), seq, ids, 3, count, &calls, &sum);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidToken) << bad;
+    EXPECT_NE(std::string(s.message()).find("position 1"), std::string::npos) << s.message();
+    EXPECT_EQ(calls.n, 0);
+    EXPECT_EQ(sum.positions, 0u);
+    EXPECT_EQ(seq->n_past, 0u);
+  }
+}
+
+TEST(Engine, ScoreTokensTeacherForces) {
+  auto e = std::make_unique<Engine>();
+  EngineOptions o;
+  o.blob_data = blob().data();
+  o.blob_size = blob().size();
+  o.limits.max_context = 256;
+  o.limits.prefill_chunk = 4;  // 6 ids: two chunks
+  o.limits.logit_rows = 4;
+  ASSERT_TRUE(e->open(o).is_ok());
+  const int32_t ids[6] = {504, 3575, 282, 4649, 314, 7042};  // "The capital of France is Paris"
+  struct Seen {
+    std::vector<ScorePosition> p;
+  } seen;
+  auto keep = [](void* c, const ScorePosition& p) {
+    static_cast<Seen*>(c)->p.push_back(p);
+    return true;
+  };
+  ScoreSummary sum;
+  ASSERT_TRUE(score_tokens(e.get(), e->sequence(0), ids, 6, keep, &seen, &sum).is_ok());
+  ASSERT_EQ(seen.p.size(), 5u);
+  EXPECT_EQ(sum.positions, 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(seen.p[i].pos, i);
+    EXPECT_EQ(seen.p[i].next, ids[i + 1]);
+    EXPECT_LE(seen.p[i].logprob, 0.0);
+  }
+  EXPECT_EQ(seen.p[4].top1, 7042) << "top-1 after 'is' is ' Paris'";
+  EXPECT_NEAR(sum.perplexity(), std::exp(-sum.mean_logprob()), 1e-9);
+  EXPECT_EQ(e->sequence(0)->n_past, 6u);
+  // Too short, too long for the context left.
+  ScoreSummary s2;
+  EXPECT_EQ(score_tokens(e.get(), e->sequence(0), ids, 1, nullptr, nullptr, &s2).code(), StatusCode::kInvalidArgument);
+  std::vector<int32_t> many(300, 198);
+  EXPECT_EQ(score_tokens(e.get(), e->sequence(0), many.data(), many.size(), nullptr, nullptr, &s2).code(),
+            StatusCode::kPromptTooLong);
+  EXPECT_EQ(e->sequence(0)->n_past, 6u);
 }
 
 }  // namespace

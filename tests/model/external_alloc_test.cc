@@ -115,16 +115,17 @@ TEST_F(ExternalAlloc, TernRun16And512TokensAllocateTheSame) {
   std::printf("tern-run allocations: %lld for 16 tokens, %lld for 512 tokens\n", a.allocs, b.allocs);
 }
 
-TEST_F(ExternalAlloc, TernRunContextFullErrorAllocatesNothing) {
-  // Greedy text output; the second run runs into the end of a 64-token context.
+TEST_F(ExternalAlloc, TernRunContextFullAllocatesNothing) {
+  // Greedy text output; the second run runs into the end of a 64-token context
+  // (a clear stop with exit 0: the user only asked for more than fits).
   const std::string common = "--model " + blob() + " --isa avx2 --max-context 64 --prompt 'Once upon a time' --ignore-eos";
   const Counted a = run_counted("tern-run", common + " -n 16");
   const Counted b = run_counted("tern-run", common + " -n 512");
   ASSERT_EQ(a.exit_code, 0) << a.out;
-  ASSERT_NE(b.exit_code, 0) << b.out;
-  EXPECT_NE(b.out.find("context_full"), std::string::npos) << b.out;
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  EXPECT_NE(b.out.find("context full"), std::string::npos) << b.out;
   ASSERT_GT(a.allocs, 0);
-  EXPECT_EQ(a.allocs, b.allocs) << "16 tokens: " << a.allocs << ", context-full error: " << b.allocs;
+  EXPECT_EQ(a.allocs, b.allocs) << "16 tokens: " << a.allocs << ", context full: " << b.allocs;
   std::printf("tern-run allocations: %lld for 16 tokens, %lld for a context-full run\n", a.allocs, b.allocs);
 }
 

@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "kernels/dispatch.h"
 #include "port/process_stats.h"
 #include "runtime/utf8.h"
 
@@ -53,23 +54,44 @@ bool parse_u64(const char* s, uint64_t* out) {
 
 }  // namespace
 
+const char* isa_choices() {
+  static std::string list;
+  if (list.empty()) {
+    list = "auto";
+    size_t n = 0;
+    const KernelVariant* v = kernel_variants(&n);
+    for (size_t i = 0; i < n; ++i) list += std::string(", ") + v[i].name;
+  }
+  return list.c_str();
+}
+
 const char* common_flags_help() {
-  return "  --model BLOB            tern blob made by tern-pack (required)\n"
-         "  --threads N             worker threads (default 1; env TERN_THREADS)\n"
-         "  --isa NAME              kernel variant: auto (default), scalar, avx2, neon, neon-dotprod (env TERN_ISA)\n"
-         "  --max-context N         tokens per sequence (default: the blob's plan)\n"
-         "  --prefill-chunk N       tokens per batched prefill call (default: the blob's plan)\n"
-         "  --kv-block N            tokens per KV block, a power of two (default: the blob's plan)\n"
-         "  --max-sequences N       sequences sharing the KV pool (default: the blob's plan)\n"
-         "  --kv-pool-blocks N      KV pool size in blocks (default: every sequence's full context)\n"
-         "  --verify                check the CRC of all weights at load\n"
-         "  --temp T                sampling temperature, 0 = greedy (default 0)\n"
-         "  --top-k K               keep the K most likely tokens (0 = off)\n"
-         "  --top-p P               nucleus sampling mass in (0, 1] (1 = off)\n"
-         "  --min-p P               drop tokens below P * p(max) (0 = off)\n"
-         "  --repeat-penalty R      penalty for recent tokens (1 = off)\n"
-         "  --repeat-last-n N       window of the penalty (default 64)\n"
-         "  --seed S                random seed (default 0)\n";
+  static std::string help;
+  if (help.empty()) {
+    help = std::string(
+               "  -m, --model BLOB        tern blob made by tern-pack (required)\n"
+               "  -t, --threads N         worker threads (default 1; env TERN_THREADS; the flag wins)\n"
+               "  --isa NAME              kernel variant: ") +
+           isa_choices() +
+           "\n"
+           "                          (default auto: the best this CPU runs; env TERN_ISA; the flag wins)\n"
+           "  -c, --max-context N     tokens per sequence (default: the blob's plan)\n"
+           "  --prefill-chunk N       tokens per batched prefill call (default: the blob's plan)\n"
+           "  --kv-block N            tokens per KV block, a power of two (default: the blob's plan)\n"
+           "  --max-sequences N       sequences sharing the KV pool (default: the blob's plan)\n"
+           "  --kv-pool-blocks N      KV pool size in blocks (default: every sequence's full context)\n"
+           "  --verify                check the CRC of all weights at load\n"
+           "  --temp T                sampling temperature, 0 = greedy (default 0)\n"
+           "  --top-k K               keep the K most likely tokens (0 = off)\n"
+           "  --top-p P               nucleus sampling mass in (0, 1] (1 = off)\n"
+           "  --min-p P               drop tokens below P * p(max) (0 = off)\n"
+           "  --repeat-penalty R      penalty for recent tokens (1 = off)\n"
+           "  --repeat-last-n N       window of the penalty (default 64)\n"
+           "  -s, --seed S            sampling seed (default: a random one, printed as 'seed N' so the\n"
+           "                          run can be repeated with --seed N)\n"
+           "  -h, --help              this help;  --version: the version\n";
+  }
+  return help.c_str();
 }
 
 const char* version() { return "tern " TERN_VERSION_STRING; }
@@ -81,6 +103,12 @@ int unknown_argument(const char* tool, const char* arg) {
 
 int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err, CommonFlagsSeen* seen) {
   const char* flag = argv[*i];
+  // The short forms llama.cpp users type.
+  static const char* const kShort[][2] = {{"-m", "--model"}, {"-t", "--threads"}, {"-c", "--max-context"},
+                                          {"-s", "--seed"}};
+  for (const auto& s : kShort) {
+    if (!std::strcmp(flag, s[0])) flag = s[1];
+  }
   auto value = [&]() -> const char* {
     if (*i + 1 >= argc) return nullptr;
     return argv[++*i];
@@ -206,54 +234,83 @@ void json_memory_fields(FILE* f, const Engine& e) {
                e.limits().max_context, peak_rss_bytes());
 }
 
+Status plan_for(const ModelFile& file, size_t blob_bytes, const EngineOptions& opt, PlanReport* out) {
+  out->limits = resolve_run_limits(opt, file.default_limits);
+  out->blob_bytes = blob_bytes;
+  out->plan = MemoryPlan{};
+  const char* why = "";
+  if (out->limits.max_sequences > Engine::kMaxSequences) {
+    return Status::error(StatusCode::kInvalidArgument, "at most %u sequences", Engine::kMaxSequences);
+  }
+  if (!plan_memory(file.shape(), out->limits, &out->plan, &why)) {
+    return Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
+  }
+  return check_stored_plan(file, out->limits, out->plan);
+}
+
+void json_plan_fields(FILE* f, const PlanReport& r) {
+  const RunLimits& l = r.limits;
+  const MemoryPlan& p = r.plan;
+  std::fprintf(f, "\"max_context\":%u,\"max_sequences\":%u,\"prefill_chunk\":%u,\"kv_block_tokens\":%u,"
+               "\"logit_rows\":%u,\"threads\":%u,\"kv_blocks_total\":%u,\"kv_bytes_per_token\":%zu,"
+               "\"arena_plan\":{\"activations\":%zu,\"kv_blocks\":%zu,\"logits\":%zu,\"tokenizer\":%zu,"
+               "\"sampler\":%zu},\"arena_bytes\":%zu,\"blob_bytes\":%zu",
+               l.max_context, l.max_sequences, l.prefill_chunk, l.kv_block_tokens, l.logit_rows, l.threads,
+               p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
+               p.total, r.blob_bytes);
+}
+
+void print_plan_text(FILE* f, const PlanReport& r) {
+  const RunLimits& l = r.limits;
+  const MemoryPlan& p = r.plan;
+  std::fprintf(f, "arena plan for max context %u, %u sequence%s, prefill chunk %u, KV blocks of %u tokens, %u thread%s:\n",
+               l.max_context, l.max_sequences, l.max_sequences == 1 ? "" : "s", l.prefill_chunk, l.kv_block_tokens,
+               l.threads, l.threads == 1 ? "" : "s");
+  std::fprintf(f, "  activations  %12zu bytes\n", p.activations);
+  std::fprintf(f, "  kv_blocks    %12zu bytes (%u blocks, %zu bytes per token)\n", p.kv_blocks, p.kv_block_count,
+               p.kv_bytes_per_token);
+  std::fprintf(f, "  logits       %12zu bytes\n", p.logits);
+  std::fprintf(f, "  tokenizer    %12zu bytes\n", p.tokenizer);
+  std::fprintf(f, "  sampler      %12zu bytes\n", p.sampler);
+  std::fprintf(f, "  arena total  %12zu bytes (%.2f MiB, with %zu bytes alignment slack)\n", p.total,
+               p.total / 1048576.0, size_t(Arena::kDefaultAlign));
+  std::fprintf(f, "blob %zu bytes (mapped); blob + arena %zu bytes (%.2f MiB)\n", r.blob_bytes, r.blob_bytes + p.total,
+               (r.blob_bytes + p.total) / 1048576.0);
+}
+
+int report_error(const char* tool, const Status& s, bool json) {
+  if (json) {
+    std::printf("{\"done\":true,\"status\":\"%s\",\"error\":", status_code_name(s.code()));
+    json_string(stdout, s.message(), std::strlen(s.message()));
+    std::printf("}\n");
+    std::fflush(stdout);
+  }
+  std::fprintf(stderr, "%s: error [%s]: %s\n", tool, status_code_name(s.code()), s.message());
+  return 1;
+}
+
 int print_plan(const EngineOptions& opt, bool json, const char* tool) {
   BlobMap map;
   const int err = blob_map_file(opt.model_path, &map);
   if (err != 0) {
-    std::fprintf(stderr, "%s: error [io_error]: cannot open blob '%s': %s\n", tool, opt.model_path, std::strerror(err));
-    return 1;
+    return report_error(tool,
+                        Status::error(StatusCode::kIoError, "cannot open blob '%s': %s", opt.model_path,
+                                      std::strerror(err)),
+                        json);
   }
   ModelFile file;
+  PlanReport r;
   Status s = open_model_file(map.data, map.size, &file);
-  const RunLimits l = resolve_run_limits(opt, file.default_limits);
-  MemoryPlan p;
-  const char* why = "";
-  if (s.is_ok() && l.max_sequences > Engine::kMaxSequences) {
-    s = Status::error(StatusCode::kInvalidArgument, "at most %u sequences", Engine::kMaxSequences);
-  }
-  if (s.is_ok() && !plan_memory(file.shape(), l, &p, &why)) {
-    s = Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
-  }
-  if (s.is_ok()) s = check_stored_plan(file, l, p);
-  const size_t blob_bytes = map.size;
+  if (s.is_ok()) s = plan_for(file, map.size, opt, &r);
   blob_unmap(&map);
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "%s: error [%s]: %s\n", tool, status_code_name(s.code()), s.message());
-    return 1;
-  }
+  if (!s.is_ok()) return report_error(tool, s, json);
   if (json) {
-    std::printf("{\"max_context\":%u,\"max_sequences\":%u,\"prefill_chunk\":%u,\"kv_block_tokens\":%u,"
-                "\"logit_rows\":%u,\"threads\":%u,\"kv_blocks_total\":%u,\"kv_bytes_per_token\":%zu,"
-                "\"arena_plan\":{\"activations\":%zu,\"kv_blocks\":%zu,\"logits\":%zu,\"tokenizer\":%zu,"
-                "\"sampler\":%zu},\"arena_bytes\":%zu,\"blob_bytes\":%zu}\n",
-                l.max_context, l.max_sequences, l.prefill_chunk, l.kv_block_tokens, l.logit_rows, l.threads,
-                p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
-                p.total, blob_bytes);
-    return 0;
+    std::printf("{");
+    json_plan_fields(stdout, r);
+    std::printf("}\n");
+  } else {
+    print_plan_text(stdout, r);
   }
-  std::printf("arena plan for max context %u, %u sequence%s, prefill chunk %u, KV blocks of %u tokens, %u thread%s:\n",
-              l.max_context, l.max_sequences, l.max_sequences == 1 ? "" : "s", l.prefill_chunk, l.kv_block_tokens,
-              l.threads, l.threads == 1 ? "" : "s");
-  std::printf("  activations  %12zu bytes\n", p.activations);
-  std::printf("  kv_blocks    %12zu bytes (%u blocks, %zu bytes per token)\n", p.kv_blocks, p.kv_block_count,
-              p.kv_bytes_per_token);
-  std::printf("  logits       %12zu bytes\n", p.logits);
-  std::printf("  tokenizer    %12zu bytes\n", p.tokenizer);
-  std::printf("  sampler      %12zu bytes\n", p.sampler);
-  std::printf("  arena total  %12zu bytes (%.2f MiB, with %zu bytes alignment slack)\n", p.total, p.total / 1048576.0,
-              size_t(Arena::kDefaultAlign));
-  std::printf("blob %zu bytes (mapped); blob + arena %zu bytes (%.2f MiB)\n", blob_bytes, blob_bytes + p.total,
-              (blob_bytes + p.total) / 1048576.0);
   return 0;
 }
 

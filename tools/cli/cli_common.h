@@ -27,12 +27,15 @@ struct CommonFlagsSeen {
   bool sampling = false;  // --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n
 };
 
-// Parse argv[*i] (and its value) if it is a common flag; advances *i.
+// Parse argv[*i] (and its value) if it is a common flag; advances *i. The
+// short forms -m, -t, -c, -s stand for --model, --threads, --max-context, --seed.
 // Returns 1 if consumed, 0 if not a common flag, -1 on a bad value (*err set).
 int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::string* err,
                       CommonFlagsSeen* seen = nullptr);
-// Help text for the common flags.
+// Help text for the common flags (the --isa list is this build's variants).
 const char* common_flags_help();
+// "auto, avxvnni, avx2, scalar": what --isa accepts in this build.
+const char* isa_choices();
 
 // After parsing, before opening the engine:
 //   * TERN_ISA / TERN_THREADS apply only where no flag was given; a malformed
@@ -52,6 +55,23 @@ void json_string(FILE* f, const char* s, size_t n);
 void json_memory_fields(FILE* f, const Engine& e);
 // Human-readable memory and configuration report (REPL /stats).
 void print_memory_report(FILE* f, const Engine& e);
+
+// The arena plan for `opt` over an opened blob (the blob's limits overridden
+// by the options), checked against the plan the blob stores.
+struct PlanReport {
+  RunLimits limits;
+  MemoryPlan plan;
+  size_t blob_bytes = 0;
+};
+Status plan_for(const ModelFile& file, size_t blob_bytes, const EngineOptions& opt, PlanReport* out);
+// "max_context":..,"arena_plan":{..},"arena_bytes":..,"blob_bytes":.. (no braces).
+void json_plan_fields(FILE* f, const PlanReport& r);
+// The plan by category, in bytes and MiB.
+void print_plan_text(FILE* f, const PlanReport& r);
+// An error after argument parsing: "TOOL: error [code]: message" on stderr
+// and, with json, one final {"done":true,"status":..,"error":..} on stdout.
+// Returns 1.
+int report_error(const char* tool, const Status& s, bool json);
 
 // --print-plan: the arena the tool would take for these options (the blob's
 // limits overridden by the flags), by category, printed to stdout without
