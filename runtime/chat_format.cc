@@ -53,16 +53,30 @@ Status chat_format_init(const char* tmpl, size_t len, int32_t im_start, int32_t 
   return Status::ok();
 }
 
-Status chat_encode_user_turn(Tokenizer* tok, const ChatFormat& fmt, bool first_turn, bool after_reply,
-                             const char* text, size_t len, int32_t* out, size_t cap, size_t* n_out) {
+Status chat_encode_system_turn(Tokenizer* tok, const ChatFormat& fmt, const char* text, size_t len, int32_t* out,
+                               size_t cap, size_t* n_out) {
+  (void)fmt;  // ChatML is the only format
   *n_out = 0;
+  if (len == 0) return Status::ok();
   size_t n = 0;
-  if (after_reply) TERN_RETURN_IF_ERROR(append(tok, "\n", 1, false, out, cap, &n));
-  if (first_turn && fmt.system_len > 0) {
-    TERN_RETURN_IF_ERROR(append(tok, "<|im_start|>system\n", 19, true, out, cap, &n));
-    TERN_RETURN_IF_ERROR(append(tok, fmt.system_prompt, fmt.system_len, false, out, cap, &n));
-    TERN_RETURN_IF_ERROR(append(tok, "<|im_end|>\n", 11, true, out, cap, &n));
+  Status s = append(tok, "<|im_start|>system\n", 19, true, out, cap, &n);
+  if (s.is_ok()) s = append(tok, text, len, false, out, cap, &n);
+  if (s.is_ok()) s = append(tok, "<|im_end|>\n", 11, true, out, cap, &n);
+  *n_out = n;
+  return s;
+}
+
+Status chat_encode_turn(Tokenizer* tok, const ChatFormat& fmt, const ChatTurnPrefix& prefix, const char* text,
+                        size_t len, int32_t* out, size_t cap, size_t* n_out, size_t* user_at) {
+  *n_out = 0;
+  *user_at = 0;
+  size_t n = 0;
+  if (prefix.after_reply && prefix.reply_cut) {
+    if (cap == 0) return Status::error(StatusCode::kPromptTooLong, "text needs more than 0 tokens");
+    out[n++] = fmt.im_end;
   }
+  if (prefix.after_reply) TERN_RETURN_IF_ERROR(append(tok, "\n", 1, false, out, cap, &n));
+  *user_at = n;
   TERN_RETURN_IF_ERROR(append(tok, "<|im_start|>user\n", 17, true, out, cap, &n));
   Status s = append(tok, text, len, false, out, cap, &n);
   if (!s.is_ok()) {
@@ -72,6 +86,25 @@ Status chat_encode_user_turn(Tokenizer* tok, const ChatFormat& fmt, bool first_t
   TERN_RETURN_IF_ERROR(append(tok, "<|im_end|>\n<|im_start|>assistant\n", 33, true, out, cap, &n));
   *n_out = n;
   return Status::ok();
+}
+
+Status chat_encode_user_turn(Tokenizer* tok, const ChatFormat& fmt, bool first_turn, bool after_reply,
+                             const char* text, size_t len, int32_t* out, size_t cap, size_t* n_out) {
+  *n_out = 0;
+  size_t n = 0;
+  if (after_reply) TERN_RETURN_IF_ERROR(append(tok, "\n", 1, false, out, cap, &n));
+  if (first_turn && fmt.system_len > 0) {
+    size_t sys = 0;
+    Status s = chat_encode_system_turn(tok, fmt, fmt.system_prompt, fmt.system_len, out + n, cap - n, &sys);
+    n += sys;
+    if (!s.is_ok()) return s;
+  }
+  ChatTurnPrefix none;
+  size_t got = 0, user_at = 0;
+  Status s = chat_encode_turn(tok, fmt, none, text, len, out + n, cap - n, &got, &user_at);
+  n += got;
+  *n_out = n;
+  return s;
 }
 
 }  // namespace tern

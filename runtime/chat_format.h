@@ -34,4 +34,24 @@ Status chat_format_init(const char* tmpl, size_t tmpl_len, int32_t im_start, int
 Status chat_encode_user_turn(Tokenizer* tok, const ChatFormat& fmt, bool first_turn, bool after_reply,
                              const char* text, size_t len, int32_t* out, size_t cap, size_t* n_out);
 
+// The system turn alone: "<|im_start|>system\n" TEXT "<|im_end|>\n", the text
+// always plain. Nothing (n_out = 0) for an empty text.
+Status chat_encode_system_turn(Tokenizer* tok, const ChatFormat& fmt, const char* text, size_t len, int32_t* out,
+                               size_t cap, size_t* n_out);
+
+// How the turn before a new user turn ended.
+struct ChatTurnPrefix {
+  bool after_reply = false;  // an assistant reply comes before (not the system turn or nothing)
+  bool reply_cut = false;    // that reply ended without its end-of-turn token (-n, Ctrl-C, full context)
+};
+
+// Token ids for one user turn and the assistant header, after what `prefix`
+// says precedes it. A reply cut off is closed first as the format closes a
+// turn (ChatML: <|im_end|>, then the "\n" every reply is followed by), so the
+// model sees a finished turn and never continues it. *user_at = the index in
+// out of the turn's first own token (<|im_start|>user): what precedes it
+// belongs to the previous turn.
+Status chat_encode_turn(Tokenizer* tok, const ChatFormat& fmt, const ChatTurnPrefix& prefix, const char* text,
+                        size_t len, int32_t* out, size_t cap, size_t* n_out, size_t* user_at);
+
 }  // namespace tern

@@ -189,6 +189,8 @@ def main():
     out("repl_line", "crlf_nul", b"\xff" + b"caf\xc3\xa9\r\nA\x00B\nline\r\r\n/help")
     out("repl_line", "invalid", b"\xff" + b"\xff\xfe \xc0\xaf\n\xed\xa0\x80 /x\n\xe2\x82\n/exit")
     out("repl_line", "too_long", bytes([7]) + b"short\n" + b"x" * 40 + b"\nok\n/unknown cmd\n")
+    out("repl_line", "editor_keys", b"\x90" + b"Hello w\xc3\xa9rld\x1b[D\x1b[D\x7f\x01\x05\x17\x15again \xe4\xb8\xad\x1b[1;5D\x1b[A\x1b[B\x1b[3~\x0b\x1bb\x1bf\r\nnext\x03\x04")
+    out("repl_line", "triple_quote_block", b"\x90" + b'"""\nline one\n/quit\n\\\nend"""\ncontinued \\\nline\n/system  Be brief.\n"""one"""\n')
 
     # KV: shape bytes (block tokens, blocks, 4 table sizes), then ops (op byte, argument).
     out("kv_pages", "grow_fork_cow", bytes([3, 11, 8, 8, 4, 2]) + bytes([0, 20, 5, 0, 3, 5, 1, 7, 9, 2, 0, 3, 11, 5]))

@@ -2,7 +2,10 @@
 // and operator new/delete are interposed in this binary and counted while a
 // real workload runs on the real model: tokenizing, prefill, 256 decode steps
 // with sampling, a REPL turn, and the error paths (KV pool full, context
-// full, prompt too long, invalid token). Any count above zero fails.
+// full, prompt too long, invalid token). Then the REPL's own paths: a reply
+// cut off and closed, a stop request (Ctrl-C), a new system prompt, a full
+// context refused, context shift, and tern-chat's input handling (line
+// editor, message joiner, command parser). Any count above zero fails.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -16,6 +19,8 @@
 #include "runtime/engine.h"
 #include "runtime/generate.h"
 #include "tests/support/goldens.h"
+#include "tools/cli/line_editor.h"
+#include "tools/cli/repl_line.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TERN_NO_INTERPOSE 1
@@ -160,6 +165,92 @@ TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
   EXPECT_TRUE(after_reset_s.is_ok()) << after_reset_s.message();
   EXPECT_EQ(allocs, 0) << "heap allocations after init";
   std::printf("heap allocations after init: %ld (KV full said: %s)\n", allocs, kv_full_s.message());
+}
+
+bool g_stop = false;
+bool stop_check(void*) { return g_stop; }
+
+TEST_F(AllocFreeTest, ReplPathsAllocateNothing) {
+  EngineOptions o;
+  o.model_path = path_.c_str();
+  o.limits.max_context = 128;
+  o.limits.max_sequences = 1;
+  o.threads = 1;
+  auto engine = std::make_unique<Engine>();
+  ASSERT_TRUE(engine->open(o).is_ok());
+  static ChatSession chat;
+  ASSERT_TRUE(chat.init(engine.get(), 0).is_ok());
+  chat.set_stop_check(stop_check, nullptr);
+  static char line[8192], stash[8192], hist[4096], joined[8192], clean[cli::repl_clean_bytes(8192)];
+  static char render[cli::LineEditor::render_max(2)];
+  static cli::LineEditor editor;
+  static cli::MessageJoiner joiner;
+  const char keys[] = "Hello w\xc3\xa9rld\x1b[D\x1b[D\x7f\x01\x05\x17\x15" "again \xe4\xb8\xad\x1b[A\x1b[B\x0b\r";
+  const char* msg = "Tell me a story about a cat.";
+  const size_t msg_len = std::strlen(msg);
+
+  GenerateStats st;
+  Status cut_s, closed_s, stopped_s, system_s, full_s, shift_s;
+  ChatTurnInfo::End cut_end = ChatTurnInfo::End::kNone, stopped_end = ChatTurnInfo::End::kNone;
+  uint32_t shifted_turns = 0;
+  cli::LineEditor::Event ev = cli::LineEditor::Event::kNone;
+  cli::ReplInput parsed;
+  size_t rendered = 0;
+  long allocs = 0;
+  {
+    Counting counting;
+    // tern-chat's input: keys through the editor, the line through the joiner and parser.
+    editor.init(line, stash, sizeof(line), hist, sizeof(hist));
+    editor.history_add("earlier", 7);
+    editor.begin();
+    size_t at = 0;
+    while (at < sizeof(keys) - 1 && ev == cli::LineEditor::Event::kNone) {
+      const size_t left = sizeof(keys) - 1 - at;
+      at += editor.feed(keys + at, left < 3 ? left : 3, &ev);  // a few bytes per read, as a terminal gives them
+      rendered += editor.render("> ", 2, 80, render, sizeof(render));
+    }
+    joiner.init(joined, sizeof(joined));
+    (void)joiner.add("\"\"\"", 3);
+    (void)joiner.add(editor.line(), editor.len());
+    (void)joiner.add("\"\"\"", 3);
+    parsed = cli::parse_repl_line(joiner.text(), joiner.len(), clean, sizeof(clean), joiner.was_block());
+    // A reply cut off at the token budget, then the turn that closes it.
+    cut_s = chat.turn(msg, msg_len, 4, ignore_chat, nullptr, &st);
+    cut_end = chat.last_turn().end;
+    closed_s = chat.turn("Go on.", 6, 4, ignore_chat, nullptr, &st);
+    // A stop request (Ctrl-C) during the reply.
+    g_stop = true;
+    stopped_s = chat.turn(msg, msg_len, 8, ignore_chat, nullptr, &st);
+    stopped_end = chat.last_turn().end;
+    g_stop = false;
+    // A new system prompt, then turns until the context is full.
+    system_s = chat.set_system("Be brief.", 9);
+    for (int i = 0; i < 20 && full_s.is_ok(); ++i) {
+      full_s = chat.turn(msg, msg_len, 16, ignore_chat, nullptr, &st);
+      if (!full_s.is_ok() && chat.last_turn().end != ChatTurnInfo::End::kNone) full_s = Status::ok();
+    }
+    // Context shift: the same turns go on, dropping the oldest.
+    chat.set_context_shift(true);
+    for (int i = 0; i < 6 && shift_s.is_ok(); ++i) {
+      shift_s = chat.turn(msg, msg_len, 16, ignore_chat, nullptr, &st);
+      shifted_turns += chat.last_turn().dropped_turns;
+    }
+    chat.reset();
+    allocs = counting.stop();
+  }
+  EXPECT_EQ(ev, cli::LineEditor::Event::kEnter);
+  EXPECT_GT(rendered, 0u);
+  EXPECT_EQ(parsed.kind, cli::ReplInputKind::kMessage);
+  EXPECT_TRUE(cut_s.is_ok()) << cut_s.message();
+  EXPECT_EQ(cut_end, ChatTurnInfo::End::kLength);
+  EXPECT_TRUE(closed_s.is_ok()) << closed_s.message();
+  EXPECT_TRUE(stopped_s.is_ok()) << stopped_s.message();
+  EXPECT_EQ(stopped_end, ChatTurnInfo::End::kStopped);
+  EXPECT_TRUE(system_s.is_ok()) << system_s.message();
+  EXPECT_EQ(full_s.code(), StatusCode::kContextFull) << full_s.message();
+  EXPECT_TRUE(shift_s.is_ok()) << shift_s.message();
+  EXPECT_GT(shifted_turns, 0u);
+  EXPECT_EQ(allocs, 0) << "heap allocations in the REPL paths";
 }
 
 }  // namespace

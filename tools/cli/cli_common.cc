@@ -187,7 +187,7 @@ bool finish_common_flags(const char* tool, EngineOptions* opt, const CommonFlags
     if (seed_random) *seed_random = true;
   }
   if (opt->sampling.temperature == 0 && (seen.sampling || seen.seed)) {
-    std::fprintf(stderr, "%s: warning: --temp 0 decodes greedily; the sampling flags given have no effect\n", tool);
+    std::fprintf(stderr, "%s: warning: --temp 0 always picks the most likely token; the sampling flags given have no effect\n", tool);
   }
   return true;
 }
