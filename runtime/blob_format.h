@@ -149,8 +149,28 @@ enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2 };
 // Weight kind requested from the packer (--weights).
 enum class WeightKind : uint32_t { kInt8 = 1, kInt4 = 2 };
 
-// Exact byte size of a tensor payload; 0 if the shape is invalid for the type.
+// Exact byte size of a tensor payload; 0 if the shape is invalid for the type
+// or its size does not fit in 64 bits.
 uint64_t tensor_bytes(DType dtype, uint64_t rows, uint64_t cols);
+
+// ---- Checked size arithmetic ---------------------------------------------------
+// Every size computed from file contents goes through these: false (and *out
+// untouched) when the exact result does not fit in 64 bits.
+inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
+  if (a != 0 && b > UINT64_MAX / a) return false;
+  *out = a * b;
+  return true;
+}
+inline bool checked_add(uint64_t a, uint64_t b, uint64_t* out) {
+  if (b > UINT64_MAX - a) return false;
+  *out = a + b;
+  return true;
+}
+// a * b + c * d, all checked.
+inline bool checked_mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t* out) {
+  uint64_t x, y;
+  return checked_mul(a, b, &x) && checked_mul(c, d, &y) && checked_add(x, y, out);
+}
 
 // ---- Little-endian field access ---------------------------------------------
 inline uint32_t load_u32(const uint8_t* p) {

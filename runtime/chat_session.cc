@@ -193,7 +193,10 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
   req.n_stop = 2;
   req.on_token = &ChatSession::on_token;
   req.ctx = this;
+  req.cancel = stop_fn_;  // Ctrl-C during the prefill of a long message
+  req.cancel_ctx = stop_ctx_;
   s = generate(engine_, seq_, &history_, req, stats);
+  if (stats->finish == FinishReason::kCaller) stop_requested_ = true;
   if (stats->generated == 0 && !s.is_ok() && s.code() != StatusCode::kContextFull &&
       s.code() != StatusCode::kKvFull) {
     // Nothing ran (a refused request): forget the turn. A context shift

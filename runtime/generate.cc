@@ -109,7 +109,30 @@ Status generate(Engine* engine, KvSequence* seq, TokenHistory* h, const Generate
   if (pending == 0) return Status::error(StatusCode::kInvalidArgument, "empty prompt: nothing to generate from");
   StopStringFilter filter;
   TERN_RETURN_IF_ERROR(filter.init(req.stop_strings, req.stop_string_lens, req.n_stop_strings));
-  TERN_RETURN_IF_ERROR(engine->prefill(seq, h->ids + seq->n_past, pending));
+  // Prefill chunk by chunk, so a cancel request is seen within one chunk's
+  // time. Ids and length are checked for the whole prompt first, and an error
+  // rolls the whole prefill back: kPromptTooLong and kInvalidToken cost no work.
+  TERN_RETURN_IF_ERROR(engine->check_tokens(h->ids + seq->n_past, pending));
+  if (uint64_t(seq->n_past) + pending > engine->limits().max_context) {
+    return Status::error(StatusCode::kPromptTooLong, "prompt of %u tokens does not fit: %u already in context, max context %u",
+                         pending, seq->n_past, engine->limits().max_context);
+  }
+  const uint32_t start = seq->n_past, chunk = engine->limits().prefill_chunk;
+  for (uint32_t done = 0; done < pending;) {
+    if (req.cancel && req.cancel(req.cancel_ctx)) {
+      stats->prompt_tokens = done;
+      stats->prefill_ns = now_ns() - t0;
+      stats->finish = FinishReason::kCaller;
+      return Status::ok();
+    }
+    const uint32_t n = pending - done < chunk ? pending - done : chunk;
+    Status s = engine->prefill(seq, h->ids + seq->n_past, n);
+    if (!s.is_ok()) {
+      engine->model().kv().truncate(seq, start);
+      return s;
+    }
+    done += n;
+  }
   stats->prompt_tokens = pending;
   stats->prefill_ns = now_ns() - t0;
   const uint32_t window = engine->sampler().params().repeat_last_n;
@@ -119,6 +142,10 @@ Status generate(Engine* engine, KvSequence* seq, TokenHistory* h, const Generate
   stats->finish = FinishReason::kLength;
   for (uint32_t i = 0; i < req.max_new_tokens; ++i) {
     const uint64_t ts = now_ns();
+    if (i > 0 && req.cancel && req.cancel(req.cancel_ctx)) {
+      stats->finish = FinishReason::kCaller;
+      break;
+    }
     if (i > 0) {
       // Feed the previous token, then sample the next.
       Status s = engine->decode(seq, h->ids[h->n - 1]);

@@ -73,6 +73,12 @@ struct GenerateRequest {
   uint32_t n_stop_strings = 0;
   TextFn on_text = nullptr;
   void* text_ctx = nullptr;
+  // Polled before each prefill chunk and each decode step (a Ctrl-C flag, a
+  // client that went away): true ends the call with FinishReason::kCaller and
+  // Status ok. What was prefilled stays in the KV cache; the rest of the
+  // history is prefilled by the next call. nullptr: never.
+  bool (*cancel)(void* ctx) = nullptr;
+  void* cancel_ctx = nullptr;
 };
 
 // The stop-string matcher generate() runs over the visible text: feed()

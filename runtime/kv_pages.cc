@@ -19,7 +19,7 @@ size_t KvPool::arena_bytes(const KvPoolShape& s, uint32_t sequences, uint32_t ma
 
 Status KvPool::init(const KvPoolShape& s, Arena* arena) {
   if (s.layers == 0 || s.kv_heads == 0 || s.head_dim == 0 || s.block_tokens == 0 || s.n_blocks == 0 ||
-      s.n_blocks > 0xffffffu) {
+      s.n_blocks > kMaxKvBlocks) {
     return Status::error(StatusCode::kInvalidArgument, "invalid KV pool shape (%u blocks of %u tokens)", s.n_blocks,
                          s.block_tokens);
   }

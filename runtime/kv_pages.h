@@ -14,6 +14,10 @@
 
 namespace tern {
 
+// The most blocks one pool holds. plan_memory refuses limits that need more,
+// so a plan it reports is a plan KvPool::init accepts (one constant for both).
+constexpr uint32_t kMaxKvBlocks = 0xffffffu;  // 2^24 - 1
+
 struct KvPoolShape {
   uint32_t layers = 0;
   uint32_t kv_heads = 0;

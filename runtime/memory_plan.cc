@@ -1,6 +1,9 @@
 #include "runtime/memory_plan.h"
 
+#include <cstdint>
+
 #include "arena/arena.h"
+#include "runtime/blob_format.h"
 #include "runtime/kv_pages.h"
 #include "runtime/model.h"
 #include "runtime/model_file.h"
@@ -14,6 +17,48 @@ constexpr uint32_t kMaxContextLimit = 1u << 20;
 constexpr uint32_t kMaxSequencesLimit = 256;
 constexpr uint32_t kMaxChunk = 4096;
 constexpr uint32_t kMaxThreads = 64;
+
+// A sum of products in 64 bits, every step checked: the plan is first
+// computed this way, and refused if it overflows or exceeds size_t (a 32-bit
+// device), so the size_t arithmetic below can never wrap.
+struct CheckedSum {
+  uint64_t total = 0;
+  bool ok = true;
+  // total += align_up(a * b * c * d, 64)
+  void add(uint64_t a, uint64_t b = 1, uint64_t c = 1, uint64_t d = 1) {
+    uint64_t x = 0;
+    ok = ok && blob::checked_mul(a, b, &x) && blob::checked_mul(x, c, &x) && blob::checked_mul(x, d, &x) &&
+         blob::checked_add(x, 63, &x) && blob::checked_add(total, x / 64 * 64, &total);
+  }
+};
+
+// Upper bound of every arena byte the plan below counts (each buffer padded
+// to 64 bytes); false if it does not fit size_t.
+bool plan_fits_size_t(const ModelShape& s, const RunLimits& l, uint64_t n_blocks, uint64_t blocks_per_seq) {
+  const uint64_t c = l.prefill_chunk;
+  const uint64_t q_dim = uint64_t(s.heads) * s.head_dim, kv_dim = uint64_t(s.kv_heads) * s.head_dim;
+  const uint64_t wide = q_dim > s.dim ? q_dim : s.dim;
+  const uint64_t max_cols = wide > s.ffn ? wide : s.ffn;
+  CheckedSum sum;
+  sum.add(s.layers, kLayerWeightsArenaBytes);
+  sum.add(c, 2 * uint64_t(s.dim) + wide + q_dim + 2 * kv_dim + 2 * uint64_t(s.ffn) + s.rope_dim, 4);
+  sum.add(l.threads, l.max_context, 4);
+  sum.add(c, max_cols, 2);
+  sum.add(c, max_cols / 32, 8);
+  sum.add(l.logit_rows, s.vocab, 4);
+  sum.add(uint64_t(s.layers) * 2, n_blocks, uint64_t(l.kv_block_tokens) * kv_dim, 2);  // f16 K and V
+  sum.add(n_blocks, 4 + 2);                                                          // free list, refs
+  sum.add(l.max_sequences, blocks_per_seq, 4);                                       // block tables
+  sum.add(l.max_sequences, l.max_context, 4);                                        // token histories
+  sum.add(64);
+  // Tokenizer and sampler tables: bounded by the vocabulary limits (2^22
+  // tokens, 4 merges each) at well under 2 GiB; counted as 1 KiB per token
+  // and 64 bytes per merge, far above what they take.
+  sum.add(s.n_tokens, 1024);
+  sum.add(s.n_merges, 64);
+  sum.add(s.vocab, 64);
+  return sum.ok && sum.total <= uint64_t(SIZE_MAX);
+}
 }  // namespace
 
 size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* specs) {
@@ -62,6 +107,20 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   }
   if (s.layers == 0 || s.dim == 0 || s.vocab == 0 || s.head_dim == 0 || s.kv_heads == 0) { *why = "empty model shape"; return false; }
 
+  {
+    const uint64_t per_seq = (uint64_t(l.max_context) + l.kv_block_tokens - 1) / l.kv_block_tokens;
+    const uint64_t blocks = l.kv_blocks ? l.kv_blocks : per_seq * l.max_sequences;
+    if (blocks > kMaxKvBlocks) {
+      *why = "the KV pool would need more than 2^24 - 1 blocks: raise kv_block_tokens or lower max_context, "
+             "max_sequences or kv_blocks";
+      return false;
+    }
+    if (!plan_fits_size_t(s, l, blocks, per_seq)) {
+      *why = "the arena for these limits does not fit this machine's address space";
+      return false;
+    }
+  }
+
   const size_t a = Arena::kDefaultAlign;
   BufferSpec specs[kMaxBufferSpecs] = {};
   const size_t n = model_buffer_specs(s, l, specs);
@@ -75,7 +134,7 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
   kv.block_tokens = l.kv_block_tokens;
-  kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;
+  kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;  // <= kMaxKvBlocks, checked above
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
   out->kv_bytes_per_token = size_t(s.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);

@@ -317,6 +317,36 @@ DirEntry read_entry(const uint8_t* dir, uint32_t i) {
   return d;
 }
 
+// The GGUF name tern-pack gives a role ("blk.7.attn_q.weight"), into
+// out[kNameBytes]. Names are informational (lookups are by role and layer),
+// but requiring this one makes them unique with no pairwise comparison.
+void canonical_name(uint32_t role, uint32_t layer, char* out) {
+  static const char* const kLayerSuffix[kLayerRoleCount] = {"attn_norm", "attn_q",   "attn_k", "attn_v", "attn_output",
+                                                            "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
+  const char* global = role == uint32_t(blob::TensorRole::kTokenEmbd)    ? "token_embd.weight"
+                       : role == uint32_t(blob::TensorRole::kOutputNorm) ? "output_norm.weight"
+                       : role == uint32_t(blob::TensorRole::kOutput)     ? "output.weight"
+                                                                         : nullptr;
+  size_t n = 0;
+  if (global != nullptr) {
+    while (*global) out[n++] = *global++;
+    out[n] = '\0';
+    return;
+  }
+  char digits[12];
+  size_t nd = 0;
+  do {
+    digits[nd++] = char('0' + layer % 10);
+    layer /= 10;
+  } while (layer != 0);
+  for (const char* c = "blk."; *c;) out[n++] = *c++;
+  while (nd > 0) out[n++] = digits[--nd];
+  out[n++] = '.';
+  for (const char* c = kLayerSuffix[role - kFirstLayerRole]; *c;) out[n++] = *c++;
+  for (const char* c = ".weight"; *c;) out[n++] = *c++;
+  out[n] = '\0';  // at most 4 + 10 + 1 + 11 + 7 = 33 bytes
+}
+
 Status validate_directory(ModelFile* f) {
   const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
   const Section& data = f->sections[uint32_t(blob::SectionKind::kTensorData)];
@@ -337,6 +367,7 @@ Status validate_directory(ModelFile* f) {
   uint16_t layer_seen[kMaxLayers] = {};  // bit r: per-layer role r seen
   uint32_t global_seen = 0;              // bit role: global role seen
   f->bytes_f32 = f->bytes_int8 = f->bytes_int4 = 0;
+  uint64_t prev_end = 0;  // end of the previous entry's payload
   for (uint32_t i = 0; i < n; ++i) {
     const DirEntry d = read_entry(p, i);
     const uint8_t* raw_name = p + blob::tdir::kHeaderBytes + uint64_t(i) * blob::tdir::kEntryBytes;
@@ -379,15 +410,21 @@ Status validate_directory(ModelFile* f) {
       }
       global_seen |= 1u << d.role;
     }
-    // No two tensors may share bytes (a crafted directory could alias weights).
-    for (uint32_t j = 0; j < i; ++j) {
-      const DirEntry o = read_entry(p, j);
-      if (d.offset < o.offset + o.bytes && o.offset < d.offset + d.bytes) {
-        return Status::error(StatusCode::kBadLayout, "tensors '%s' and '%s' overlap", d.name, o.name);
-      }
-      if (std::strcmp(d.name, o.name) == 0) {
-        return Status::error(StatusCode::kBadTensor, "tensors %u and %u: duplicate name '%s'", j, i, d.name);
-      }
+    // No two tensors may share bytes (a crafted directory could alias weights):
+    // payloads are listed in offset order, so each must start at or after the
+    // end of the one before. Linear, not pairwise: the cost of opening stays
+    // proportional to the directory.
+    if (d.offset < prev_end) {
+      return Status::error(StatusCode::kBadLayout,
+                           "tensor '%s' overlaps the tensor before it or is out of offset order", d.name);
+    }
+    prev_end = d.offset + d.bytes;  // in_bounds above: no wrap
+    // Unique names: each is its (role, layer)'s name, and those are unique.
+    char want[blob::tdir::kNameBytes];
+    canonical_name(d.role, d.layer, want);
+    if (std::strcmp(d.name, want) != 0) {
+      return Status::error(StatusCode::kBadTensor, "tensor %u: name '%s' is not its role's name '%s' (duplicate name?)",
+                           i, d.name, want);
     }
     if (d.dtype == uint32_t(blob::DType::kF32)) f->bytes_f32 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;

@@ -1,5 +1,6 @@
 #include "runtime/tokenizer.h"
 
+#include <algorithm>  // std::sort: in place, no allocation, O(n log n) comparisons (introsort)
 #include <cstring>
 
 #include "runtime/blob_format.h"
@@ -33,23 +34,26 @@ ByteMap make_byte_map() {
   return m;
 }
 
-uint32_t next_pow2(uint64_t v) {
-  uint32_t p = 16;
+uint64_t next_pow2(uint64_t v) {
+  uint64_t p = 16;
   while (p < v) p <<= 1;
   return p;
 }
-uint32_t merge_table_size(uint32_t n_merges) { return next_pow2(uint64_t(n_merges) * 2); }
-uint32_t vocab_table_size(uint32_t n_tokens) { return next_pow2(uint64_t(n_tokens) * 2); }
 
-uint32_t hash_pair(int32_t a, int32_t b) {
-  uint64_t h = (uint64_t(uint32_t(a)) << 32 | uint32_t(b)) * 0x9E3779B97F4A7C15ull;
-  return uint32_t(h >> 32);
+// Byte order of texts: memcmp, a proper prefix first.
+int compare_bytes(const uint8_t* a, size_t la, const uint8_t* b, size_t lb) {
+  const size_t n = la < lb ? la : lb;
+  const int c = n ? std::memcmp(a, b, n) : 0;
+  if (c != 0) return c;
+  return la < lb ? -1 : la > lb ? 1 : 0;
 }
 
-uint32_t hash_text(const uint8_t* s, size_t n) {  // FNV-1a
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; ++i) h = (h ^ s[i]) * 16777619u;
-  return h ^ (h >> 15);
+// The first 4 bytes of a text, big-endian, zero-padded: keys that differ
+// order their texts as compare_bytes does; equal keys need the full compare.
+uint64_t prefix_key(const uint8_t* t, uint32_t len) {
+  uint64_t k = 0;
+  for (uint32_t i = 0; i < 4; ++i) k = (k << 8) | (i < len ? t[i] : 0u);
+  return k;
 }
 
 bool special_type(uint8_t type) {
@@ -71,14 +75,19 @@ Layout section_layout(uint32_t n_tokens, uint32_t n_merges, uint32_t pool_bytes)
   return l;
 }
 
-// Array sizes, in init's allocation order.
+// Array sizes, in init's allocation order. merge_keys and vocab_index keep
+// the byte counts of the open-addressing tables they replaced (4 bytes x the
+// power of two >= 2 x count), so blobs packed before keep a valid stored
+// memory plan: >= 8 x n_merges for merge_keys_, >= 8 x n_tokens for
+// vocab_sorted_ + merge_end_. bytes_pool (12 x n_tokens) doubles as the
+// 8 x n_tokens scratch of the vocabulary sort before the texts are decoded.
 struct Sizes {
-  size_t merge_slots, vocab_slots, bytes_offset, bytes_pool, specials, sym, heap;
+  size_t merge_keys, vocab_index, bytes_offset, bytes_pool, specials, sym, heap;
 };
 Sizes table_sizes(uint32_t n_tokens, uint32_t n_merges) {
   Sizes s;
-  s.merge_slots = size_t(merge_table_size(n_merges)) * 4;
-  s.vocab_slots = size_t(vocab_table_size(n_tokens)) * 4;
+  s.merge_keys = size_t(next_pow2(uint64_t(n_merges) * 2)) * 4;
+  s.vocab_index = size_t(next_pow2(uint64_t(n_tokens) * 2)) * 4;
   s.bytes_offset = (size_t(n_tokens) + 1) * 4;
   s.bytes_pool = size_t(n_tokens) * kTokenBytesPerToken;
   s.specials = Tokenizer::kMaxSpecialTokens * 4;
@@ -105,11 +114,135 @@ struct Tokenizer::Emitter {
   }
 };
 
+namespace {
+
+const uint8_t* text_of(const TokenTexts& t, uint32_t id, uint32_t* len) {
+  const uint32_t a = load_u32(t.offsets + 4 * size_t(id));
+  *len = load_u32(t.offsets + 4 * size_t(id) + 4) - a;
+  return t.pool + a;
+}
+
+// Sorts keys[i, j) (low halves: ids) whose texts share their zero-padded
+// bytes [0, d) by the rest of the texts: the next 4 bytes as an integer key
+// (kRefineLevels times), then the full comparison. Equal texts end adjacent.
+constexpr int kRefineLevels = 3;
+
+void finish_run(const TokenTexts& t, uint64_t* keys, uint32_t i, uint32_t j, uint32_t d, uint64_t* steps,
+                uint32_t* dup) {
+  uint64_t s = 0;
+  std::sort(keys + i, keys + j, [&t, &s, d](uint64_t x, uint64_t y) {
+    ++s;
+    uint32_t lx, ly;
+    const uint8_t* tx = text_of(t, uint32_t(x), &lx);
+    const uint8_t* ty = text_of(t, uint32_t(y), &ly);
+    uint32_t k = lx < ly ? lx : ly;  // the first min(d, lengths) bytes are equal
+    k = k < d ? k : d;
+    const int c = compare_bytes(tx + k, lx - k, ty + k, ly - k);
+    return c < 0 || (c == 0 && uint32_t(x) < uint32_t(y));
+  });
+  for (uint32_t k = i + 1; k < j && *dup == 0; ++k) {
+    uint32_t la, lb;
+    const uint8_t* ta = text_of(t, uint32_t(keys[k - 1]), &la);
+    const uint8_t* tb = text_of(t, uint32_t(keys[k]), &lb);
+    ++s;
+    if (la > 0 && compare_bytes(ta, la, tb, lb) == 0) *dup = k;
+  }
+  *steps += s;
+}
+
+void refine_run(const TokenTexts& t, uint64_t* keys, uint32_t i, uint32_t j, uint32_t d, int level, uint64_t* steps,
+                uint32_t* dup) {
+  bool longer = false;
+  for (uint32_t k = i; k < j; ++k) {
+    const uint32_t id = uint32_t(keys[k]);
+    uint32_t len;
+    const uint8_t* p = text_of(t, id, &len);
+    longer = longer || len > d;
+    keys[k] = len > d ? (prefix_key(p + d, len - d) << 32) | id : id;
+  }
+  *steps += j - i;
+  if (!longer || level == kRefineLevels) {
+    finish_run(t, keys, i, j, d, steps, dup);
+    return;
+  }
+  uint64_t s = 0;
+  std::sort(keys + i, keys + j, [&s](uint64_t x, uint64_t y) {
+    ++s;
+    return x < y;
+  });
+  *steps += s;
+  for (uint32_t a = i; a < j;) {
+    uint32_t b = a + 1;
+    while (b < j && (keys[b] >> 32) == (keys[a] >> 32)) ++b;
+    if (b - a > 1) refine_run(t, keys, a, b, d + 4, level + 1, steps, dup);
+    a = b;
+  }
+}
+
+}  // namespace
+
+// An LSD radix sort of (4-byte prefix key, id) pairs by the key (4 passes of
+// 8 bits; stable, so ids stay ascending within a key), then each run of equal
+// keys refined by refine_run.
+uint32_t sort_token_texts(const TokenTexts& t, uint32_t* ids, uint64_t* scratch, uint64_t* scratch2,
+                          uint64_t* steps) {
+  const uint32_t n = t.n;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t len;
+    const uint8_t* p = text_of(t, i, &len);
+    scratch[i] = (prefix_key(p, len) << 32) | i;
+  }
+  uint64_t* from = scratch;
+  uint64_t* to = scratch2;
+  for (uint32_t shift = 32; shift < 64; shift += 8) {
+    uint32_t start[257] = {};
+    for (uint32_t i = 0; i < n; ++i) ++start[((from[i] >> shift) & 0xFF) + 1];
+    for (uint32_t c = 0; c < 256; ++c) start[c + 1] += start[c];
+    for (uint32_t i = 0; i < n; ++i) to[start[(from[i] >> shift) & 0xFF]++] = from[i];
+    uint64_t* x = from;
+    from = to;
+    to = x;
+    *steps += 2 * uint64_t(n);
+  }
+  // 4 passes: the keys are back in scratch.
+  uint32_t dup = 0;
+  for (uint32_t i = 0; i < n;) {
+    uint32_t j = i + 1;
+    while (j < n && (scratch[j] >> 32) == (scratch[i] >> 32)) ++j;
+    if (j - i > 1) refine_run(t, scratch, i, j, 4, 1, steps, &dup);
+    i = j;
+  }
+  // scratch2 is free again; it may be the memory of ids (memcpy keeps these
+  // stores after the loads above).
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t id = uint32_t(scratch[i]);
+    std::memcpy(ids + i, &id, 4);
+  }
+  return dup;
+}
+
+int32_t find_token_text(const TokenTexts& t, const uint32_t* ids, const uint8_t* text, size_t len, uint64_t* steps) {
+  uint32_t lo = 0, hi = t.n;
+  uint64_t s = 0;
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    uint32_t ml;
+    const uint8_t* mt = text_of(t, ids[mid], &ml);
+    ++s;
+    if (compare_bytes(mt, ml, text, len) < 0) lo = mid + 1; else hi = mid;
+  }
+  *steps += s;
+  if (lo == t.n) return -1;
+  uint32_t ml;
+  const uint8_t* mt = text_of(t, ids[lo], &ml);
+  return compare_bytes(mt, ml, text, len) == 0 ? int32_t(ids[lo]) : -1;
+}
+
 size_t Tokenizer::arena_bytes(uint32_t n_tokens, uint32_t n_merges) {
   const Sizes s = table_sizes(n_tokens, n_merges);
   const size_t a = Arena::kDefaultAlign;
   // Each allocation may need up to align-1 padding.
-  return arena_align_up(s.merge_slots, a) + arena_align_up(s.vocab_slots, a) +
+  return arena_align_up(s.merge_keys, a) + arena_align_up(s.vocab_index, a) +
          arena_align_up(s.bytes_offset, a) + arena_align_up(s.bytes_pool, a) +
          arena_align_up(s.specials, a) + 3 * arena_align_up(s.sym, a) + arena_align_up(s.heap, a) +
          9 * a;
@@ -123,7 +256,15 @@ const uint8_t* Tokenizer::token_text(int32_t id, uint32_t* len) const {
 }
 
 Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* arena) {
+  work_ = 0;
+  const Status st = build(section, section_bytes, arena);
+  if (!st.is_ok()) n_tokens_ = 0;  // a half-built tokenizer encodes nothing
+  return st;
+}
+
+Status Tokenizer::build(const uint8_t* section, size_t section_bytes, Arena* arena) {
   constexpr StatusCode kBad = StatusCode::kBadTokenizer;
+  n_tokens_ = 0;
   if (section == nullptr || section_bytes < blob::tok::kHeaderBytes) {
     return Status::error(kBad, "tokenizer section too small (%zu bytes)", section_bytes);
   }
@@ -146,7 +287,6 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
   types_ = section + lay.types;
   merges_ = section + lay.merges;
   pool_ = section + lay.pool;
-  n_tokens_ = n_tokens;
   n_merges_ = n_merges;
   pre_split_ = PreSplit::kSmollm;
 
@@ -167,8 +307,8 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
 
   // Arena tables, in table_sizes() order.
   const Sizes sz = table_sizes(n_tokens, n_merges);
-  merge_slots_ = static_cast<uint32_t*>(arena->allocate(sz.merge_slots, "tokenizer"));
-  vocab_slots_ = static_cast<uint32_t*>(arena->allocate(sz.vocab_slots, "tokenizer"));
+  merge_keys_ = static_cast<uint64_t*>(arena->allocate(sz.merge_keys, "tokenizer"));
+  vocab_sorted_ = static_cast<uint32_t*>(arena->allocate(sz.vocab_index, "tokenizer"));
   bytes_offset_ = static_cast<uint32_t*>(arena->allocate(sz.bytes_offset, "tokenizer"));
   bytes_pool_ = static_cast<uint8_t*>(arena->allocate(sz.bytes_pool, "tokenizer"));
   specials_ = static_cast<int32_t*>(arena->allocate(sz.specials, "tokenizer"));
@@ -176,18 +316,25 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
   sym_prev_ = static_cast<int32_t*>(arena->allocate(sz.sym, "tokenizer"));
   sym_next_ = static_cast<int32_t*>(arena->allocate(sz.sym, "tokenizer"));
   heap_ = static_cast<uint64_t*>(arena->allocate(sz.heap, "tokenizer"));
-  if (!merge_slots_ || !vocab_slots_ || !bytes_offset_ || !bytes_pool_ || !specials_ || !sym_id_ ||
+  if (!merge_keys_ || !vocab_sorted_ || !bytes_offset_ || !bytes_pool_ || !specials_ || !sym_id_ ||
       !sym_prev_ || !sym_next_ || !heap_) {
-    n_tokens_ = 0;
     return Status::error(StatusCode::kArenaTooSmall, "tokenizer needs %zu arena bytes",
                          arena_bytes(n_tokens, n_merges));
   }
-  merge_mask_ = merge_table_size(n_merges) - 1;
-  vocab_mask_ = vocab_table_size(n_tokens) - 1;
-  std::memset(merge_slots_, 0, sz.merge_slots);
-  std::memset(vocab_slots_, 0, sz.vocab_slots);
+  merge_end_ = vocab_sorted_ + n_tokens;  // sz.vocab_index >= 8 x n_tokens
+  n_tokens_ = n_tokens;                   // token_text() and lookups below need it
 
-  // Decode token texts to bytes; index texts; collect special tokens.
+  // Vocabulary order. Scratch: bytes_pool (>= 8 x n_tokens, decoded into
+  // below) and the vocabulary table itself (>= 8 x n_tokens).
+  texts_ = TokenTexts{offsets_, pool_, n_tokens};
+  const uint32_t dup = sort_token_texts(texts_, vocab_sorted_, reinterpret_cast<uint64_t*>(bytes_pool_),
+                                        reinterpret_cast<uint64_t*>(vocab_sorted_), &work_);
+  if (dup != 0) {
+    return Status::error(kBad, "tokens %u and %u have the same text (duplicate tokens are refused, as llama.cpp does)",
+                         vocab_sorted_[dup - 1], vocab_sorted_[dup]);
+  }
+
+  // Decode token texts to bytes (overwrites the sort scratch); collect special tokens.
   const ByteMap bm = make_byte_map();
   uint32_t w = 0;
   n_specials_ = 0;
@@ -206,7 +353,16 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
     } else {
       for (uint32_t k = 0; k < tlen;) {
         uint32_t cp;
-        k += uint32_t(utf8_decode(t + k, tlen - k, &cp));
+        // Fast paths for the alphabet's 1- and 2-byte characters (the
+        // alphabet is < U+0144); overlong forms fall through to utf8_decode.
+        if (t[k] < 0x80) {
+          cp = t[k++];
+        } else if ((t[k] & 0xE0) == 0xC0 && k + 1 < tlen && (t[k + 1] & 0xC0) == 0x80 &&
+                   (cp = (uint32_t(t[k] & 0x1F) << 6) | (t[k + 1] & 0x3F)) >= 0x80) {
+          k += 2;
+        } else {
+          k += uint32_t(utf8_decode(t + k, tlen - k, &cp));
+        }
         if (cp >= 324 || bm.byte_of_cp[cp] < 0) {
           return Status::error(kBad, "token %u text is not in the byte-level alphabet", i);
         }
@@ -214,20 +370,12 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
         bytes_pool_[w++] = uint8_t(bm.byte_of_cp[cp]);
       }
     }
-    if (tlen > 0) {
-      // Later duplicates win, as in HF's text -> id map.
-      uint32_t s = hash_text(t, tlen) & vocab_mask_;
-      for (;; s = (s + 1) & vocab_mask_) {
-        const uint32_t v = vocab_slots_[s];
-        if (v == 0) { vocab_slots_[s] = i + 1; break; }
-        uint32_t olen;
-        const uint8_t* o = token_text(int32_t(v - 1), &olen);
-        if (olen == tlen && std::memcmp(o, t, tlen) == 0) { vocab_slots_[s] = i + 1; break; }
-      }
-    }
     if (special_type(type) && tlen > 0) {
       if (n_specials_ == kMaxSpecialTokens) {
         return Status::error(kBad, "more than %zu special tokens", kMaxSpecialTokens);
+      }
+      if (tlen > kMaxSpecialBytes) {
+        return Status::error(kBad, "special token %u is %u bytes long (at most %zu)", i, tlen, kMaxSpecialBytes);
       }
       specials_[n_specials_++] = int32_t(i);
       const uint8_t first = bytes_pool_[bytes_offset_[i]];
@@ -235,51 +383,133 @@ Status Tokenizer::init(const uint8_t* section, size_t section_bytes, Arena* aren
     }
   }
   bytes_offset_[n_tokens] = w;
+  {
+    // Special bytes are their texts (verbatim), and texts are distinct: a strict order.
+    uint64_t steps = 0;
+    std::sort(specials_, specials_ + n_specials_, [this, &steps](int32_t x, int32_t y) {
+      ++steps;
+      return compare_bytes(bytes_pool_ + bytes_offset_[x], bytes_offset_[x + 1] - bytes_offset_[x],
+                           bytes_pool_ + bytes_offset_[y], bytes_offset_[y + 1] - bytes_offset_[y]) < 0;
+    });
+    work_ += steps;
+  }
 
   // Single-byte tokens (BPE's starting symbols).
   for (int b = 0; b < 256; ++b) {
     uint8_t u[4];
     const size_t n = utf8_encode(bm.cp_of_byte[b], u);
-    byte_token_[b] = find(reinterpret_cast<const char*>(u), n);
+    byte_token_[b] = find_token_text(texts_, vocab_sorted_, u, n, &work_);
   }
+  return build_merges();
+}
 
-  // Merges: ids in range, merged text = left text + right text; index by pair.
+// Merges: ids in range, merged text = left text + right text; grouped by left
+// id (counting sort into merge_end_), each group sorted by (right, rank), the
+// later copies of a pair dropped.
+Status Tokenizer::build_merges() {
+  constexpr StatusCode kBad = StatusCode::kBadTokenizer;
+  const uint32_t n_tokens = n_tokens_, n_merges = n_merges_;
+  std::memset(merge_end_, 0, size_t(n_tokens) * 4);
   for (uint32_t r = 0; r < n_merges; ++r) {
     const uint8_t* m = merges_ + 12 * size_t(r);
     const uint32_t a = load_u32(m), b = load_u32(m + 4), c = load_u32(m + 8);
     if (a >= n_tokens || b >= n_tokens || c >= n_tokens) {
       return Status::error(kBad, "merge %u has a token id out of range", r);
     }
-    uint32_t la, lb, lc;
-    const uint8_t* ta = token_text(int32_t(a), &la);
-    const uint8_t* tb = token_text(int32_t(b), &lb);
-    const uint8_t* tc = token_text(int32_t(c), &lc);
-    if (la == 0 || lb == 0 || uint64_t(la) + lb != lc || std::memcmp(ta, tc, la) != 0 ||
-        std::memcmp(tb, tc + la, lb) != 0) {
-      return Status::error(kBad, "merge %u: token %u is not token %u + token %u", r, c, a, b);
-    }
-    // Later duplicates win, as in HF's merge map.
-    uint32_t s = hash_pair(int32_t(a), int32_t(b)) & merge_mask_;
-    for (;; s = (s + 1) & merge_mask_) {
-      const uint32_t v = merge_slots_[s];
-      if (v == 0) { merge_slots_[s] = r + 1; break; }
-      const uint8_t* o = merges_ + 12 * size_t(v - 1);
-      if (load_u32(o) == a && load_u32(o + 4) == b) { merge_slots_[s] = r + 1; break; }
-    }
+    ++merge_end_[a];
   }
+  uint32_t sum = 0;
+  for (uint32_t a = 0; a < n_tokens; ++a) {
+    const uint32_t count = merge_end_[a];
+    merge_end_[a] = sum;  // group start, advanced to its end by the placement below
+    sum += count;
+  }
+  for (uint32_t r = 0; r < n_merges; ++r) {
+    const uint8_t* m = merges_ + 12 * size_t(r);
+    merge_keys_[merge_end_[load_u32(m)]++] = (uint64_t(load_u32(m + 4)) << 32) | r;
+  }
+  uint64_t steps = 0;
+  uint32_t start = 0, w = 0;
+  for (uint32_t a = 0; a < n_tokens; ++a) {
+    const uint32_t end = merge_end_[a];
+    if (end - start > 1) {
+      std::sort(merge_keys_ + start, merge_keys_ + end, [&steps](uint64_t x, uint64_t y) {
+        ++steps;
+        return x < y;
+      });
+    }
+    uint32_t kept = kNoRank, kept_right = 0;
+    for (uint32_t i = start; i < end; ++i) {
+      const uint64_t key = merge_keys_[i];
+      const uint32_t right = uint32_t(key >> 32), r = uint32_t(key);
+      if (kept != kNoRank && right == kept_right) {
+        // The same pair again: the lowest rank (kept) wins; O(1) to check.
+        if (merge_result(r) != merge_result(kept)) {
+          return Status::error(kBad, "merges %u and %u join the same pair into different tokens", kept, r);
+        }
+        continue;
+      }
+      // Validated once per distinct pair: a copy is checked in O(1) above,
+      // so copies of a merge of long tokens cannot multiply the memcmp work.
+      uint32_t la, lb, lc;
+      const uint8_t* ta = token_text(int32_t(a), &la);
+      const uint8_t* tb = token_text(int32_t(right), &lb);
+      const uint32_t c = uint32_t(merge_result(r));
+      const uint8_t* tc = token_text(int32_t(c), &lc);
+      if (la == 0 || lb == 0 || uint64_t(la) + lb != lc || std::memcmp(ta, tc, la) != 0 ||
+          std::memcmp(tb, tc + la, lb) != 0) {
+        return Status::error(kBad, "merge %u: token %u is not token %u + token %u", r, c, a, right);
+      }
+      merge_keys_[w++] = key;
+      kept = r;
+      kept_right = right;
+    }
+    merge_end_[a] = w;
+    start = end;
+  }
+  work_ += steps;
+  setup_cache(w);
   return Status::ok();
+}
+
+void Tokenizer::setup_cache(uint32_t unique_merges) {
+  constexpr size_t kMaxEntries = 8192;  // 128 KB
+  const Sizes sz = table_sizes(n_tokens_, n_merges_);
+  const size_t a = Arena::kDefaultAlign;
+  const size_t merge_used = arena_align_up(size_t(unique_merges) * 8, a);
+  const size_t vocab_used = arena_align_up(size_t(n_tokens_) * 8, a);
+  const size_t merge_tail = sz.merge_keys > merge_used ? sz.merge_keys - merge_used : 0;
+  const size_t vocab_tail = sz.vocab_index > vocab_used ? sz.vocab_index - vocab_used : 0;
+  uint8_t* base = merge_tail >= vocab_tail ? reinterpret_cast<uint8_t*>(merge_keys_) + merge_used
+                                           : reinterpret_cast<uint8_t*>(vocab_sorted_) + vocab_used;
+  const size_t tail = merge_tail >= vocab_tail ? merge_tail : vocab_tail;
+  size_t entries = kMaxEntries;
+  while (entries * sizeof(RankMemo) > tail) entries /= 2;
+  if (entries < 64) {
+    cache_ = nullptr;
+    cache_mask_ = 0;
+    return;
+  }
+  cache_ = reinterpret_cast<RankMemo*>(base);
+  cache_mask_ = uint32_t(entries - 1);
+  std::memset(cache_, 0xFF, entries * sizeof(RankMemo));
+}
+
+uint32_t Tokenizer::cached_rank(int32_t left, int32_t right, uint64_t* steps) {
+  if (cache_mask_ == 0) return merge_rank(left, right, steps);
+  const uint64_t pair = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
+  RankMemo& e = cache_[uint32_t((pair * 0x9E3779B97F4A7C15ull) >> 40) & cache_mask_];
+  if (e.pair == pair) return e.rank;
+  const uint32_t r = merge_rank(left, right, steps);
+  e.pair = pair;
+  e.rank = r;
+  return r;
 }
 
 int32_t Tokenizer::find(const char* text, size_t len) const {
   if (n_tokens_ == 0 || len == 0) return -1;
-  const uint8_t* t = reinterpret_cast<const uint8_t*>(text);
-  for (uint32_t s = hash_text(t, len) & vocab_mask_;; s = (s + 1) & vocab_mask_) {
-    const uint32_t v = vocab_slots_[s];
-    if (v == 0) return -1;
-    uint32_t olen;
-    const uint8_t* o = token_text(int32_t(v - 1), &olen);
-    if (olen == len && std::memcmp(o, t, len) == 0) return int32_t(v - 1);
-  }
+  uint64_t steps = 0;
+  return find_token_text(texts_, vocab_sorted_, reinterpret_cast<const uint8_t*>(text), len, &steps);
 }
 
 bool Tokenizer::token_bytes(int32_t id, const char** bytes, size_t* len) const {
@@ -293,13 +523,24 @@ bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && uint32_t(id) < n_tokens_ && special_type(types_[id]);
 }
 
-uint32_t Tokenizer::merge_rank(int32_t left, int32_t right) const {
-  for (uint32_t s = hash_pair(left, right) & merge_mask_;; s = (s + 1) & merge_mask_) {
-    const uint32_t v = merge_slots_[s];
-    if (v == 0) return kNoRank;
-    const uint8_t* m = merges_ + 12 * size_t(v - 1);
-    if (int32_t(load_u32(m)) == left && int32_t(load_u32(m + 4)) == right) return v - 1;
+uint32_t Tokenizer::merge_rank(int32_t left, int32_t right, uint64_t* steps) const {
+  const uint32_t lo = left > 0 ? merge_end_[left - 1] : 0, hi = merge_end_[left];
+  if (lo == hi) return kNoRank;
+  // Branch-free lower bound of (right << 32) in the left id's group: the
+  // compare becomes a conditional move, so no mispredicted branch per step.
+  const uint64_t want = uint64_t(uint32_t(right)) << 32;
+  const uint64_t* base = merge_keys_ + lo;
+  uint32_t n = hi - lo, s = 0;
+  while (n > 1) {
+    const uint32_t half = n / 2;
+    base = base[half] < want ? base + half : base;
+    n -= half;
+    ++s;
   }
+  *steps += s + 1;
+  base += *base < want;
+  if (base < merge_keys_ + hi && uint32_t(*base >> 32) == uint32_t(right)) return uint32_t(*base);
+  return kNoRank;
 }
 
 int32_t Tokenizer::merge_result(uint32_t rank) const {
@@ -350,8 +591,9 @@ bool Tokenizer::encode_chunk(const uint8_t* text, size_t len, Emitter* em) {
     return top;
   };
 
+  uint64_t steps = 0;  // merge-lookup steps, added to work_ once
   for (int32_t i = 0; i + 1 < n; ++i) {
-    const uint32_t r = merge_rank(sym_id_[i], sym_id_[i + 1]);
+    const uint32_t r = cached_rank(sym_id_[i], sym_id_[i + 1], &steps);
     if (r != kNoRank) push(r, i);
   }
   // Pushes: <= n-1 initially plus <= 2 per merge, merges <= n-1: heap <= 3n.
@@ -361,7 +603,11 @@ bool Tokenizer::encode_chunk(const uint8_t* text, size_t len, Emitter* em) {
     const int32_t pos = int32_t(uint32_t(top));
     if (sym_id_[pos] < 0) continue;
     const int32_t nx = sym_next_[pos];
-    if (nx < 0 || merge_rank(sym_id_[pos], sym_id_[nx]) != rank) continue;
+    // Stale entry? A kept rank names exactly one pair, so compare the pair
+    // stored at that rank with the current neighbours: O(1), no lookup.
+    if (nx < 0) continue;
+    const uint8_t* m = merges_ + 12 * size_t(rank);
+    if (int32_t(load_u32(m)) != sym_id_[pos] || int32_t(load_u32(m + 4)) != sym_id_[nx]) continue;
     sym_id_[pos] = merge_result(rank);
     sym_id_[nx] = -1;
     const int32_t nn = sym_next_[nx];
@@ -369,18 +615,57 @@ bool Tokenizer::encode_chunk(const uint8_t* text, size_t len, Emitter* em) {
     if (nn >= 0) sym_prev_[nn] = pos;
     const int32_t pv = sym_prev_[pos];
     if (pv >= 0) {
-      const uint32_t r = merge_rank(sym_id_[pv], sym_id_[pos]);
+      const uint32_t r = cached_rank(sym_id_[pv], sym_id_[pos], &steps);
       if (r != kNoRank) push(r, pv);
     }
     if (nn >= 0) {
-      const uint32_t r = merge_rank(sym_id_[pos], sym_id_[nn]);
+      const uint32_t r = cached_rank(sym_id_[pos], sym_id_[nn], &steps);
       if (r != kNoRank) push(r, pos);
     }
   }
+  work_ += steps;
   for (int32_t i = 0; i >= 0; i = sym_next_[i]) {
     if (!em->put(sym_id_[i])) return false;
   }
   return true;
+}
+
+// The longest special token that is a prefix of text[0, avail): its id, or -1.
+// specials_[lo, hi) is kept to the specials that start with text[0, d); in
+// byte order the one of length exactly d (texts are distinct: at most one)
+// comes first, then the rest ordered by their byte d, so each step is two
+// binary searches.
+int32_t Tokenizer::match_special(const uint8_t* text, size_t avail, size_t* len, uint64_t* steps) const {
+  uint32_t lo = 0, hi = n_specials_;
+  int32_t best = -1;
+  uint64_t s = 0;
+  auto byte_at = [this](uint32_t k, size_t d) { return bytes_pool_[bytes_offset_[specials_[k]] + d]; };
+  for (size_t d = 0; lo < hi; ++d) {
+    const int32_t first = specials_[lo];
+    if (bytes_offset_[first + 1] - bytes_offset_[first] == d) {
+      best = first;
+      *len = d;
+      if (++lo == hi) break;
+    }
+    if (d == avail) break;
+    const uint8_t c = text[d];
+    uint32_t l = lo, h = hi;
+    while (l < h) {  // first with byte d >= c (every special left is longer than d)
+      const uint32_t mid = l + (h - l) / 2;
+      ++s;
+      if (byte_at(mid, d) < c) l = mid + 1; else h = mid;
+    }
+    lo = l;
+    h = hi;
+    while (l < h) {  // first with byte d > c
+      const uint32_t mid = l + (h - l) / 2;
+      ++s;
+      if (byte_at(mid, d) <= c) l = mid + 1; else h = mid;
+    }
+    hi = l;
+  }
+  *steps += s;
+  return best;
 }
 
 bool Tokenizer::encode_segment(const uint8_t* text, size_t len, Emitter* em) {
@@ -416,15 +701,7 @@ Status Tokenizer::encode(const char* text, size_t len, bool allow_special, int32
     if (allow_special && n_specials_ > 0) {
       for (size_t p = pos; p < len && match_id < 0; ++p) {
         if (!(special_first_[t[p] >> 3] & (1u << (t[p] & 7)))) continue;
-        for (uint32_t k = 0; k < n_specials_; ++k) {
-          const int32_t id = specials_[k];
-          const uint32_t sl = bytes_offset_[id + 1] - bytes_offset_[id];
-          if (sl <= match_len || sl > len - p) continue;
-          if (std::memcmp(t + p, bytes_pool_ + bytes_offset_[id], sl) == 0) {
-            match_len = sl;
-            match_id = id;
-          }
-        }
+        match_id = match_special(t + p, len - p, &match_len, &work_);
         if (match_id >= 0) seg_end = p;
       }
     }

@@ -1,29 +1,53 @@
 // tern-pack: convert a llama-architecture GGUF into a tern weight blob.
 //   tern-pack INPUT.gguf -o OUT.tern --weights int4|int8
 //             [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N]
-// The blob is written atomically (temporary file + rename) and re-read and
-// validated before the summary is printed.
+// The blob is opened with the runtime's own Engine::open (every init, on a
+// scratch arena) before it is written, so a blob the runtime would refuse is
+// never written; then it is written atomically (temporary file + rename).
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
-#include "runtime/model_file.h"
+#include "tools/cli/cli_common.h"
 #include "tools/pack/blob_writer.h"
 #include "tools/pack/gguf_reader.h"
 #include "tools/pack/packer.h"
 
 namespace {
 
-void usage() {
-  std::fprintf(stderr,
+void usage(FILE* f) {
+  std::fprintf(f,
                "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8\n"
                "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N]\n"
+               "       tern-pack --help | --version\n"
+               "\n"
+               "Converts a GGUF model into a tern blob (docs/blob_format.md).\n"
+               "Accepts today:\n"
+               "  architecture: llama (general.architecture = \"llama\": RMSNorm, RoPE, grouped-query attention,\n"
+               "                SwiGLU; tied or untied output head), e.g. SmolLM2\n"
+               "  tokenizer:    byte-level BPE (tokenizer.ggml.model = \"gpt2\") with the \"smollm\" pre-tokenizer\n"
+               "                (tokenizer.ggml.pre); SentencePiece (\"llama\") and other pre-tokenizers are refused\n"
+               "  tensor types: F32, F16, BF16, Q8_0, Q4_0, Q4_1 (GGUF v2 and v3, little-endian)\n"
+               "\n"
                "  --weights int4: matrices as int4 (groups of 32, d and m in f16); Q4_1 copied exactly,\n"
                "                  a Q8_0 source (token embedding) kept as int8, copied exactly\n"
                "  --weights int8: matrices as int8 (groups of 32, d in f16); Q8_0 copied exactly\n"
-               "  defaults: --max-context 2048 --max-sequences 1 --prefill-chunk 64 --kv-block 16\n");
+               "  --max-context N, --max-sequences N, --prefill-chunk N, --kv-block N: the run limits stored\n"
+               "                  as the blob's defaults (2048, 1, 64, 16); a max context above the model's\n"
+               "                  trained context (<arch>.context_length) is packed with a warning\n"
+               "  -o OUT.tern:    written atomically (a temporary file in the same directory, then renamed).\n"
+               "                  Refused: the input file itself (also through a hard or symbolic link) and an\n"
+               "                  existing output that is not a regular file (a device, FIFO, directory).\n"
+               "                  A symbolic link is written through: its target is replaced, the link stays;\n"
+               "                  a dangling symbolic link is refused.\n"
+               "Before writing, the blob is opened exactly as the runtime opens it (every init, the weights'\n"
+               "CRC); a blob the runtime would refuse is never written. Progress goes to stderr when it is a\n"
+               "terminal. Exit status: 0 written, 1 input or packing error, 2 usage error.\n");
 }
 
 bool parse_u32(const char* s, uint32_t* out) {
@@ -50,9 +74,17 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
     uint32_t* limit = nullptr;
-    if (a == "-h" || a == "--help") { usage(); return 0; }
-    if (a == "-o") { if (!next) { usage(); return 2; } output = next; ++i; continue; }
-    if (a == "--weights") { if (!next) { usage(); return 2; } weights = next; ++i; continue; }
+    if (a == "-h" || a == "--help") { usage(stdout); return 0; }
+    if (a == "--version") { std::printf("%s\n", tern::cli::version()); return 0; }
+    if (a == "-o" || a == "--weights") {
+      if (!next) {
+        std::fprintf(stderr, "tern-pack: %s needs a value (tern-pack --help lists the options)\n", a.c_str());
+        return 2;
+      }
+      (a == "-o" ? output : weights) = next;
+      ++i;
+      continue;
+    }
     if (a == "--max-context") limit = &opt.limits.max_context;
     else if (a == "--max-sequences") limit = &opt.limits.max_sequences;
     else if (a == "--prefill-chunk") limit = &opt.limits.prefill_chunk;
@@ -65,33 +97,58 @@ int main(int argc, char** argv) {
       ++i;
       continue;
     }
-    if (!a.empty() && a[0] == '-') { std::fprintf(stderr, "tern-pack: unknown option %s\n", a.c_str()); usage(); return 2; }
-    if (!input.empty()) { std::fprintf(stderr, "tern-pack: more than one input (%s)\n", a.c_str()); return 2; }
+    if (!a.empty() && a[0] == '-' && a != "-") return tern::cli::unknown_argument("tern-pack", a.c_str());
+    if (!input.empty()) {
+      std::fprintf(stderr, "tern-pack: more than one input ('%s' and '%s'; tern-pack --help lists the options)\n",
+                   input.c_str(), a.c_str());
+      return 2;
+    }
     input = a;
   }
-  if (input.empty() || output.empty() || weights.empty()) { usage(); return 2; }
+  if (input.empty() || output.empty() || weights.empty()) {
+    std::fprintf(stderr, "tern-pack: needs INPUT.gguf, -o OUT.tern and --weights int4|int8 (tern-pack --help)\n");
+    return 2;
+  }
   if (weights == "int4") opt.weights = tern::blob::WeightKind::kInt4;
   else if (weights == "int8") opt.weights = tern::blob::WeightKind::kInt8;
   else { std::fprintf(stderr, "tern-pack: --weights must be int4 or int8, got \"%s\"\n", weights.c_str()); return 2; }
 
+  // Refuse a bad output before any work (and again when writing).
+  std::string target;
+  tern::Status st = tern::pack::resolve_output_path(output, input.c_str(), &target);
+  if (!st.is_ok()) return fail(st, output.c_str());
+
   const auto t0 = std::chrono::steady_clock::now();
   tern::pack::GgufFile gguf;
-  tern::Status st = tern::pack::GgufFile::open(input, &gguf);
+  st = tern::pack::GgufFile::open(input, &gguf);
   if (!st.is_ok()) return fail(st, input.c_str());
 
+  // The model's trained context, for the warning below.
+  uint32_t train_context = 0;
+  std::string arch;
+  if (gguf.get_string("general.architecture", &arch).is_ok())
+    (void)gguf.get_u32_opt(arch + ".context_length", &train_context);
+  if (train_context != 0 && opt.limits.max_context > train_context)
+    std::fprintf(stderr,
+                 "tern-pack: warning: --max-context %u exceeds the model's trained context of %u tokens "
+                 "(%s.context_length); positions past it are outside what the model was trained on\n",
+                 opt.limits.max_context, train_context, arch.c_str());
+
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty) {
+    opt.progress = [](uint32_t done, uint32_t total, const std::string& name) {
+      std::fprintf(stderr, "\r\033[Ktern-pack: tensor %u/%u %.60s", done, total, name.c_str());
+      if (done == total) std::fputs("\r\033[Ktern-pack: checking the blob opens in the runtime...", stderr);
+      std::fflush(stderr);
+    };
+  }
   std::vector<uint8_t> blob;
   tern::pack::PackSummary summary;
   st = tern::pack::pack_gguf(gguf, opt, &blob, &summary);
+  if (tty) std::fputs("\r\033[K", stderr);
   if (!st.is_ok()) return fail(st, input.c_str());
 
-  // Read back what we are about to write with the runtime's own loader (and
-  // the weights' CRC), so a blob that the runtime would refuse is never written.
-  tern::ModelFile check;
-  st = tern::open_model_file(blob.data(), blob.size(), &check);
-  if (st.is_ok()) st = tern::verify_tensor_data(check);
-  if (!st.is_ok()) return fail(st, "self-check of the packed blob with the runtime loader failed");
-
-  st = tern::pack::write_file_atomic(output, blob);
+  st = tern::pack::write_file_atomic(output, blob, input.c_str());
   if (!st.is_ok()) return fail(st, output.c_str());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -22,16 +22,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(s.message()[0] != '\0', "parse error without a message");
     return 0;
   }
-  for (const auto& kv : g.metadata()) {
+  for (size_t j = 0; j < g.kv_count(); ++j) {
+    const std::string key(g.key(j));
     uint32_t u;
     float f;
     bool b;
     std::string str;
-    (void)g.get_u32(kv.first, &u);
-    (void)g.get_f32(kv.first, &f);
-    (void)g.get_bool(kv.first, &b);
-    (void)g.get_string(kv.first, &str);
-    FUZZ_CHECK(g.find(kv.first) != nullptr, "metadata key not findable");
+    (void)g.get_u32(key, &u);
+    (void)g.get_f32(key, &f);
+    (void)g.get_bool(key, &b);
+    (void)g.get_string(key, &str);
+    FUZZ_CHECK(g.find(key) == &g.value(j), "metadata key not findable");
+    const GgufValue& v = g.value(j);
+    if (v.type == GgufType::kArray) {
+      const GgufArray* arr = nullptr;
+      if (g.get_array(key, v.elem_type, &arr).is_ok()) {
+        FUZZ_CHECK(arr->size() == v.count, "array count differs");
+        if (arr->size() > 0) {
+          (void)(*arr)[0];
+          (void)(*arr)[arr->size() - 1];
+        }
+      }
+    }
   }
   std::vector<float> row;
   for (const GgufTensor& t : g.tensors()) {

@@ -279,7 +279,7 @@ TEST(BlobCorruption, TensorDirectoryCases) {
       {"directory 7 bytes", true, StatusCode::kBadLayout, "shorter than its header", [](auto& b) { store_u64(&b[section(b, kDir).entry + 16], 7); }},
       {"name not NUL-terminated", true, StatusCode::kBadTensor, "not NUL-terminated", [&](auto& b) { std::memset(at(b, q, 0), 'x', 48); }},
       {"empty name", true, StatusCode::kBadTensor, "empty name", [&](auto& b) { std::memset(at(b, q, 0), 0, 48); }},
-      {"duplicate name", true, StatusCode::kBadTensor, "duplicate name 'blk.0.attn_q.weight'",
+      {"duplicate name", true, StatusCode::kBadTensor, "name 'blk.0.attn_q.weight' is not its role's name 'blk.0.attn_k.weight'",
        [&](auto& b) { std::memcpy(at(b, "blk.0.attn_k.weight", 0), "blk.0.attn_q.weight\0", 20); }},
       {"unknown role 4", true, StatusCode::kBadTensor, "unknown role 4", [&](auto& b) { store_u32(at(b, q, kRole), 4); }},
       {"unknown role -1", true, StatusCode::kBadTensor, "unknown role 4294967295", [&](auto& b) { store_u32(at(b, q, kRole), ~0u); }},

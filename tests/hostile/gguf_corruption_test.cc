@@ -157,6 +157,36 @@ TEST(GgufCorruption, MetadataCases) {
       {"token types shorter than tokens", [](TinyGguf& g) { g.set_i32s("tokenizer.ggml.token_type", {1, 1}); }, StatusCode::kBadTokenizer, ""},
       {"eos id -1 (as u32)", [](TinyGguf& g) { g.set_u32("tokenizer.ggml.eos_token_id", ~0u); }, StatusCode::kBadTokenizer, "eos"},
       {"merge of unknown tokens", [](TinyGguf& g) { g.set_strs("tokenizer.ggml.merges", {"x yz"}); }, StatusCode::kBadTokenizer, "x yz"},
+      // Refused before the arrays are expanded (bounded memory, issue 19 item 3).
+      {"more tokens than token_embd rows", [](TinyGguf& g) { g.set_strs("tokenizer.ggml.tokens", std::vector<std::string>(300, "t")); },
+       StatusCode::kBadTokenizer, "vocabulary has 300 tokens, token_embd has 262 rows"},
+      {"no tokens", [](TinyGguf& g) { g.set_strs("tokenizer.ggml.tokens", {}); }, StatusCode::kBadTokenizer, "vocabulary of 0 tokens"},
+      {"merges as i32 array", [](TinyGguf& g) { g.set_i32s("tokenizer.ggml.merges", {1}); }, StatusCode::kBadGguf, "tokenizer.ggml.merges is an array of i32"},
+      {"unused bool array holding 2",
+       [](TinyGguf& g) {
+         g.set("junk.bools", [](std::vector<uint8_t>& b) {
+           TinyGguf::u32(b, uint32_t(GgufType::kArray)); TinyGguf::u32(b, uint32_t(GgufType::kBool)); TinyGguf::u64(b, 3);
+           b.push_back(1); b.push_back(0); b.push_back(2);
+         });
+       },
+       StatusCode::kBadGguf, "junk.bools: bool element 2 is not 0 or 1"},
+      {"unused array nested 9 deep",
+       [](TinyGguf& g) {
+         g.set("junk.deep", [](std::vector<uint8_t>& b) {
+           TinyGguf::u32(b, uint32_t(GgufType::kArray));
+           for (int d = 0; d < 9; ++d) { TinyGguf::u32(b, uint32_t(GgufType::kArray)); TinyGguf::u64(b, 1); }
+           TinyGguf::u32(b, uint32_t(GgufType::kU8)); TinyGguf::u64(b, 0);
+         });
+       },
+       StatusCode::kBadGguf, "junk.deep: arrays nested deeper than 8"},
+      {"unused string array running past the file",
+       [](TinyGguf& g) {
+         g.set("junk.strs", [](std::vector<uint8_t>& b) {
+           TinyGguf::u32(b, uint32_t(GgufType::kArray)); TinyGguf::u32(b, uint32_t(GgufType::kString)); TinyGguf::u64(b, 1);
+           TinyGguf::u64(b, 1ull << 40);
+         });
+       },
+       StatusCode::kBadGguf, "junk.strs: string length exceeds the file"},
   };
   for (const M& c : cases) {
     TinyGguf g = testing::tiny_llama_gguf();
@@ -178,7 +208,8 @@ TEST(GgufCorruption, Duplicates) {
 // Vocabulary texts with a NUL byte and SentencePiece-like byte names that are
 // not valid bytes ("<0x-1>"). A NUL is outside the GPT-2 byte-level alphabet
 // (byte 0 is U+0100 there): the runtime rejects the vocabulary naming the
-// token. "<0x-1>" is plain text to a GPT-2 vocabulary: it packs, loads and
+// token, and so does the packer, which runs the runtime's inits before
+// writing. "<0x-1>" is plain text to a GPT-2 vocabulary: it packs, loads and
 // encodes/decodes as itself.
 TEST(GgufCorruption, VocabWithNulAndOddByteNames) {
   TinyGguf g = testing::tiny_llama_gguf();
@@ -195,18 +226,14 @@ TEST(GgufCorruption, VocabWithNulAndOddByteNames) {
   g.set_strs("tokenizer.ggml.merges", {G + " t"});
   expect_error("merge result missing", g.bytes(), StatusCode::kBadTokenizer, "");
   g.set_strs("tokenizer.ggml.merges", {});
+  // The runtime's tokenizer init refuses token 256 ("a\0b" is outside the
+  // byte-level alphabet); the packer runs that init before writing, so it
+  // refuses too, with the runtime's message, instead of writing a dead blob.
   std::vector<uint8_t> blob;
   Status st = parse_and_pack(g.bytes(), &blob);
-  ASSERT_TRUE(st.is_ok()) << st.message();
-  {
-    Engine e;
-    EngineOptions o;
-    o.blob_data = blob.data();
-    o.blob_size = blob.size();
-    st = e.open(o);
-    EXPECT_EQ(st.code(), StatusCode::kBadTokenizer);
-    EXPECT_NE(std::string(st.message()).find("token 256"), std::string::npos) << st.message();
-  }
+  EXPECT_EQ(st.code(), StatusCode::kBadTokenizer) << st.message();
+  EXPECT_NE(std::string(st.message()).find("token 256"), std::string::npos) << st.message();
+  EXPECT_NE(std::string(st.message()).find("runtime would refuse"), std::string::npos) << st.message();
   tokens[256] = "a" + testing::gpt2_byte_text(0) + "b";  // the byte-level spelling of "a\0b"
   g.set_strs("tokenizer.ggml.tokens", tokens);
   st = parse_and_pack(g.bytes(), &blob);
@@ -283,11 +310,16 @@ TEST(GgufCorruption, BitFlipsBeforeTheData) {
       EngineOptions o;
       o.blob_data = blob.data();
       o.blob_size = blob.size();
-      if (e.open(o).is_ok()) ++loaded;
+      const Status os = e.open(o);
+      // The packer's invariant: it refuses, or it writes a blob the engine opens.
+      EXPECT_TRUE(os.is_ok()) << "byte " << i << " bit " << bit << ": packed a blob the engine refuses: "
+                              << os.message();
+      if (os.is_ok()) ++loaded;
     }
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("GGUF bit flips: %zu rejected, %zu packed (%zu of them load); %.2f s\n", rejected, packed, loaded, s);
+  EXPECT_EQ(packed, loaded);
 }
 
 }  // namespace

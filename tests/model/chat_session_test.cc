@@ -116,22 +116,43 @@ TEST_F(ChatSessionTest, FinishedReplyIsNotClosedTwice) {
   EXPECT_EQ(id(n1 + 1), engine_->chat().im_start);
 }
 
-int g_polls = 0;
-bool stop_after_two(void*) { return ++g_polls >= 2; }
+// Stop once the reply has shown some text (the check is also polled before
+// each prefill chunk, where nothing has been shown yet).
+bool stop_after_first_text(void*) { return !g_reply.empty(); }
 
 TEST_F(ChatSessionTest, StopCheckEndsTheReplyAndClosesTheTurn) {
   open(512);
-  chat_->set_stop_check(stop_after_two, nullptr);
-  g_polls = 0;
+  chat_->set_stop_check(stop_after_first_text, nullptr);
   GenerateStats st;
   ASSERT_TRUE(say("Tell me a long story about a dragon.", 64, &st).is_ok());
-  EXPECT_EQ(st.generated, 2u);
+  EXPECT_EQ(st.generated, 1u);
   EXPECT_EQ(chat_->last_turn().end, ChatTurnInfo::End::kStopped);
   EXPECT_FALSE(g_reply.empty());
   chat_->set_stop_check(nullptr, nullptr);
   const uint32_t n1 = chat_->history().n;
   ASSERT_TRUE(say("Hello.", 4, &st).is_ok());
   EXPECT_EQ(id(n1), engine_->chat().im_end);
+}
+
+bool stop_now(void*) { return true; }
+
+// Ctrl-C while a long message is still being prefilled: generate() polls the
+// same check between prefill chunks, so the turn ends before any reply token,
+// is closed, and the next turn prefills what was left and answers.
+TEST_F(ChatSessionTest, StopDuringPrefillClosesTheTurn) {
+  open(512);
+  chat_->set_stop_check(stop_now, nullptr);
+  GenerateStats st;
+  ASSERT_TRUE(say("Tell me a long story about a dragon.", 64, &st).is_ok());
+  EXPECT_EQ(st.generated, 0u);
+  EXPECT_EQ(st.finish, FinishReason::kCaller);
+  EXPECT_EQ(chat_->last_turn().end, ChatTurnInfo::End::kStopped);
+  EXPECT_TRUE(g_reply.empty()) << g_reply;
+  chat_->set_stop_check(nullptr, nullptr);
+  const uint32_t n1 = chat_->history().n;
+  ASSERT_TRUE(say("Hello.", 4, &st).is_ok());
+  EXPECT_EQ(id(n1), engine_->chat().im_end);
+  EXPECT_GT(st.generated, 0u);
 }
 
 // Issue 18 item 6: a full context said "message too long: ... 0 tokens left"

@@ -200,5 +200,86 @@ TEST_F(Generate, StopStringsAndFinishReasons) {
   EXPECT_EQ(e_->sequence(0)->n_past, 0u);
 }
 
+// Cancel after `after` polls (0: at the first).
+struct CancelAfter {
+  int polls = 0;
+  int after = 0;
+};
+bool cancel_after(void* p) {
+  CancelAfter* c = static_cast<CancelAfter*>(p);
+  return c->polls++ >= c->after;
+}
+
+// A cancel request (Ctrl-C in the REPL) is seen between prefill chunks and
+// before each decode step; what was prefilled stays, and the next call
+// prefills the rest and continues exactly as an uninterrupted call would.
+TEST_F(Generate, CancelBetweenPrefillChunksAndDecodeSteps) {
+  EngineOptions o;
+  static std::vector<uint8_t> b = read_file(testing::model_path("smollm2-135m-int4.tern"));
+  o.blob_data = b.data();
+  o.blob_size = b.size();
+  o.limits.max_context = 128;
+  o.limits.prefill_chunk = 8;
+  Engine e;
+  ASSERT_TRUE(e.open(o).is_ok());
+  KvSequence* seq = e.sequence(0);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 30; ++i) prompt.push_back(504 + 7 * i);  // 30 tokens: 4 chunks of 8
+  auto fresh = [&](TokenHistory* h) {
+    e.reset(seq);
+    *h = TokenHistory{e.history(0), uint32_t(prompt.size()), e.limits().max_context};
+    for (size_t i = 0; i < prompt.size(); ++i) h->ids[i] = prompt[i];
+  };
+  GenerateRequest req;
+  req.max_new_tokens = 6;
+  GenerateStats st;
+  TokenHistory h;
+
+  // Uninterrupted: the reference continuation.
+  fresh(&h);
+  ASSERT_TRUE(generate(&e, seq, &h, req, &st).is_ok());
+  const std::vector<int32_t> want(h.ids + prompt.size(), h.ids + h.n);
+  ASSERT_EQ(want.size(), 6u);
+
+  // Cancelled before the first chunk: nothing ran.
+  CancelAfter c0;
+  req.cancel = cancel_after;
+  req.cancel_ctx = &c0;
+  fresh(&h);
+  ASSERT_TRUE(generate(&e, seq, &h, req, &st).is_ok());
+  EXPECT_EQ(st.finish, FinishReason::kCaller);
+  EXPECT_EQ(st.prompt_tokens, 0u);
+  EXPECT_EQ(st.generated, 0u);
+  EXPECT_EQ(seq->n_past, 0u);
+
+  // Cancelled after two chunks: 16 tokens in the KV cache; the next call
+  // prefills the other 14 and gives the reference tokens.
+  CancelAfter c2;
+  c2.after = 2;
+  req.cancel_ctx = &c2;
+  fresh(&h);
+  ASSERT_TRUE(generate(&e, seq, &h, req, &st).is_ok());
+  EXPECT_EQ(st.finish, FinishReason::kCaller);
+  EXPECT_EQ(st.prompt_tokens, 16u);
+  EXPECT_EQ(seq->n_past, 16u);
+  req.cancel = nullptr;
+  ASSERT_TRUE(generate(&e, seq, &h, req, &st).is_ok());
+  EXPECT_EQ(st.prompt_tokens, 14u);
+  EXPECT_EQ(std::vector<int32_t>(h.ids + prompt.size(), h.ids + h.n), want);
+
+  // Cancelled during decoding: 4 chunk polls pass, then the first token is
+  // sampled, then the poll before the second decode step ends the call.
+  CancelAfter c4;
+  c4.after = 5;
+  req.cancel = cancel_after;
+  req.cancel_ctx = &c4;
+  fresh(&h);
+  ASSERT_TRUE(generate(&e, seq, &h, req, &st).is_ok());
+  EXPECT_EQ(st.finish, FinishReason::kCaller);
+  EXPECT_EQ(st.generated, 2u);
+  EXPECT_EQ(std::vector<int32_t>(h.ids + prompt.size(), h.ids + h.n),
+            std::vector<int32_t>(want.begin(), want.begin() + 2));
+}
+
 }  // namespace
 }  // namespace tern

@@ -15,6 +15,7 @@
 #include "runtime/blob_format.h"
 #include "runtime/engine.h"
 #include "runtime/generate.h"
+#include "runtime/kv_pages.h"
 #include "runtime/memory_plan.h"
 #include "tests/support/tiny_model.h"
 
@@ -104,6 +105,57 @@ TEST(MemoryPlan, RejectsLimitsItCannotPlanWithAReason) {
   l = RunLimits{};
   l.logit_rows = l.prefill_chunk + 1;
   EXPECT_FALSE(plan_memory(s, l, &p, &why));
+}
+
+// The KV pool's block limit is one constant (kMaxKvBlocks) for the planner
+// and KvPool::init: a plan --print-plan reports is one the engine opens.
+TEST(MemoryPlan, KvBlockLimitIsThePools) {
+  const ModelShape s = smol_shape();
+  MemoryPlan p;
+  const char* why = nullptr;
+  RunLimits l;
+  l.max_context = 1u << 20;
+  l.max_sequences = 256;
+  l.kv_block_tokens = 1;  // 2^28 blocks: refused (was planned, then refused by KvPool::init)
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+  EXPECT_NE(std::string(why).find("2^24 - 1 blocks"), std::string::npos) << why;
+  l.max_sequences = 16;
+  l.kv_blocks = kMaxKvBlocks;
+  EXPECT_TRUE(plan_memory(s, l, &p, &why)) << why;
+  EXPECT_EQ(p.kv_block_count, kMaxKvBlocks);
+  l.kv_blocks = kMaxKvBlocks + 1;
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+}
+
+// The largest shape and limits the loader allows: a KV pool of 2^55 bytes.
+// Every size is computed without overflow: exact where size_t holds it (64-bit
+// hosts), refused with a reason where it does not (32-bit devices).
+TEST(MemoryPlan, HugePlansAreExactOrRefusedNeverWrapped) {
+  ModelShape s = smol_shape();
+  s.layers = 512;
+  s.kv_heads = 512;
+  s.heads = 512;
+  s.head_dim = 128;  // kv_dim 65536
+  s.dim = 65536;
+  s.ffn = 262144;
+  RunLimits l;
+  l.max_context = 1u << 20;
+  l.max_sequences = 256;
+  l.kv_block_tokens = 1024;
+  l.prefill_chunk = 4096;
+  MemoryPlan p;
+  const char* why = nullptr;
+  const bool ok = plan_memory(s, l, &p, &why);
+  if (sizeof(size_t) == 8) {
+    ASSERT_TRUE(ok) << why;
+    const uint64_t kv_pool = 512ull * 2 * (256ull * 1024) * 1024 * 65536 * 2;  // 2^55
+    EXPECT_GE(uint64_t(p.kv_blocks), kv_pool);
+    EXPECT_LT(uint64_t(p.kv_blocks), kv_pool + (64ull << 20));
+    EXPECT_GT(p.total, p.kv_blocks);
+  } else {
+    EXPECT_FALSE(ok);
+    EXPECT_NE(std::string(why).find("address space"), std::string::npos) << why;
+  }
 }
 
 // ---- Against a packed (tiny) blob -------------------------------------------

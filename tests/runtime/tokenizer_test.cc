@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/blob_format.h"
+#include "tests/support/tiny_model.h"
 
 namespace tern {
 namespace {
@@ -324,6 +325,111 @@ TEST(Tokenizer, ArenaTooSmall) {
   int32_t out[4];
   size_t n;
   EXPECT_FALSE(tok.encode("a", 1, true, out, 4, &n).is_ok());
+}
+
+// ---- Duplicates (issue 19 item 6) -------------------------------------------------
+
+// Two tokens with the text "a". llama.cpp refuses such a vocabulary
+// (llama-vocab.cpp: "duplicate token in vocabulary"; before that check it hit
+// GGML_ASSERT(id_to_token.size() == token_to_id.size())), so there is no id
+// to agree on: the runtime refuses it too and names both ids. Before, the
+// runtime resolved "a" to the last id while the merges named the first, and
+// "abab" came out as 4 tokens instead of 2.
+TEST(Tokenizer, DuplicateTokenTextIsRefused) {
+  Vocab v = base_vocab();
+  const int first_a = v.id_of(alpha("a"));
+  const int second_a = v.add(alpha("a"), 1);
+  Fixture f(v);
+  ASSERT_EQ(f.status.code(), StatusCode::kBadTokenizer) << "abab -> " << f.encode("abab").size() << " tokens";
+  const std::string msg = f.status.message();
+  EXPECT_NE(msg.find(std::to_string(first_a) + " and " + std::to_string(second_a) + " have the same text"),
+            std::string::npos) << msg;
+  // A refused tokenizer encodes nothing.
+  int32_t out[8];
+  size_t n = 0;
+  EXPECT_FALSE(f.tok.encode("abab", 4, true, out, 8, &n).is_ok());
+  // A duplicate special token is refused the same way.
+  Vocab w = base_vocab();
+  w.add("<u>", 3);
+  EXPECT_EQ(Fixture(w).status.code(), StatusCode::kBadTokenizer);
+}
+
+// Empty texts are never looked up (llama.cpp renames them "[EMPTY_<id>]"):
+// they may repeat.
+TEST(Tokenizer, RepeatedEmptyTextsAreAllowed) {
+  Vocab v = base_vocab();
+  v.add("", 5);
+  v.add("", 5);
+  Fixture f(v);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  EXPECT_EQ(f.tok.find("", 0), -1);
+  EXPECT_EQ(f.encode("abab"), (std::vector<int32_t>{f.id("ab"), f.id("ab")}));
+}
+
+// tern-pack applies the same rule to the GGUF (one helper: sort_token_texts).
+TEST(Tokenizer, PackerRefusesDuplicateTokenText) {
+  testing::TinyGguf g = testing::tiny_llama_gguf();
+  std::vector<std::string> tokens;
+  for (uint32_t b = 0; b < 256; ++b) tokens.push_back(testing::gpt2_byte_text(uint8_t(b)));
+  const std::string G = testing::gpt2_byte_text(' ');
+  for (const std::string& t : {G + "t", std::string("a"), G + "the", std::string("<|endoftext|>"),
+                               std::string("<|im_start|>"), std::string("<|im_end|>")}) {
+    tokens.push_back(t);  // id 257 is a second "a" (was "he")
+  }
+  g.set_strs("tokenizer.ggml.tokens", tokens);
+  g.set_strs("tokenizer.ggml.merges", {G + " t"});
+  std::vector<uint8_t> blob_bytes;
+  const Status st = testing::pack_tiny(g.bytes(), &blob_bytes);
+  ASSERT_EQ(st.code(), StatusCode::kBadTokenizer) << st.message();
+  EXPECT_NE(std::string(st.message()).find("tokens 97 and 257 have the same text"), std::string::npos) << st.message();
+  // The unmodified tiny model still packs.
+  EXPECT_TRUE(testing::tiny_blob(&blob_bytes).is_ok());
+}
+
+// The same pair listed twice: the lowest rank wins, as in llama.cpp
+// (bpe_ranks.emplace keeps the first; HF's merge map would keep the last).
+// base_vocab ranks "b c" 0 and "a b" 1; a copy of "b c" at rank 7 must not
+// demote it below "a b".
+TEST(Tokenizer, DuplicateMergeLowestRankWins) {
+  Vocab v = base_vocab();
+  v.merges.push_back({"b", "c"});
+  Fixture f(v);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  EXPECT_EQ(f.encode("abc"), (std::vector<int32_t>{f.id("a"), f.id("bc")}));
+  EXPECT_EQ(f.encode("ab"), (std::vector<int32_t>{f.id("ab")}));
+  // A copy that names another merged token (same length, other text) is an error.
+  std::vector<uint8_t> s = v.section();
+  const uint32_t n = blob::load_u32(&s[8]);
+  const size_t off_merges = 24 + 4 * (n + 1) + ((n + 3) & ~3u);
+  blob::store_u32(&s[off_merges + 12 * 7 + 8], uint32_t(f.id("ab")));
+  const Status st = init_section(s, n, 8);
+  EXPECT_EQ(st.code(), StatusCode::kBadTokenizer);
+  EXPECT_NE(std::string(st.message()).find("same pair into different tokens"), std::string::npos) << st.message();
+}
+
+// Special texts are at most kMaxSpecialBytes long (matching costs that many
+// steps per text position).
+TEST(Tokenizer, LongSpecialTokenIsRefused) {
+  Vocab v = base_vocab();
+  v.add("<" + std::string(Tokenizer::kMaxSpecialBytes - 2, 'x') + ">", 3);
+  Fixture ok(v);
+  EXPECT_TRUE(ok.status.is_ok()) << ok.status.message();
+  v.add("<" + std::string(Tokenizer::kMaxSpecialBytes - 1, 'y') + ">", 4);
+  Fixture bad(v);
+  EXPECT_EQ(bad.status.code(), StatusCode::kBadTokenizer);
+  EXPECT_NE(std::string(bad.status.message()).find("bytes long"), std::string::npos) << bad.status.message();
+}
+
+// Special tokens sharing prefixes: leftmost, then longest, at every split.
+TEST(Tokenizer, SpecialTokensSharingPrefixes) {
+  Vocab v = base_vocab();
+  const int s1 = v.add("<|", 4), s2 = v.add("<|s", 4), s3 = v.add("<|t|>", 3);
+  Fixture f(v);
+  ASSERT_TRUE(f.status.is_ok()) << f.status.message();
+  const int32_t c0 = 0, c1 = 1;  // "<|s|>", "<|s|>x"
+  EXPECT_EQ(f.encode("<|s|>x<|s|><|s<|t|><|t<|"),
+            (std::vector<int32_t>{c1, c0, s2, s3, s1, f.id("t"), s1}));
+  EXPECT_EQ(f.encode("<<|"), (std::vector<int32_t>{f.id("<"), s1}));
 }
 
 // ---- Pre-tokenizer -------------------------------------------------------------

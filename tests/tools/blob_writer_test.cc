@@ -207,6 +207,29 @@ TEST(BlobWriter, EveryCrcCoversItsBytes) {
   EXPECT_EQ(inspect_blob(b.data(), b.size() - 1, false, &w).code(), StatusCode::kTruncated);
 }
 
+// layout_blob + filling the payloads in place + seal_blob (what the packer
+// does, without a second copy of the weights) gives serialize_blob's bytes.
+TEST(BlobWriter, LayoutThenFillThenSealIsSerialize) {
+  const BlobContents full = tiny_model();
+  std::vector<uint8_t> want;
+  ASSERT_TRUE(serialize_blob(full, &want).is_ok());
+  BlobContents empty = full;
+  for (BlobTensor& t : empty.tensors) t.payload.clear();
+  std::vector<uint8_t> b;
+  std::vector<uint64_t> at;
+  ASSERT_TRUE(layout_blob(empty, &b, &at).is_ok());
+  ASSERT_EQ(at.size(), full.tensors.size());
+  ASSERT_EQ(b.size(), want.size());
+  for (size_t i = 0; i < at.size(); ++i) {
+    EXPECT_EQ(at[i] % blob::kTensorAlignment, 0u);
+    std::memcpy(b.data() + at[i], full.tensors[i].payload.data(), full.tensors[i].payload.size());
+  }
+  seal_blob(&b);
+  EXPECT_EQ(b, want);
+  // serialize_blob itself still requires every payload.
+  EXPECT_FALSE(serialize_blob(empty, &b).is_ok());
+}
+
 TEST(BlobWriter, RejectsWhatTheFormatCannotHold) {
   std::vector<uint8_t> b;
   BlobContents c = tiny_model();

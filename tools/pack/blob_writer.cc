@@ -3,10 +3,13 @@
 #include "tools/pack/blob_writer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace tern::pack {
@@ -111,6 +114,28 @@ void write_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes, uint8_t* p) {
 }  // namespace
 
 Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
+  for (const BlobTensor& t : c.tensors)
+    if (t.payload.empty()) return invalid("payload size does not match dtype and shape:", t.name.c_str());
+  std::vector<uint64_t> at;
+  TERN_RETURN_IF_ERROR(layout_blob(c, out, &at));
+  seal_blob(out);
+  return Status::ok();
+}
+
+void seal_blob(std::vector<uint8_t>* blob_image) {
+  using namespace blob;
+  uint8_t* base = blob_image->data();
+  const uint32_t n = load_u32(base + hdr::kSectionCount);
+  uint8_t* table = base + load_u64(base + hdr::kSectionTable);
+  for (uint32_t k = 0; k < n; ++k) {
+    uint8_t* e = table + kSectionEntryBytes * k;
+    store_u32(e + 24, crc32(base + load_u64(e + 8), size_t(load_u64(e + 16))));
+  }
+  store_u32(base + hdr::kSectionTableCrc, crc32(table, size_t(n) * kSectionEntryBytes));
+  store_u32(base + hdr::kHeaderCrc, crc32(base, hdr::kHeaderCrc));
+}
+
+Status layout_blob(const BlobContents& c, std::vector<uint8_t>* out, std::vector<uint64_t>* payload_at) {
   using namespace blob;
   constexpr uint32_t kSections = 6;
 
@@ -126,7 +151,8 @@ Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
     const BlobTensor& t = c.tensors[i];
     if (t.name.empty() || t.name.size() >= tdir::kNameBytes) return invalid("tensor name empty or too long:", t.name.c_str());
     const uint64_t want = tensor_bytes(t.dtype, t.rows, t.cols);
-    if (want == 0 || want != t.payload.size()) return invalid("payload size does not match dtype and shape:", t.name.c_str());
+    if (want == 0 || (!t.payload.empty() && want != t.payload.size()))
+      return invalid("payload size does not match dtype and shape:", t.name.c_str());
     data_bytes = align_up(data_bytes, kTensorAlignment);
     tensor_off[i] = data_bytes;
     data_bytes += want;
@@ -149,9 +175,11 @@ Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
     pos += s[k].bytes;
   }
   const uint64_t file_bytes = pos;
+  if (file_bytes > uint64_t(SIZE_MAX)) return invalid("blob larger than this machine's address space");
 
   std::vector<uint8_t>& f = *out;
   f.assign(size_t(file_bytes), 0);
+  payload_at->clear();
   uint8_t* base = f.data();
   write_hparams(c.hparams, base + s[0].offset);
   write_plan(c.plan, base + s[1].offset);
@@ -171,12 +199,14 @@ Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
     store_u32(e + 60, t.rows);
     store_u32(e + 64, t.cols);
     store_u32(e + 68, 0);
+    const uint64_t bytes = tensor_bytes(t.dtype, t.rows, t.cols);
     store_u64(e + 72, tensor_off[i]);
-    store_u64(e + 80, t.payload.size());
-    std::memcpy(base + s[5].offset + tensor_off[i], t.payload.data(), t.payload.size());
+    store_u64(e + 80, bytes);
+    payload_at->push_back(s[5].offset + tensor_off[i]);
+    if (!t.payload.empty()) std::memcpy(base + s[5].offset + tensor_off[i], t.payload.data(), t.payload.size());
   }
 
-  // Section table with each section's CRC, then the header.
+  // Section table (CRCs: seal_blob), then the header.
   uint8_t* table = base + kHeaderBytes;
   for (uint32_t k = 0; k < kSections; ++k) {
     uint8_t* e = table + kSectionEntryBytes * k;
@@ -184,7 +214,6 @@ Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
     store_u32(e + 4, 0);
     store_u64(e + 8, s[k].offset);
     store_u64(e + 16, s[k].bytes);
-    store_u32(e + 24, crc32(base + s[k].offset, size_t(s[k].bytes)));
     store_u32(e + 28, 0);
   }
   std::memcpy(base + hdr::kMagic, kMagic, sizeof(kMagic));
@@ -194,40 +223,126 @@ Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
   store_u32(base + hdr::kHeaderBytes, kHeaderBytes);
   store_u32(base + hdr::kSectionCount, kSections);
   store_u64(base + hdr::kSectionTable, kHeaderBytes);
-  store_u32(base + hdr::kSectionTableCrc, crc32(table, size_t(kSections) * kSectionEntryBytes));
   store_u32(base + hdr::kFlags, 0);
-  store_u32(base + hdr::kHeaderCrc, crc32(base, hdr::kHeaderCrc));
   return Status::ok();
 }
 
-Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    return Status::error(StatusCode::kIoError, "cannot create %.100s: %s", tmp.c_str(), std::strerror(errno));
+namespace {
+
+Status io_error(const char* what, const std::string& path, int e) {
+  return Status::error(StatusCode::kIoError, "%s %.200s: %s", what, path.c_str(), std::strerror(e));
+}
+
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
+
+Status resolve_output_path(const std::string& path, const char* input, std::string* target) {
+  if (path.empty()) return Status::error(StatusCode::kInvalidArgument, "empty output path");
+  *target = path;
+  struct stat lst;
+  if (::lstat(path.c_str(), &lst) != 0) {
+    if (errno != ENOENT) return io_error("cannot inspect output", path, errno);
+  } else if (S_ISLNK(lst.st_mode)) {
+    // Write through the link: the target is replaced atomically in its own
+    // directory, the link stays a link.
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) {
+      const int e = errno;
+      if (e == ENOENT)
+        return Status::error(StatusCode::kInvalidArgument,
+                             "output %.200s is a symbolic link to a file that does not exist; give the target path",
+                             path.c_str());
+      return io_error("cannot resolve symbolic link", path, e);
+    }
+    *target = real;
+    std::free(real);
+  }
+  struct stat st;
+  const bool exists = ::stat(target->c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) return io_error("cannot inspect output", *target, errno);
+  if (exists && !S_ISREG(st.st_mode))
+    return Status::error(StatusCode::kInvalidArgument, "output %.200s is %s, not a regular file: refusing to replace it",
+                         target->c_str(), file_kind(st.st_mode));
+  if (exists && input != nullptr) {
+    struct stat in;
+    if (::stat(input, &in) == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino)
+      return Status::error(StatusCode::kInvalidArgument,
+                           "output %.200s is the input file itself (same file): refusing to overwrite the source",
+                           path.c_str());
+  }
+  return Status::ok();
+}
+
+Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes, const char* input) {
+  std::string target;
+  TERN_RETURN_IF_ERROR(resolve_output_path(path, input, &target));
+  mode_t mode = 0;
+  struct stat st;
+  if (::stat(target.c_str(), &st) == 0) {
+    mode = st.st_mode & 07777;
+  } else {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0644 & ~mask;
+  }
+  // A fresh name beside the target; O_EXCL | O_NOFOLLOW: never an existing
+  // file or a link someone planted under that name.
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    tmp = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(attempt);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) return io_error("cannot create", tmp, errno);
+  }
+  if (fd < 0) return io_error("cannot create", tmp, EEXIST);
+  auto fail = [&](const char* what, int e) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return io_error(what, tmp, e);
+  };
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::error(StatusCode::kIoError, "cannot write %.100s: %s", tmp.c_str(), std::strerror(e));
-    }
+    if (w <= 0) return fail("cannot write", w < 0 ? errno : ENOSPC);
     done += size_t(w);
   }
-  const bool synced = ::fsync(fd) == 0;
-  const int sync_errno = errno;
-  if (::close(fd) != 0 || !synced) {
-    const int e = synced ? errno : sync_errno;
-    ::unlink(tmp.c_str());
-    return Status::error(StatusCode::kIoError, "cannot flush %.100s: %s", tmp.c_str(), std::strerror(e));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::fchmod(fd, mode) != 0) return fail("cannot set the mode of", errno);
+  if (::fsync(fd) != 0) return fail("cannot flush", errno);
+  if (::close(fd) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
-    return Status::error(StatusCode::kIoError, "cannot rename to %.100s: %s", path.c_str(), std::strerror(e));
+    return io_error("cannot flush", tmp, e);
+  }
+  // Re-check just before the rename: the target may have changed meanwhile.
+  std::string again;
+  Status recheck = resolve_output_path(path, input, &again);
+  if (recheck.is_ok() && again != target)
+    recheck = Status::error(StatusCode::kIoError, "output %.200s changed while it was written", path.c_str());
+  if (!recheck.is_ok()) {
+    ::unlink(tmp.c_str());
+    return recheck;
+  }
+  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return io_error("cannot rename onto", target, e);
+  }
+  // Make the rename itself durable.
+  const size_t slash = target.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : target.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
   }
   return Status::ok();
 }

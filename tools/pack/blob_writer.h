@@ -68,8 +68,33 @@ struct BlobContents {
 // counts beyond u32, a token type out of range, a merge id out of range.
 Status serialize_blob(const BlobContents& contents, std::vector<uint8_t>* out);
 
-// Write `bytes` to `path` atomically: a temporary file beside it, flushed,
-// then renamed over `path`. On failure the temporary file is removed.
-Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+// The same in two steps, so tensors can be converted straight into the image
+// (no second copy of every payload): layout_blob writes everything but the
+// tensor payloads and the CRCs; a tensor's payload may be empty, and
+// (*payload_at)[i] is where in *out tensor i's tern::blob::tensor_bytes bytes
+// go (a non-empty payload is copied there). Then fill them and seal_blob.
+Status layout_blob(const BlobContents& contents, std::vector<uint8_t>* out, std::vector<uint64_t>* payload_at);
+// Fill in the CRC of every section, then of the section table, then of the header.
+void seal_blob(std::vector<uint8_t>* blob);
+
+// Where write_file_atomic(path) really writes: `path` itself, or, when `path`
+// is a symbolic link, the file it finally resolves to (the link is written
+// through, never replaced). Refused (kInvalidArgument, naming the reason):
+//  - an existing output that is not a regular file (a device node, a FIFO, a
+//    directory, a socket): a tool never writes through or over a device;
+//  - a symbolic link whose target does not exist (dangling) or loops;
+//  - an output that is the same file as `input` (same device and inode: the
+//    same path, a hard link or a symbolic link to it), when `input` is given:
+//    the blob must never replace its own source.
+// On success *target is the path the file will be renamed onto.
+Status resolve_output_path(const std::string& path, const char* input, std::string* target);
+
+// Write `bytes` to `path` atomically: resolve_output_path first (so the same
+// refusals apply), then a new temporary file in the target's directory
+// (O_EXCL, never following a link), flushed, renamed over the target, and the
+// directory flushed. On failure the temporary file is removed and the target
+// is untouched. A replaced file keeps its permission bits; a new one gets
+// 0644 less the umask.
+Status write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes, const char* input = nullptr);
 
 }  // namespace tern::pack

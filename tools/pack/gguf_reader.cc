@@ -8,10 +8,12 @@
 #include "tools/pack/gguf_reader.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
 #include <cstring>
-#include <fstream>
 
 #include "kernels/blocks.h"
+#include "port/blob_map.h"
 #include "runtime/blob_format.h"
 
 namespace tern::pack {
@@ -39,10 +41,21 @@ class Cursor {
   bool u32(uint32_t* v) { uint8_t b[4]; if (!fixed(b, 4)) return false; *v = blob::load_u32(b); return true; }
   bool u64(uint64_t* v) { uint8_t b[8]; if (!fixed(b, 8)) return false; *v = blob::load_u64(b); return true; }
   bool str(std::string* s, uint64_t max_len = UINT64_MAX) {
-    uint64_t len;
-    if (!u64(&len) || len > remaining() || len > max_len) return false;
-    s->assign(reinterpret_cast<const char*>(p_ + pos_), size_t(len));
-    pos_ += size_t(len);
+    uint64_t off, len;
+    if (!span(&off, &len, max_len)) return false;
+    s->assign(reinterpret_cast<const char*>(p_ + off), size_t(len));
+    return true;
+  }
+  // A string's bytes as (offset, length) in the image, skipped over.
+  bool span(uint64_t* off, uint64_t* len, uint64_t max_len = UINT64_MAX) {
+    if (!u64(len) || *len > remaining() || *len > max_len) return false;
+    *off = pos_;
+    pos_ += size_t(*len);
+    return true;
+  }
+  bool skip(uint64_t k) {
+    if (k > remaining()) return false;
+    pos_ += size_t(k);
     return true;
   }
 
@@ -69,10 +82,12 @@ uint32_t scalar_bytes(uint32_t t) {
   }
 }
 
-// Read one value of type `type` (already validated as a known type).
-Status read_value(Cursor& c, uint32_t type, uint32_t depth, const std::string& key, GgufValue* v) {
+// Validate one value of type `type` (already checked to be a known type) and
+// record it in *v: scalars decoded, strings and arrays as spans of the image.
+// Nested arrays are walked (depth-bounded) to validate them but nothing is
+// allocated for their elements.
+Status read_value(Cursor& c, uint32_t type, uint32_t depth, const char* k, GgufValue* v) {
   v->type = GgufType(type);
-  const char* k = key.c_str();
   switch (GgufType(type)) {
     case GgufType::kU8: { uint8_t x; if (!c.u8(&x)) break; v->u = x; return Status::ok(); }
     case GgufType::kI8: { uint8_t x; if (!c.u8(&x)) break; v->i = int8_t(x); return Status::ok(); }
@@ -106,7 +121,7 @@ Status read_value(Cursor& c, uint32_t type, uint32_t depth, const std::string& k
       return Status::ok();
     }
     case GgufType::kString:
-      if (!c.str(&v->str)) return BAD("key %.80s: string length exceeds the file", k);
+      if (!c.span(&v->offset, &v->count)) return BAD("key %.80s: string length exceeds the file", k);
       return Status::ok();
     case GgufType::kArray: {
       if (depth >= kMaxArrayDepth) return BAD("key %.80s: arrays nested deeper than %llu", k, ull(kMaxArrayDepth));
@@ -115,19 +130,40 @@ Status read_value(Cursor& c, uint32_t type, uint32_t depth, const std::string& k
       if (!c.u32(&elem) || !c.u64(&count)) break;
       if (elem > uint32_t(GgufType::kF64)) return BAD("key %.80s: unknown array element type %llu", k, ull(elem));
       // Every element takes at least this many bytes, so the count is bounded by
-      // the bytes left before anything is allocated.
-      uint64_t min_elem = scalar_bytes(elem);
+      // the bytes left.
+      const uint64_t fixed = scalar_bytes(elem);
+      uint64_t min_elem = fixed;
       if (GgufType(elem) == GgufType::kString) min_elem = 8;
       if (GgufType(elem) == GgufType::kArray) min_elem = 12;
       if (count > c.remaining() / min_elem)
         return BAD("key %.80s: array count %llu exceeds the file (%llu bytes left)", k, ull(count), ull(c.remaining()));
       v->elem_type = GgufType(elem);
-      v->items.resize(size_t(count));
-      for (uint64_t j = 0; j < count; ++j) TERN_RETURN_IF_ERROR(read_value(c, elem, depth + 1, key, &v->items[j]));
+      v->count = count;
+      v->offset = c.pos();
+      if (fixed != 0) {  // scalars: one skip (bool elements are checked when decoded)
+        if (GgufType(elem) == GgufType::kBool) {
+          for (uint64_t j = 0; j < count; ++j) {
+            uint8_t x;
+            if (!c.u8(&x)) break;
+            if (x > 1) return BAD("key %.80s: bool element %llu is not 0 or 1", k, ull(j));
+          }
+          return Status::ok();
+        }
+        c.skip(count * fixed);  // count * fixed <= remaining, checked above
+        return Status::ok();
+      }
+      GgufValue inner;
+      for (uint64_t j = 0; j < count; ++j) TERN_RETURN_IF_ERROR(read_value(c, elem, depth + 1, k, &inner));
       return Status::ok();
     }
   }
   return BAD("key %.80s: value truncated", k);
+}
+
+int compare_bytes(const uint8_t* a, size_t na, const uint8_t* b, size_t nb) {
+  const int r = std::memcmp(a, b, na < nb ? na : nb);
+  if (r != 0) return r;
+  return na < nb ? -1 : na > nb ? 1 : 0;
 }
 
 }  // namespace
@@ -207,23 +243,82 @@ const char* ggml_type_name(uint32_t type) {
   return "unknown";
 }
 
+struct GgufFile::Mapping {
+  BlobMap map;
+};
+
+GgufFile::GgufFile() = default;
+GgufFile::~GgufFile() {
+  if (map_) {
+    blob_unmap(&map_->map);
+    delete map_;
+  }
+}
+GgufFile::GgufFile(GgufFile&& o) noexcept { *this = std::move(o); }
+GgufFile& GgufFile::operator=(GgufFile&& o) noexcept {
+  if (this == &o) return *this;
+  if (map_) {
+    blob_unmap(&map_->map);
+    delete map_;
+  }
+  bytes_ = std::move(o.bytes_);  // the heap block moves with it: data_ stays valid
+  map_ = o.map_;
+  o.map_ = nullptr;
+  data_ = o.data_;
+  size_ = o.size_;
+  o.data_ = nullptr;
+  o.size_ = 0;
+  version_ = o.version_;
+  alignment_ = o.alignment_;
+  data_offset_ = o.data_offset_;
+  kv_ = std::move(o.kv_);
+  kv_sorted_ = std::move(o.kv_sorted_);
+  tensors_ = std::move(o.tensors_);
+  tensor_sorted_ = std::move(o.tensor_sorted_);
+  arrays_ = std::move(o.arrays_);
+  return *this;
+}
+
 Status GgufFile::open(const std::string& path, GgufFile* out) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) return Status::error(StatusCode::kIoError, "cannot open %.120s", path.c_str());
-  const std::streamoff size = f.tellg();
-  if (size < 0) return Status::error(StatusCode::kIoError, "cannot size %.120s", path.c_str());
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.seekg(0);
-  if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size))
-    return Status::error(StatusCode::kIoError, "cannot read %.120s", path.c_str());
-  return parse(std::move(bytes), out);
+  GgufFile g;
+  g.map_ = new Mapping;
+  const int err = blob_map_file(path.c_str(), &g.map_->map);
+  if (err == ENODATA) return BAD("file too short for a GGUF header (0 bytes)");
+  if (err == EINVAL) return Status::error(StatusCode::kIoError, "cannot read %.120s: not a regular file", path.c_str());
+  if (err != 0) return Status::error(StatusCode::kIoError, "cannot open %.120s: %s", path.c_str(), std::strerror(err));
+  g.data_ = g.map_->map.data;
+  g.size_ = g.map_->map.size;
+  TERN_RETURN_IF_ERROR(parse_image(&g));
+  *out = std::move(g);
+  return Status::ok();
 }
 
 Status GgufFile::parse(std::vector<uint8_t> bytes, GgufFile* out) {
   GgufFile g;
   g.bytes_ = std::move(bytes);
-  const size_t file_size = g.bytes_.size();
-  Cursor c(g.bytes_.data(), file_size);
+  g.data_ = g.bytes_.data();
+  g.size_ = g.bytes_.size();
+  TERN_RETURN_IF_ERROR(parse_image(&g));
+  *out = std::move(g);
+  return Status::ok();
+}
+
+std::string_view GgufFile::key(size_t j) const {
+  return std::string_view(reinterpret_cast<const char*>(data_ + kv_[j].key_offset), kv_[j].key_len);
+}
+
+size_t GgufFile::parsed_bytes() const {
+  size_t n = kv_.capacity() * sizeof(Kv) + kv_sorted_.capacity() * 4 + tensors_.capacity() * sizeof(GgufTensor) +
+             tensor_sorted_.capacity() * 4;
+  for (const GgufTensor& t : tensors_) n += t.name.capacity() > 15 ? t.name.capacity() + 1 : 0;
+  for (const auto& a : arrays_) n += sizeof(GgufArray) + a.second->str_offsets_.capacity() * 8;
+  return n;
+}
+
+Status GgufFile::parse_image(GgufFile* gp) {
+  GgufFile& g = *gp;
+  const size_t file_size = g.size_;
+  Cursor c(g.data_, file_size);
 
   uint8_t magic[4];
   for (auto& m : magic)
@@ -239,25 +334,46 @@ Status GgufFile::parse(std::vector<uint8_t> bytes, GgufFile* out) {
   if (!c.u64(&n_tensors) || !c.u64(&n_kv)) return BAD("file too short for a GGUF header (%llu bytes)", ull(file_size));
   g.version_ = version;
 
-  // Each kv takes >= 13 bytes (key length, type, 1-byte value); each tensor
-  // info >= 32 bytes (name length, n_dims, one dim, type, offset).
-  if (n_kv > c.remaining() / 13) return BAD("kv_count %llu too large for the file", ull(n_kv));
-  if (n_tensors > c.remaining() / 32) return BAD("tensor_count %llu too large for the file", ull(n_tensors));
+  // Each kv takes >= 14 bytes (key length, a 1-byte key, type, 1-byte value);
+  // each tensor info >= 33 bytes (name length, 1-byte name, n_dims, one dim,
+  // type, offset). Both counts are bounded before anything is reserved.
+  if (n_kv > c.remaining() / 14 || n_kv > UINT32_MAX) return BAD("kv_count %llu too large for the file", ull(n_kv));
+  if (n_tensors > c.remaining() / 33 || n_tensors > UINT32_MAX)
+    return BAD("tensor_count %llu too large for the file", ull(n_tensors));
 
   g.kv_.reserve(size_t(n_kv));
   for (uint64_t j = 0; j < n_kv; ++j) {
-    std::string key;
-    if (!c.str(&key, kMaxKeyBytes)) return BAD("metadata key %llu: truncated or longer than 65535 bytes", ull(j));
-    if (key.empty()) return BAD("metadata key %llu is empty", ull(j));
+    Kv kv;
+    uint64_t key_len;
+    if (!c.span(&kv.key_offset, &key_len, kMaxKeyBytes))
+      return BAD("metadata key %llu: truncated or longer than 65535 bytes", ull(j));
+    if (key_len == 0) return BAD("metadata key %llu is empty", ull(j));
+    kv.key_len = uint32_t(key_len);
+    // The key for messages: NUL-terminated, at most 80 bytes.
+    char k[81];
+    const size_t kn = key_len < 80 ? size_t(key_len) : 80;
+    std::memcpy(k, g.data_ + kv.key_offset, kn);
+    k[kn] = '\0';
     uint32_t type;
-    if (!c.u32(&type)) return BAD("key %.80s: type truncated", key.c_str());
-    if (type > uint32_t(GgufType::kF64)) return BAD("key %.80s: unknown value type %llu", key.c_str(), ull(type));
-    if (g.kv_index_.count(key)) return BAD("duplicate metadata key %.80s", key.c_str());
-    GgufValue v;
-    TERN_RETURN_IF_ERROR(read_value(c, type, 0, key, &v));
-    g.kv_index_.emplace(key, g.kv_.size());
-    g.kv_.emplace_back(std::move(key), std::move(v));
+    if (!c.u32(&type)) return BAD("key %.80s: type truncated", k);
+    if (type > uint32_t(GgufType::kF64)) return BAD("key %.80s: unknown value type %llu", k, ull(type));
+    TERN_RETURN_IF_ERROR(read_value(c, type, 0, k, &kv.value));
+    g.kv_.push_back(kv);
   }
+  // Sorted key index: duplicates are neighbours, lookups are binary searches.
+  g.kv_sorted_.resize(g.kv_.size());
+  for (uint32_t j = 0; j < g.kv_sorted_.size(); ++j) g.kv_sorted_[j] = j;
+  const auto key_less = [&g](uint32_t a, uint32_t b) {
+    const Kv& x = g.kv_[a];
+    const Kv& y = g.kv_[b];
+    return compare_bytes(g.data_ + x.key_offset, x.key_len, g.data_ + y.key_offset, y.key_len) < 0;
+  };
+  std::sort(g.kv_sorted_.begin(), g.kv_sorted_.end(), key_less);
+  for (size_t j = 1; j < g.kv_sorted_.size(); ++j)
+    if (!key_less(g.kv_sorted_[j - 1], g.kv_sorted_[j])) {
+      const std::string_view k = g.key(g.kv_sorted_[j]);
+      return BAD("duplicate metadata key %.*s", int(k.size() < 80 ? k.size() : 80), k.data());
+    }
 
   if (const GgufValue* a = g.find("general.alignment")) {
     if (a->type != GgufType::kU32)
@@ -273,8 +389,6 @@ Status GgufFile::parse(std::vector<uint8_t> bytes, GgufFile* out) {
     if (!c.str(&t.name, kMaxTensorName)) return BAD("tensor %llu: name truncated or longer than 64 bytes", ull(j));
     if (t.name.empty()) return BAD("tensor %llu has an empty name", ull(j));
     const char* nm = t.name.c_str();
-    if (g.tensor_index_.count(t.name)) return BAD("duplicate tensor name %.64s", nm);
-    g.tensor_index_.emplace(t.name, size_t(j));
     if (!c.u32(&t.n_dims)) return BAD("tensor %.64s: info truncated", nm);
     if (t.n_dims < 1 || t.n_dims > kMaxDims) return BAD("tensor %.64s: n_dims %llu not in 1..4", nm, ull(t.n_dims));
     uint64_t elems = 1;
@@ -291,12 +405,17 @@ Status GgufFile::parse(std::vector<uint8_t> bytes, GgufFile* out) {
     if (!ggml_type_layout(t.type, &be, &bb)) return BAD("tensor %.64s: unknown tensor type %llu", nm, ull(t.type));
     if (t.ne[0] % be != 0)
       return BAD("tensor %.64s: row of %llu elements is not a multiple of the block size %llu", nm, ull(t.ne[0]), ull(be));
-    const uint64_t blocks = elems / be;
-    if (blocks > UINT64_MAX / bb) return BAD("tensor %.64s: byte size overflows", nm);
-    t.bytes = blocks * bb;
+    if (!blob::checked_mul(elems / be, bb, &t.bytes)) return BAD("tensor %.64s: byte size overflows", nm);
     if (t.offset % g.alignment_ != 0)
       return BAD("tensor %.64s: offset %llu is not a multiple of the alignment %llu", nm, ull(t.offset), ull(g.alignment_));
   }
+  g.tensor_sorted_.resize(g.tensors_.size());
+  for (uint32_t j = 0; j < g.tensor_sorted_.size(); ++j) g.tensor_sorted_[j] = j;
+  std::sort(g.tensor_sorted_.begin(), g.tensor_sorted_.end(),
+            [&g](uint32_t a, uint32_t b) { return g.tensors_[a].name < g.tensors_[b].name; });
+  for (size_t j = 1; j < g.tensor_sorted_.size(); ++j)
+    if (g.tensors_[g.tensor_sorted_[j - 1]].name == g.tensors_[g.tensor_sorted_[j]].name)
+      return BAD("duplicate tensor name %.64s", g.tensors_[g.tensor_sorted_[j]].name.c_str());
 
   // The data section starts at the next alignment boundary after the infos.
   const uint64_t infos_end = c.pos();
@@ -308,31 +427,42 @@ Status GgufFile::parse(std::vector<uint8_t> bytes, GgufFile* out) {
   for (GgufTensor& t : g.tensors_) {
     if (t.offset > data_bytes || t.bytes > data_bytes - t.offset)
       return BAD("tensor %.64s: data [%llu, +%llu) lies outside the file", t.name.c_str(), ull(t.offset), ull(t.bytes));
-    t.data = g.bytes_.data() + data_start + t.offset;
+    t.data = g.data_ + data_start + t.offset;
   }
-  // No two tensors may share bytes.
-  std::vector<const GgufTensor*> by_offset;
-  for (const GgufTensor& t : g.tensors_) by_offset.push_back(&t);
+  // No two tensors may share bytes (the sorted index is reused, re-sorted by offset).
+  std::vector<uint32_t>& by_offset = g.tensor_sorted_;
+  std::vector<uint32_t> by_name = by_offset;
   std::sort(by_offset.begin(), by_offset.end(),
-            [](const GgufTensor* a, const GgufTensor* b) { return a->offset < b->offset; });
+            [&g](uint32_t a, uint32_t b) { return g.tensors_[a].offset < g.tensors_[b].offset; });
   for (size_t j = 1; j < by_offset.size(); ++j) {
-    const GgufTensor* a = by_offset[j - 1];
-    const GgufTensor* b = by_offset[j];
+    const GgufTensor* a = &g.tensors_[by_offset[j - 1]];
+    const GgufTensor* b = &g.tensors_[by_offset[j]];
     if (a->offset + a->bytes > b->offset)
       return Status::error(StatusCode::kBadGguf, "tensors %.64s and %.64s overlap", a->name.c_str(), b->name.c_str());
   }
-  *out = std::move(g);
+  g.tensor_sorted_ = std::move(by_name);
   return Status::ok();
 }
 
-const GgufValue* GgufFile::find(const std::string& key) const {
-  auto it = kv_index_.find(key);
-  return it == kv_index_.end() ? nullptr : &kv_[it->second].second;
+size_t GgufFile::find_index(std::string_view key) const {
+  const auto it = std::lower_bound(kv_sorted_.begin(), kv_sorted_.end(), key, [this](uint32_t j, std::string_view k) {
+    return compare_bytes(data_ + kv_[j].key_offset, kv_[j].key_len, reinterpret_cast<const uint8_t*>(k.data()),
+                         k.size()) < 0;
+  });
+  if (it == kv_sorted_.end() || this->key(*it) != key) return SIZE_MAX;
+  return *it;
 }
 
-const GgufTensor* GgufFile::find_tensor(const std::string& name) const {
-  auto it = tensor_index_.find(name);
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+const GgufValue* GgufFile::find(std::string_view key) const {
+  const size_t j = find_index(key);
+  return j == SIZE_MAX ? nullptr : &kv_[j].value;
+}
+
+const GgufTensor* GgufFile::find_tensor(std::string_view name) const {
+  const auto it = std::lower_bound(tensor_sorted_.begin(), tensor_sorted_.end(), name,
+                                   [this](uint32_t j, std::string_view n) { return tensors_[j].name < n; });
+  if (it == tensor_sorted_.end() || tensors_[*it].name != name) return nullptr;
+  return &tensors_[*it];
 }
 
 Status GgufFile::check_type(const std::string& key, GgufType want, const GgufValue** v) const {
@@ -368,18 +498,71 @@ Status GgufFile::get_bool(const std::string& key, bool* out) const {
 Status GgufFile::get_string(const std::string& key, std::string* out) const {
   const GgufValue* v;
   TERN_RETURN_IF_ERROR(check_type(key, GgufType::kString, &v));
-  *out = v->str;
+  out->assign(reinterpret_cast<const char*>(data_ + v->offset), size_t(v->count));
   return Status::ok();
 }
 
-Status GgufFile::get_array(const std::string& key, GgufType elem, const std::vector<GgufValue>** out) const {
+Status GgufFile::get_array_count(const std::string& key, GgufType elem, uint64_t* count) const {
   const GgufValue* v;
   TERN_RETURN_IF_ERROR(check_type(key, GgufType::kArray, &v));
   if (v->elem_type != elem)
     return Status::error(StatusCode::kBadGguf, "key %.100s is an array of %s, expected %s", key.c_str(),
                          gguf_type_name(v->elem_type), gguf_type_name(elem));
-  *out = &v->items;
+  *count = v->count;
   return Status::ok();
+}
+
+Status GgufFile::get_array(const std::string& key, GgufType elem, const GgufArray** out) const {
+  uint64_t count = 0;
+  TERN_RETURN_IF_ERROR(get_array_count(key, elem, &count));
+  const size_t index = find_index(key);
+  const GgufValue* v = &kv_[index].value;
+  for (const auto& a : arrays_)
+    if (a.first == index) { *out = a.second.get(); return Status::ok(); }
+  std::unique_ptr<GgufArray> arr(new GgufArray);
+  arr->file_ = data_;
+  arr->elem_ = elem;
+  arr->count_ = count;
+  arr->offset_ = v->offset;
+  if (elem == GgufType::kString) {
+    // One u64 per element: where its length field is (validated at parse).
+    arr->str_offsets_.resize(size_t(count));
+    uint64_t pos = v->offset;
+    for (uint64_t j = 0; j < count; ++j) {
+      arr->str_offsets_[j] = pos;
+      pos += 8 + blob::load_u64(data_ + pos);
+    }
+  }
+  *out = arr.get();
+  arrays_.emplace_back(index, std::move(arr));
+  return Status::ok();
+}
+
+std::string_view GgufArray::str(size_t j) const {
+  if (elem_ != GgufType::kString || j >= str_offsets_.size()) return {};
+  const uint64_t at = str_offsets_[j];
+  return std::string_view(reinterpret_cast<const char*>(file_ + at + 8), size_t(blob::load_u64(file_ + at)));
+}
+
+GgufElement GgufArray::operator[](size_t j) const {
+  GgufElement e;
+  if (j >= count_) return e;
+  const uint8_t* p = file_ + offset_ + uint64_t(j) * scalar_bytes(uint32_t(elem_));
+  switch (elem_) {
+    case GgufType::kU8: case GgufType::kBool: e.u = p[0]; break;
+    case GgufType::kI8: e.i = int8_t(p[0]); break;
+    case GgufType::kU16: e.u = uint16_t(p[0] | (p[1] << 8)); break;
+    case GgufType::kI16: e.i = int16_t(uint16_t(p[0] | (p[1] << 8))); break;
+    case GgufType::kU32: e.u = blob::load_u32(p); break;
+    case GgufType::kI32: e.i = int32_t(blob::load_u32(p)); break;
+    case GgufType::kF32: e.f = blob::load_f32(p); break;
+    case GgufType::kU64: e.u = blob::load_u64(p); break;
+    case GgufType::kI64: e.i = int64_t(blob::load_u64(p)); break;
+    case GgufType::kF64: { const uint64_t x = blob::load_u64(p); std::memcpy(&e.f, &x, 8); break; }
+    case GgufType::kString: e.str = std::string(str(j)); break;
+    case GgufType::kArray: break;  // nested arrays are validated, not decoded
+  }
+  return e;
 }
 
 Status GgufFile::get_u32_opt(const std::string& key, uint32_t* out) const {

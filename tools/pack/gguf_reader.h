@@ -7,8 +7,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runtime/status.h"
@@ -32,16 +34,50 @@ enum class GgmlType : uint32_t {
 bool ggml_type_layout(uint32_t type, uint32_t* block_elems, uint32_t* block_bytes);
 const char* ggml_type_name(uint32_t type);
 
-// One metadata value. Scalars live in the numeric fields (u: unsigned and bool,
-// i: signed, f: floats); strings in `str`; arrays in `items` (all of `elem_type`).
+// One metadata value, as small as it can be: the file stays mapped, so a
+// string or an array is kept as a span of the file (offset and count) and
+// decoded only when the packer asks for it. A file full of keys the packer
+// never reads costs one GgufValue per key, never one object per element.
+// Scalars live in the numeric fields (u: unsigned and bool, i: signed,
+// f: floats).
 struct GgufValue {
   GgufType type = GgufType::kU8;
+  GgufType elem_type = GgufType::kU8;  // arrays only
   uint64_t u = 0;
   int64_t i = 0;
   double f = 0.0;
+  uint64_t count = 0;   // strings: bytes; arrays: elements
+  uint64_t offset = 0;  // strings: file offset of the bytes; arrays: of the first element
+};
+
+// One element of an array, decoded on access: `str` for strings, `u`/`i`/`f`
+// for scalars as in GgufValue. Nested arrays are validated but not decoded.
+struct GgufElement {
   std::string str;
-  GgufType elem_type = GgufType::kU8;  // arrays only
-  std::vector<GgufValue> items;        // arrays only
+  uint64_t u = 0;
+  int64_t i = 0;
+  double f = 0.0;
+};
+
+// A typed array of the file, expanded compactly on first use: numeric
+// elements are decoded from the file on access (no copy), a string array
+// keeps one u64 file offset per element (at most the 8 bytes its length field
+// takes in the file).
+class GgufArray {
+ public:
+  GgufType elem_type() const { return elem_; }
+  size_t size() const { return size_t(count_); }
+  GgufElement operator[](size_t j) const;
+  // String element j as a view into the file (string arrays only).
+  std::string_view str(size_t j) const;
+
+ private:
+  friend class GgufFile;
+  const uint8_t* file_ = nullptr;
+  GgufType elem_ = GgufType::kU8;
+  uint64_t count_ = 0;
+  uint64_t offset_ = 0;                // file offset of element 0
+  std::vector<uint64_t> str_offsets_;  // string arrays: file offset of each element's length field
 };
 
 struct GgufTensor {
@@ -51,31 +87,49 @@ struct GgufTensor {
   uint32_t type = 0;              // GgmlType value
   uint64_t offset = 0;            // relative to the data section
   uint64_t bytes = 0;             // payload size from type and shape
-  const uint8_t* data = nullptr;  // points into the file buffer
+  const uint8_t* data = nullptr;  // points into the file image
 
   uint64_t cols() const { return ne[0]; }
   uint64_t rows() const { return ne[1] * ne[2] * ne[3]; }
   uint64_t elems() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
 };
 
+// Memory: the file image is mapped (open) or owned (parse), and parsing adds
+// at most one 64-byte entry per metadata key, 4 bytes of sorted index per key
+// and per tensor, and one GgufTensor (~100 bytes) per tensor info; every key
+// takes >= 14 bytes of the file and every tensor info >= 33, so the parsed
+// structures stay below 8x the file's size whatever it holds. Lookups are
+// binary searches over sorted indexes (no hash an input could aim).
 class GgufFile {
  public:
+  GgufFile();
+  ~GgufFile();
+  GgufFile(GgufFile&&) noexcept;
+  GgufFile& operator=(GgufFile&&) noexcept;
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
   // Parse a whole GGUF image. The file takes ownership of the bytes.
   static Status parse(std::vector<uint8_t> bytes, GgufFile* out);
-  // Read `path` into memory and parse it.
+  // Map `path` read-only (no copy on the heap) and parse it.
   static Status open(const std::string& path, GgufFile* out);
 
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
-  size_t file_bytes() const { return bytes_.size(); }
+  size_t file_bytes() const { return size_; }
+  const uint8_t* file_data() const { return data_; }
 
-  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+  // Metadata in file order.
+  size_t kv_count() const { return kv_.size(); }
+  std::string_view key(size_t j) const;
+  const GgufValue& value(size_t j) const { return kv_[j].value; }
+
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
 
   // nullptr if absent.
-  const GgufValue* find(const std::string& key) const;
-  const GgufTensor* find_tensor(const std::string& name) const;
+  const GgufValue* find(std::string_view key) const;
+  const GgufTensor* find_tensor(std::string_view name) const;
 
   // Typed metadata reads. A missing key is kBadGguf "missing key"; a present key
   // of another type is kBadGguf "key K has type T, expected U".
@@ -83,24 +137,43 @@ class GgufFile {
   Status get_f32(const std::string& key, float* out) const;
   Status get_bool(const std::string& key, bool* out) const;
   Status get_string(const std::string& key, std::string* out) const;
-  // Array whose elements have type `elem`.
-  Status get_array(const std::string& key, GgufType elem, const std::vector<GgufValue>** out) const;
+  // Array whose elements have type `elem`, expanded on first use (see GgufArray).
+  Status get_array(const std::string& key, GgufType elem, const GgufArray** out) const;
+  // Element count of an array key without expanding it.
+  Status get_array_count(const std::string& key, GgufType elem, uint64_t* count) const;
   // The same, but a missing key leaves *out untouched and returns ok.
   Status get_u32_opt(const std::string& key, uint32_t* out) const;
   Status get_f32_opt(const std::string& key, float* out) const;
   Status get_bool_opt(const std::string& key, bool* out) const;
 
- private:
-  Status check_type(const std::string& key, GgufType want, const GgufValue** v) const;
+  // Heap bytes this object holds beyond the file image (for tests and reports).
+  size_t parsed_bytes() const;
 
-  std::vector<uint8_t> bytes_;
+ private:
+  struct Kv {
+    uint64_t key_offset = 0;
+    uint32_t key_len = 0;
+    GgufValue value;
+  };
+  struct Mapping;
+
+  Status check_type(const std::string& key, GgufType want, const GgufValue** v) const;
+  size_t find_index(std::string_view key) const;  // kv_ index, or SIZE_MAX
+  static Status parse_image(GgufFile* g);
+
+  std::vector<uint8_t> bytes_;  // parse(): the owned image
+  Mapping* map_ = nullptr;      // open(): the mapped image
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;
   uint64_t data_offset_ = 0;
-  std::vector<std::pair<std::string, GgufValue>> kv_;
-  std::unordered_map<std::string, size_t> kv_index_;
+  std::vector<Kv> kv_;
+  std::vector<uint32_t> kv_sorted_;      // kv_ indexes sorted by key
   std::vector<GgufTensor> tensors_;
-  std::unordered_map<std::string, size_t> tensor_index_;
+  std::vector<uint32_t> tensor_sorted_;  // tensors_ indexes sorted by name
+  // Arrays expanded by get_array: (kv index, array); only keys the packer reads.
+  mutable std::vector<std::pair<size_t, std::unique_ptr<GgufArray>>> arrays_;
 };
 
 // Dequantize rows [row0, row0 + n_rows) of `t` (row = ne[0] elements) to floats:

@@ -2,14 +2,19 @@
 // plan and the weights (see packer.h for the precision rules).
 #include "tools/pack/packer.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <unordered_map>
+#include <memory>
 
 #include "kernels/blocks.h"
 #include "kernels/weight_quant.h"
+#include "port/blob_map.h"
+#include "runtime/engine.h"
+#include "runtime/model_file.h"
+#include "runtime/tokenizer.h"
 
 namespace tern::pack {
 namespace {
@@ -127,21 +132,38 @@ Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
   t->model = 1;
   t->pre = 1;
 
-  const std::vector<GgufValue>* tokens;
+  const GgufArray* tokens;
   TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.tokens", GgufType::kString, &tokens));
   const size_t n = tokens->size();
   if (n == 0 || n >= (1u << 31)) return Status::error(StatusCode::kBadTokenizer, "vocabulary of %llu tokens", ull(n));
   t->tokens.resize(n);
-  std::unordered_map<std::string, uint32_t> ids;
-  ids.reserve(n * 2);
+  // Text -> id by the runtime's own rule and code (runtime/tokenizer.h,
+  // sort_token_texts): a sorted id array, no hash a crafted GGUF could aim;
+  // two tokens with one non-empty text are refused, as llama.cpp refuses them.
+  std::vector<uint8_t> offsets(4 * (n + 1));
+  std::string pool;
   for (size_t i = 0; i < n; ++i) {
     t->tokens[i] = (*tokens)[i].str;
-    ids.emplace(t->tokens[i], uint32_t(i));  // a duplicate text keeps its first id
+    if (t->tokens[i].size() > UINT32_MAX - pool.size())
+      return Status::error(StatusCode::kBadTokenizer, "token texts exceed 4 GiB");
+    blob::store_u32(&offsets[4 * i], uint32_t(pool.size()));
+    pool += t->tokens[i];
   }
+  blob::store_u32(&offsets[4 * n], uint32_t(pool.size()));
+  const TokenTexts texts{offsets.data(), reinterpret_cast<const uint8_t*>(pool.data()), uint32_t(n)};
+  std::vector<uint32_t> sorted(n);
+  std::vector<uint64_t> scratch(2 * n);
+  uint64_t steps = 0;
+  if (const uint32_t k = sort_token_texts(texts, sorted.data(), scratch.data(), scratch.data() + n, &steps))
+    return Status::error(StatusCode::kBadTokenizer, "tokens %u and %u have the same text \"%.60s\" (duplicate tokens are refused, as llama.cpp does)",
+                         sorted[k - 1], sorted[k], t->tokens[sorted[k]].c_str());
+  auto id_of = [&](const std::string& s) {
+    return find_token_text(texts, sorted.data(), reinterpret_cast<const uint8_t*>(s.data()), s.size(), &steps);
+  };
 
   t->types.assign(n, uint8_t(blob::tok::TokenType::kNormal));
   if (g.find("tokenizer.ggml.token_type")) {
-    const std::vector<GgufValue>* types;
+    const GgufArray* types;
     TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.token_type", GgufType::kI32, &types));
     if (types->size() != n)
       return Status::error(StatusCode::kBadTokenizer, "%llu token types for %llu tokens", ull(types->size()), ull(n));
@@ -152,7 +174,7 @@ Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
     }
   }
 
-  const std::vector<GgufValue>* merges;
+  const GgufArray* merges;
   TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.merges", GgufType::kString, &merges));
   t->merges.resize(merges->size());
   for (size_t j = 0; j < merges->size(); ++j) {
@@ -161,11 +183,11 @@ Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
     if (sp == std::string::npos || sp == 0 || sp + 1 == m.size() || m.find(' ', sp + 1) != std::string::npos)
       return Status::error(StatusCode::kBadTokenizer, "merge %llu \"%.60s\" is not \"A B\"", ull(j), m.c_str());
     const std::string a = m.substr(0, sp), b = m.substr(sp + 1);
-    auto ia = ids.find(a), ib = ids.find(b), iab = ids.find(a + b);
-    if (ia == ids.end() || ib == ids.end() || iab == ids.end())
+    const int32_t ia = id_of(a), ib = id_of(b), iab = id_of(a + b);
+    if (ia < 0 || ib < 0 || iab < 0)
       return Status::error(StatusCode::kBadTokenizer, "merge %llu \"%.60s\": %s not in the vocabulary", ull(j), m.c_str(),
-                           ia == ids.end() ? "left part" : ib == ids.end() ? "right part" : "merged token");
-    t->merges[j] = {ia->second, ib->second, iab->second};
+                           ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token");
+    t->merges[j] = {uint32_t(ia), uint32_t(ib), uint32_t(iab)};
   }
 
   const uint32_t nt = uint32_t(n);
@@ -176,11 +198,36 @@ Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
     return Status::error(StatusCode::kBadGguf, "no tokenizer.ggml.eos_token_id: the model needs an end-of-sequence token");
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.padding_token_id", nt, &h->pad));
   TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.unknown_token_id", nt, &h->unk));
-  auto lookup = [&](const char* s) { auto it = ids.find(s); return it == ids.end() ? -1 : int32_t(it->second); };
+  auto lookup = [&](const char* s) { return id_of(s); };
   h->im_start = lookup("<|im_start|>");
   h->im_end = lookup("<|im_end|>");
   h->add_bos = false;
   TERN_RETURN_IF_ERROR(g.get_bool_opt("tokenizer.ggml.add_bos_token", &h->add_bos));
+  return Status::ok();
+}
+
+// Bound the tokenizer arrays before read_tokenizer expands them: the
+// vocabulary must fit the runtime (and equal token_embd's rows, checked after),
+// merges at most 4 per token as the runtime allows. Each token then costs the
+// packer a bounded number of bytes, and token_embd holds >= 18 bytes per token
+// of the file, so a huge vocabulary cannot amplify memory.
+Status check_tokenizer_counts(const GgufFile& g) {
+  constexpr uint64_t kMaxVocab = 1u << 22;  // runtime/model_file.cc
+  uint64_t n_tokens = 0, n_merges = 0;
+  TERN_RETURN_IF_ERROR(g.get_array_count("tokenizer.ggml.tokens", GgufType::kString, &n_tokens));
+  if (n_tokens == 0 || n_tokens > kMaxVocab)
+    return Status::error(StatusCode::kBadTokenizer, "vocabulary of %llu tokens (the runtime reads 1..%llu)",
+                         ull(n_tokens), ull(kMaxVocab));
+  const GgufTensor* embd = g.find_tensor("token_embd.weight");
+  if (embd && embd->n_dims == 2 && embd->ne[1] != n_tokens)
+    return Status::error(StatusCode::kBadTokenizer, "vocabulary has %llu tokens, token_embd has %llu rows",
+                         ull(n_tokens), ull(embd->ne[1]));
+  if (g.find("tokenizer.ggml.merges")) {
+    TERN_RETURN_IF_ERROR(g.get_array_count("tokenizer.ggml.merges", GgufType::kString, &n_merges));
+    if (n_merges > 4 * kMaxVocab)
+      return Status::error(StatusCode::kBadTokenizer, "%llu merges (the runtime reads at most %llu)", ull(n_merges),
+                           ull(4 * kMaxVocab));
+  }
   return Status::ok();
 }
 
@@ -203,10 +250,10 @@ Status source_row(const GgufTensor& src, uint64_t r, float* row) {
 }
 
 // Q4_1 -> kInt4G32, bit for bit: nibbles to the q plane, {d, m} to the scales.
-Status copy_q4_1(const GgufTensor& src, BlobTensor* out) {
-  const uint64_t rows = out->rows, groups = out->cols / kGroup;
-  uint8_t* q = out->payload.data();
-  uint8_t* dm = q + rows * out->cols / 2;
+Status copy_q4_1(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
+  const uint64_t rows = t.rows, groups = t.cols / kGroup;
+  uint8_t* q = out;
+  uint8_t* dm = q + rows * t.cols / 2;
   const uint8_t* blk = src.data;
   for (uint64_t b = 0; b < rows * groups; ++b, blk += 20) {
     if (!f16_finite(le16(blk)) || !f16_finite(le16(blk + 2))) return non_finite(src);
@@ -217,10 +264,10 @@ Status copy_q4_1(const GgufTensor& src, BlobTensor* out) {
 }
 
 // Q8_0 -> kInt8G32, bit for bit except groups holding -128 (re-quantized).
-Status copy_q8_0(const GgufTensor& src, BlobTensor* out, uint64_t* requantized_groups) {
-  const uint64_t rows = out->rows, groups = out->cols / kGroup;
-  int8_t* q = reinterpret_cast<int8_t*>(out->payload.data());
-  uint8_t* d = out->payload.data() + rows * out->cols;
+Status copy_q8_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out, uint64_t* requantized_groups) {
+  const uint64_t rows = t.rows, groups = t.cols / kGroup;
+  int8_t* q = reinterpret_cast<int8_t*>(out);
+  uint8_t* d = out + rows * t.cols;
   const uint8_t* blk = src.data;
   for (uint64_t b = 0; b < rows * groups; ++b, blk += 34) {
     const uint16_t dh = le16(blk);
@@ -243,14 +290,14 @@ Status copy_q8_0(const GgufTensor& src, BlobTensor* out, uint64_t* requantized_g
   return Status::ok();
 }
 
-Status requantize(const GgufTensor& src, BlobTensor* out) {
-  const uint32_t rows = out->rows, cols = out->cols, groups = cols / kGroup;
+Status requantize(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
+  const uint32_t rows = t.rows, cols = t.cols, groups = cols / kGroup;
   std::vector<float> row(cols);
   std::vector<uint16_t> scales(size_t(groups) * 2);
-  uint8_t* q = out->payload.data();
+  uint8_t* q = out;
   for (uint32_t r = 0; r < rows; ++r) {
     TERN_RETURN_IF_ERROR(source_row(src, r, row.data()));
-    if (out->dtype == DType::kInt8G32) {
+    if (t.dtype == DType::kInt8G32) {
       quantize_row_int8_g32(row.data(), cols, reinterpret_cast<int8_t*>(q) + uint64_t(r) * cols, scales.data());
       uint8_t* d = q + uint64_t(rows) * cols + uint64_t(r) * groups * 2;
       for (uint32_t g = 0; g < groups; ++g) st16(d + 2 * g, scales[g]);
@@ -263,8 +310,10 @@ Status requantize(const GgufTensor& src, BlobTensor* out) {
   return Status::ok();
 }
 
-Status convert_tensor(const GgufTensor& src, TensorRole role, uint32_t layer, const BlobHparams& h,
-                      blob::WeightKind kind, BlobTensor* out, PackSummary* sum) {
+// Validate the source's shape for its role and fix the stored dtype and shape
+// (no payload: it is converted straight into the blob image by fill_tensor).
+Status describe_tensor(const GgufTensor& src, TensorRole role, uint32_t layer, const BlobHparams& h,
+                       blob::WeightKind kind, BlobTensor* out) {
   uint32_t rows = 0, cols = 0;
   role_shape(role, h, &rows, &cols);
   const char* nm = src.name.c_str();
@@ -277,29 +326,35 @@ Status convert_tensor(const GgufTensor& src, TensorRole role, uint32_t layer, co
     if (src.n_dims != 1 || src.ne[0] != cols)
       return Status::error(StatusCode::kBadTensor, "tensor %.64s: expected a vector of %u", nm, cols);
     out->dtype = DType::kF32;
-    out->payload.resize(blob::tensor_bytes(DType::kF32, 1, cols));
-    std::vector<float> v(cols);
-    TERN_RETURN_IF_ERROR(source_row(src, 0, v.data()));
-    for (uint32_t c = 0; c < cols; ++c) blob::store_f32(out->payload.data() + 4 * c, v[c]);
     return Status::ok();
   }
   if (src.n_dims != 2 || src.ne[0] != cols || src.ne[1] != rows)
     return Status::error(StatusCode::kBadTensor, "tensor %.64s: GGUF shape [%llu, %llu] (n_dims %u), expected [%u, %u] (cols, rows)",
                          nm, ull(src.ne[0]), ull(src.ne[1]), src.n_dims, cols, rows);
-  const GgmlType st = GgmlType(src.type);
-  const bool q8_source = st == GgmlType::kQ8_0;
+  const bool q8_source = GgmlType(src.type) == GgmlType::kQ8_0;
   out->dtype = (kind == blob::WeightKind::kInt8 || q8_source) ? DType::kInt8G32 : DType::kInt4G32;
-  out->payload.assign(blob::tensor_bytes(out->dtype, rows, cols), 0);
-  if (q8_source) {
-    ++sum->copied_q8_0;
-    return copy_q8_0(src, out, &sum->q8_minus128_groups);
+  return Status::ok();
+}
+
+// Convert `src` into `out`: exactly blob::tensor_bytes(t.dtype, t.rows, t.cols) bytes.
+Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, PackSummary* sum) {
+  if (t.dtype == DType::kF32) {  // norms: one row
+    std::vector<float> v(t.cols);
+    TERN_RETURN_IF_ERROR(source_row(src, 0, v.data()));
+    for (uint32_t c = 0; c < t.cols; ++c) blob::store_f32(out + 4 * uint64_t(c), v[c]);
+    return Status::ok();
   }
-  if (st == GgmlType::kQ4_1 && out->dtype == DType::kInt4G32) {
+  const GgmlType st = GgmlType(src.type);
+  if (st == GgmlType::kQ8_0) {
+    ++sum->copied_q8_0;
+    return copy_q8_0(src, t, out, &sum->q8_minus128_groups);
+  }
+  if (st == GgmlType::kQ4_1 && t.dtype == DType::kInt4G32) {
     ++sum->copied_q4_1;
-    return copy_q4_1(src, out);
+    return copy_q4_1(src, t, out);
   }
   ++sum->requantized;
-  return requantize(src, out);
+  return requantize(src, t, out);
 }
 
 }  // namespace
@@ -309,6 +364,7 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   BlobContents c;
   BlobHparams& h = c.hparams;
   TERN_RETURN_IF_ERROR(read_hparams(g, opt.weights, &h));
+  TERN_RETURN_IF_ERROR(check_tokenizer_counts(g));
   TERN_RETURN_IF_ERROR(read_tokenizer(g, &h, &c.tokenizer));
   if (g.find("tokenizer.chat_template")) TERN_RETURN_IF_ERROR(g.get_string("tokenizer.chat_template", &c.chat_template));
 
@@ -336,17 +392,21 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   for (uint32_t l = 0; l < h.layers; ++l)
     for (const RoleName& r : kLayerRoles) want.push_back({r.role, l});
   if (g.tensors().size() != want.size()) {
-    std::unordered_map<std::string, int> names;
-    for (const Want& w : want) names[tensor_name(w.role, w.layer)] = 1;
+    // Sorted names and binary search: no hash a file could aim.
+    std::vector<std::string> names;
+    for (const Want& w : want) names.push_back(tensor_name(w.role, w.layer));
+    std::sort(names.begin(), names.end());
     for (const GgufTensor& t : g.tensors())
-      if (!names.count(t.name)) return Status::error(StatusCode::kUnsupported, "unsupported tensor %.64s", t.name.c_str());
+      if (!std::binary_search(names.begin(), names.end(), t.name))
+        return Status::error(StatusCode::kUnsupported, "unsupported tensor %.64s", t.name.c_str());
   }
   c.tensors.resize(want.size());
+  std::vector<const GgufTensor*> sources(want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     const std::string name = tensor_name(want[i].role, want[i].layer);
-    const GgufTensor* src = g.find_tensor(name);
-    if (!src) return Status::error(StatusCode::kMissingTensor, "missing tensor %.64s", name.c_str());
-    TERN_RETURN_IF_ERROR(convert_tensor(*src, want[i].role, want[i].layer, h, opt.weights, &c.tensors[i], sum));
+    sources[i] = g.find_tensor(name);
+    if (!sources[i]) return Status::error(StatusCode::kMissingTensor, "missing tensor %.64s", name.c_str());
+    TERN_RETURN_IF_ERROR(describe_tensor(*sources[i], want[i].role, want[i].layer, h, opt.weights, &c.tensors[i]));
   }
 
   // Memory plan for the requested limits.
@@ -371,15 +431,29 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   c.plan.arena_bytes = sum->plan.total;
   c.plan.bytes = sum->plan;
 
-  TERN_RETURN_IF_ERROR(serialize_blob(c, blob_out));
+  // Lay the blob out, then convert every tensor straight into its place: the
+  // packer holds the mapped GGUF and one blob image, never a second copy of
+  // the weights.
+  std::vector<uint64_t> payload_at;
+  TERN_RETURN_IF_ERROR(layout_blob(c, blob_out, &payload_at));
+  for (size_t i = 0; i < c.tensors.size(); ++i) {
+    const Status st = fill_tensor(*sources[i], c.tensors[i], blob_out->data() + payload_at[i], sum);
+    if (!st.is_ok()) {
+      blob_out->clear();
+      return st;
+    }
+    if (opt.progress) opt.progress(uint32_t(i + 1), uint32_t(c.tensors.size()), c.tensors[i].name);
+  }
+  seal_blob(blob_out);
 
   sum->tensors = uint32_t(c.tensors.size());
   for (const BlobTensor& t : c.tensors) {
-    sum->bytes_by_dtype[uint32_t(t.dtype)] += t.payload.size();
+    const uint64_t bytes = blob::tensor_bytes(t.dtype, t.rows, t.cols);
+    sum->bytes_by_dtype[uint32_t(t.dtype)] += bytes;
     sum->tensors_by_dtype[uint32_t(t.dtype)] += 1;
     if (!is_norm(t.role)) {
       sum->matrix_elems += uint64_t(t.rows) * t.cols;
-      sum->matrix_bytes += t.payload.size();
+      sum->matrix_bytes += bytes;
     }
   }
   sum->blob_bytes = blob_out->size();
@@ -387,7 +461,66 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   sum->hparams = h;
   sum->n_tokens = shape.n_tokens;
   sum->n_merges = shape.n_merges;
+  if (opt.check_opens) {
+    const Status st = check_blob_opens(blob_out->data(), blob_out->size());
+    if (!st.is_ok()) {
+      blob_out->clear();
+      return Status::error(st.code(), "the runtime would refuse this blob, so it is not written: %s", st.message());
+    }
+  }
   return Status::ok();
+}
+
+Status check_blob_opens(const uint8_t* data, size_t size) {
+  // Opening reads fields at their natural alignment (u64 at most; section
+  // offsets are multiples of 8) and never runs a kernel, so any 16-byte
+  // aligned image opens in place (every malloc'd buffer is); others are copied
+  // to page-aligned scratch, as a mapped file would be.
+  void* copy = nullptr;
+  if (reinterpret_cast<uintptr_t>(data) % 16 != 0) {
+    copy = os_reserve_arena(size ? size : 1);
+    if (!copy) return Status::error(StatusCode::kArenaTooSmall, "no scratch memory for a %zu-byte blob copy", size);
+    std::memcpy(copy, data, size);
+    data = static_cast<const uint8_t*>(copy);
+  }
+  // The plan the engine will take, for the scratch arena's size.
+  Status st = Status::ok();
+  size_t arena_bytes = 0;
+  {
+    ModelFile f;
+    st = open_model_file(data, size, &f);
+    if (st.is_ok()) {
+      EngineOptions probe;
+      RunLimits limits = resolve_run_limits(probe, f.default_limits);
+      MemoryPlan plan;
+      const char* why = "";
+      if (!plan_memory(f.shape(), limits, &plan, &why))
+        st = Status::error(StatusCode::kInvalidArgument, "run limits rejected: %s", why);
+      arena_bytes = plan.total;
+    }
+  }
+  void* arena = nullptr;
+  if (st.is_ok()) {
+    arena = os_reserve_arena(arena_bytes);
+    if (!arena)
+      st = Status::error(StatusCode::kArenaTooSmall, "the OS refused %zu bytes of scratch arena to check the blob",
+                         arena_bytes);
+  }
+  if (st.is_ok()) {
+    std::unique_ptr<Engine> engine(new Engine);
+    EngineOptions o;
+    o.blob_data = data;
+    o.blob_size = size;
+    o.threads = 1;
+    o.verify_weights = true;
+    o.arena_buffer = arena;
+    o.arena_bytes = arena_bytes;
+    st = engine->open(o);
+    engine.reset();
+  }
+  if (arena) os_release_arena(arena, arena_bytes);
+  if (copy) os_release_arena(copy, size ? size : 1);
+  return st;
 }
 
 std::string format_summary(const PackSummary& s) {

@@ -14,6 +14,7 @@
 // Norms are stored as kF32 [1, n].
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ namespace tern::pack {
 struct PackOptions {
   blob::WeightKind weights = blob::WeightKind::kInt4;
   RunLimits limits;  // stored in the memory plan section
+  // Open the finished blob with the runtime (check_blob_opens) before
+  // returning it: pack_gguf then never returns a blob the runtime refuses.
+  bool check_opens = true;
+  // Called after each tensor is converted (done of total); may be empty.
+  std::function<void(uint32_t done, uint32_t total, const std::string& name)> progress;
 };
 
 struct PackSummary {
@@ -47,9 +53,21 @@ struct PackSummary {
   uint32_t n_tokens = 0, n_merges = 0;
 };
 
-// Convert a parsed GGUF into a blob image.
+// Convert a parsed GGUF into a blob image. With options.check_opens (the
+// default) the image is opened as the runtime opens it before it is returned,
+// so the packer either refuses with a message or returns a blob the runtime
+// runs.
 Status pack_gguf(const GgufFile& gguf, const PackOptions& options, std::vector<uint8_t>* blob_out,
                  PackSummary* summary);
+
+// Open a blob image exactly as the runtime does: Engine::open with the
+// blob's default limits, one thread, the weights' CRC verified, on a scratch
+// arena of exactly the plan's size (an anonymous mapping: only pages the
+// inits touch cost memory). Runs every init the runtime runs (model file,
+// plan and stored-plan check, weights, model, KV pool and sequences,
+// tokenizer, sampler). An image that is not 16-byte aligned is copied to
+// page-aligned scratch first.
+Status check_blob_opens(const uint8_t* data, size_t size);
 
 // The human-readable summary tern-pack prints.
 std::string format_summary(const PackSummary& s);
