@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/blocks.h"
+#include "kernels/gguf_blocks.h"
 #include "port/blob_map.h"
 #include "runtime/blob_format.h"
 
@@ -585,51 +586,13 @@ Status dequantize_rows(const GgufTensor& t, uint64_t row0, uint64_t n_rows, floa
   const uint64_t row_bytes = cols / be * bb;
   const uint8_t* src = t.data + row0 * row_bytes;
   const uint64_t n = n_rows * cols;  // elements; every block of the rows is consecutive
-  switch (GgmlType(t.type)) {
-    case GgmlType::kF32:
-      for (uint64_t j = 0; j < n; ++j) out[j] = blob::load_f32(src + 4 * j);
-      return Status::ok();
-    case GgmlType::kF16:
-      for (uint64_t j = 0; j < n; ++j) out[j] = f16_to_f32(uint16_t(src[2 * j] | (src[2 * j + 1] << 8)));
-      return Status::ok();
-    case GgmlType::kBF16:
-      for (uint64_t j = 0; j < n; ++j) {
-        const uint32_t bits = uint32_t(src[2 * j] | (src[2 * j + 1] << 8)) << 16;
-        std::memcpy(&out[j], &bits, 4);
-      }
-      return Status::ok();
-    case GgmlType::kQ8_0:  // {f16 d; i8 qs[32]}: w = d * q
-      for (uint64_t b = 0; b < n / 32; ++b) {
-        const uint8_t* blk = src + b * 34;
-        const float d = f16_to_f32(uint16_t(blk[0] | (blk[1] << 8)));
-        for (int j = 0; j < 32; ++j) out[b * 32 + j] = d * float(int8_t(blk[2 + j]));
-      }
-      return Status::ok();
-    case GgmlType::kQ4_0:  // {f16 d; u8 qs[16]}: w = d * (q - 8); low nibbles 0..15, high 16..31
-      for (uint64_t b = 0; b < n / 32; ++b) {
-        const uint8_t* blk = src + b * 18;
-        const float d = f16_to_f32(uint16_t(blk[0] | (blk[1] << 8)));
-        for (int j = 0; j < 16; ++j) {
-          out[b * 32 + j] = d * float(int(blk[2 + j] & 0x0f) - 8);
-          out[b * 32 + j + 16] = d * float(int(blk[2 + j] >> 4) - 8);
-        }
-      }
-      return Status::ok();
-    case GgmlType::kQ4_1:  // {f16 d; f16 m; u8 qs[16]}: w = d * q + m
-      for (uint64_t b = 0; b < n / 32; ++b) {
-        const uint8_t* blk = src + b * 20;
-        const float d = f16_to_f32(uint16_t(blk[0] | (blk[1] << 8)));
-        const float m = f16_to_f32(uint16_t(blk[2] | (blk[3] << 8)));
-        for (int j = 0; j < 16; ++j) {
-          out[b * 32 + j] = d * float(blk[4 + j] & 0x0f) + m;
-          out[b * 32 + j + 16] = d * float(blk[4 + j] >> 4) + m;
-        }
-      }
-      return Status::ok();
-    default:
-      return Status::error(StatusCode::kUnsupported, "tensor %.64s: type %s cannot be dequantized by tern-pack",
-                           t.name.c_str(), ggml_type_name(t.type));
-  }
+  // The kernels' scalar GGUF dequantizers: the same float32 bits as the gguf
+  // package's dequantization (tests/model/gguf_dequant_test.cc).
+  if (!gguf::dequantize_gguf(t.type, src, n, out))
+    return Status::error(StatusCode::kUnsupported, "tensor %.64s: type %s cannot be dequantized by tern-pack (it reads "
+                         "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)",
+                         t.name.c_str(), ggml_type_name(t.type));
+  return Status::ok();
 }
 
 }  // namespace tern::pack

@@ -177,7 +177,8 @@ class GgufFile {
 };
 
 // Dequantize rows [row0, row0 + n_rows) of `t` (row = ne[0] elements) to floats:
-// out[n_rows * cols]. Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1 (else kUnsupported).
+// out[n_rows * cols]. Types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
+// Q6_K (kernels/gguf_blocks.h); else kUnsupported.
 Status dequantize_rows(const GgufTensor& t, uint64_t row0, uint64_t n_rows, float* out);
 
 }  // namespace tern::pack
