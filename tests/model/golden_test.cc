@@ -21,6 +21,7 @@
 
 #include "kernels/dispatch.h"
 #include "runtime/engine.h"
+#include "runtime/score.h"
 #include "tests/support/goldens.h"
 
 namespace tern {
@@ -109,31 +110,30 @@ TEST_P(GoldenTest, TeacherForcedMatchesReference) {
     all.insert(all.end(), g.gen_ids.begin(), g.gen_ids.end());
     seqs[g.name] = all;
   }
-  const uint32_t vocab = engine_->hparams().vocab;
-  const uint32_t chunk = engine_->limits().logit_rows;
   size_t agree = 0, total = 0;
   double sum_abs = 0, max_abs = 0;
   std::map<std::string, std::vector<double>> logp;  // name -> logp of next at pos
   std::map<std::string, std::vector<int32_t>> top1;
+  struct Collect {
+    std::vector<double>* lp;
+    std::vector<int32_t>* t1;
+  };
   for (const auto& [name, ids] : seqs) {
     KvSequence* seq = engine_->sequence(0);
     engine_->reset(seq);
-    auto& lp = logp[name];
-    auto& t1 = top1[name];
-    for (size_t done = 0; done < ids.size(); done += chunk) {
-      const uint32_t n = uint32_t(std::min<size_t>(chunk, ids.size() - done));
-      Status s = engine_->model().forward(seq, ids.data() + done, n, true);
-      ASSERT_TRUE(s.is_ok()) << name << ": " << s.message();
-      for (uint32_t r = 0; r < n && done + r + 1 < ids.size(); ++r) {
-        const float* row = engine_->model().logits() + size_t(r) * vocab;
-        int32_t best = 0;
-        for (uint32_t v = 1; v < vocab; ++v) if (row[v] > row[best]) best = int32_t(v);
-        double sum = 0;
-        for (uint32_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - double(row[best]));
-        lp.push_back(double(row[ids[done + r + 1]]) - double(row[best]) - std::log(sum));
-        t1.push_back(best);
-      }
-    }
+    Collect c{&logp[name], &top1[name]};
+    ScoreSummary sum;
+    // The runtime's one teacher-forced scoring loop (runtime/score.h), as tern-run --score runs it.
+    Status s = score_tokens(
+        engine_.get(), seq, ids.data(), ids.size(),
+        [](void* ctx, const ScorePosition& p) {
+          Collect* c = static_cast<Collect*>(ctx);
+          c->lp->push_back(p.logprob);
+          c->t1->push_back(p.top1);
+          return true;
+        },
+        &c, &sum);
+    ASSERT_TRUE(s.is_ok()) << name << ": " << s.message();
   }
   ASSERT_FALSE(seqs.empty()) << "TERN_GOLDEN_PROMPTS selects no golden prompt";
   for (const ForcedGolden& f : forced) {

@@ -46,6 +46,7 @@
 
 #include "kernels/dispatch.h"
 #include "runtime/engine.h"
+#include "runtime/score.h"
 #include "tests/support/goldens.h"
 
 namespace tern {
@@ -174,7 +175,6 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
   // first disagreement.
   void score(Engine& e, const GreedyRun& run, const std::string& variants) {
     const uint32_t vocab = e.hparams().vocab;
-    const uint32_t rows = e.limits().logit_rows;
     float closest = INFINITY;  // smallest scalar top-2 gap met: how near a flip came
     size_t n_diverged = 0;
     for (size_t p = 0; p < prompts_.size(); ++p) {
@@ -187,32 +187,44 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
         Status s = e.prefill(seq, g.prompt_ids.data(), g.prompt_ids.size() - 1);
         ASSERT_TRUE(s.is_ok()) << g.name << ": " << s.message();
       }
-      // Row i of [last prompt token, s_1 .. s_{N-1}] predicts s_{i+1}.
+      // Scored with the runtime's teacher-forcing loop (runtime/score.h):
+      // position i of [last prompt token, s_1 .. s_N] predicts s_{i+1}, and
+      // the scalar argmax there must be the SIMD variants' token s_{i+1}.
       std::vector<int32_t> in{g.prompt_ids.back()};
-      in.insert(in.end(), gen.begin(), gen.end() - 1);
-      bool diverged = false;
-      for (size_t done = 0; done < in.size() && !diverged; done += rows) {
-        const uint32_t n = uint32_t(std::min<size_t>(rows, in.size() - done));
-        Status s = e.model().forward(seq, in.data() + done, n, true);
-        ASSERT_TRUE(s.is_ok()) << g.name << ": " << s.message();
-        for (uint32_t r = 0; r < n; ++r) {
-          const size_t i = done + r;
-          const float* row = e.model().logits() + size_t(r) * vocab;
-          const int32_t want = argmax(row, vocab);
-          closest = std::min(closest, top2_gap(row, vocab));
-          if (want != gen[i]) {
-            std::printf("%s %s: prompt %s diverges at generated token %zu: %s chose %d, scalar %d; scalar logit gap "
-                        "%.6f (logit %d minus logit %d), %s top-2 gap there %.6f\n",
-                        short_blob(GetParam()), variants.c_str(), g.name.c_str(), i, variants.c_str(), gen[i], want,
-                        double(row[want] - row[gen[i]]), want, gen[i], variants.c_str(), double(run.gaps[p][i]));
-            ADD_FAILURE() << g.name << ": " << variants << " greedy differs from scalar at generated token " << i
-                          << " (" << gen[i] << " vs scalar " << want << ", scalar logit gap "
-                          << row[want] - row[gen[i]] << ")";
-            diverged = true;
-            ++n_diverged;
-            break;
-          }
-        }
+      in.insert(in.end(), gen.begin(), gen.end());
+      struct Check {
+        const std::vector<int32_t>* gen;
+        uint32_t vocab;
+        float* closest;
+        bool diverged = false;
+        size_t at = 0;
+        int32_t want = 0;
+        float logit_gap = 0;
+      } c{&gen, vocab, &closest};
+      ScoreSummary sum;
+      Status s = score_tokens(
+          &e, seq, in.data(), in.size(),
+          [](void* ctx, const ScorePosition& sp) {
+            Check* c = static_cast<Check*>(ctx);
+            *c->closest = std::min(*c->closest, top2_gap(sp.logits, c->vocab));
+            if (sp.top1 == sp.next) return true;
+            c->diverged = true;
+            c->at = sp.pos;
+            c->want = sp.top1;
+            c->logit_gap = sp.logits[sp.top1] - sp.logits[sp.next];
+            return false;
+          },
+          &c, &sum);
+      ASSERT_TRUE(s.is_ok()) << g.name << ": " << s.message();
+      if (c.diverged) {
+        const size_t i = c.at;
+        std::printf("%s %s: prompt %s diverges at generated token %zu: %s chose %d, scalar %d; scalar logit gap "
+                    "%.6f (logit %d minus logit %d), %s top-2 gap there %.6f\n",
+                    short_blob(GetParam()), variants.c_str(), g.name.c_str(), i, variants.c_str(), gen[i], c.want,
+                    double(c.logit_gap), c.want, gen[i], variants.c_str(), double(run.gaps[p][i]));
+        ADD_FAILURE() << g.name << ": " << variants << " greedy differs from scalar at generated token " << i << " ("
+                      << gen[i] << " vs scalar " << c.want << ", scalar logit gap " << c.logit_gap << ")";
+        ++n_diverged;
       }
     }
     std::printf("%s %s: %zu prompts x %zu greedy tokens identical to scalar? %s (smallest scalar top-2 gap %.4f)\n",
