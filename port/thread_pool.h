@@ -1,8 +1,14 @@
-// Parallelism for the runtime: split [0, n) into contiguous ranges, run fn on
-// each (one range per thread, the caller included), then wait. Static
-// partitioning, no allocation, no thread creation per call. SerialPool runs
-// everything on the calling thread (the single-threaded and bare-metal
-// builds); PthreadPool keeps workers parked between calls.
+// Parallelism for the runtime: split [0, n) into contiguous grain-aligned
+// ranges, run fn on each (the caller included), then wait. No allocation, no
+// thread creation per call. SerialPool runs everything on the calling thread
+// (the single-threaded and bare-metal builds); PthreadPool keeps workers
+// parked between calls and hands out ranges dynamically.
+//
+// Contract for fn: the result for an index may depend on the index and ctx
+// only, never on which range or which worker ran it. Ranges are not aligned
+// to the thread count and a thread may run several ranges of one call.
+// `worker` (0 = the caller, < size()) names the executing thread; a worker
+// index runs one range at a time, so it can select per-thread scratch.
 #pragma once
 #include <cstdint>
 
@@ -13,7 +19,8 @@ using RangeFn = void (*)(void* ctx, uint32_t begin, uint32_t end, uint32_t worke
 class ThreadPool {
  public:
   virtual uint32_t size() const = 0;  // threads including the caller
-  // Run fn over [0, n) split into size() ranges aligned to `grain`.
+  // Run fn over [0, n) split into ranges whose bounds are multiples of
+  // `grain` (or n); returns when every range has run.
   virtual void parallel_for(uint32_t n, uint32_t grain, RangeFn fn, void* ctx) = 0;
 
  protected:
@@ -29,9 +36,15 @@ class SerialPool final : public ThreadPool {
   }
 };
 
-// Workers created once at init; parallel_for wakes them by bumping a
-// generation counter they spin on (then sleep on a condition variable when
-// idle for a while, so an idle REPL burns no CPU).
+// Workers created once at init. parallel_for cuts the range into several
+// chunks per thread; every thread, the caller first, claims chunks with one
+// atomic add until none is left, so a thread that lost its core holds up
+// only a chunk it already started, never an unstarted share. Idle workers
+// spin briefly, then block on a futex (an idle REPL burns no CPU); the
+// caller spins briefly for chunks in progress, then blocks. Nobody spins
+// with more threads than usable CPUs, nor for a while after a sign that the
+// cores are contended. port/thread_pool_posix.cc has the details;
+// bench/thread_contention.sh measures it.
 class PthreadPool final : public ThreadPool {
  public:
   static constexpr uint32_t kMaxThreads = 64;
@@ -53,7 +66,8 @@ class PthreadPool final : public ThreadPool {
   Shared* shared_ = nullptr;
 };
 
-// The range of worker `w` of `workers` when [0, n) is split in grain-aligned parts.
+// Part `w` of `workers` when [0, n) is split in grain-aligned parts (the
+// pool's chunks are split_range(n, grain, chunks, c)).
 inline void split_range(uint32_t n, uint32_t grain, uint32_t workers, uint32_t w, uint32_t* begin, uint32_t* end) {
   if (grain == 0) grain = 1;
   const uint32_t units = (n + grain - 1) / grain;
