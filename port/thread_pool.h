@@ -40,10 +40,11 @@ class SerialPool final : public ThreadPool {
 // chunks per thread; every thread, the caller first, claims chunks with one
 // atomic add until none is left, so a thread that lost its core holds up
 // only a chunk it already started, never an unstarted share. Idle workers
-// spin briefly, then block on a futex (an idle REPL burns no CPU); the
-// caller spins briefly for chunks in progress, then blocks. Nobody spins
-// with more threads than usable CPUs, nor for a while after a sign that the
-// cores are contended. port/thread_pool_posix.cc has the details;
+// spin (yielding the core to anyone who wants it) for up to 1 ms, then block
+// on a futex (an idle REPL burns no CPU); the caller does the same for chunks
+// in progress. Threads beyond the usable CPUs are parked, and nobody spins
+// for a while after a sign that the cores are contended.
+// port/thread_pool_posix.cc has the details;
 // bench/thread_contention.sh measures it.
 class PthreadPool final : public ThreadPool {
  public:

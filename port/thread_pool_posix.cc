@@ -9,16 +9,21 @@
 // range (`worker` only selects per-thread scratch), so results are the same
 // for any thread count and any timing.
 //
-// Waiting. An idle worker spins for a short, bounded time on the job counter
-// (decode issues ~150 jobs per token, most under 2 us apart), then blocks
-// on a futex (a condition variable off Linux). The caller, once no chunk is
-// left to claim, spins briefly for the chunks in progress, then blocks. A
-// blocked thread leaves its core to whoever can use it: a preempted thread
-// holding the last chunk, the caller itself, or another program. Nobody spins
-// when the pool has more threads than the CPUs it may run on, nor for the
-// next kQuietJobs jobs after a sign that the cores are contended: a spinner
-// that finds it was descheduled mid-spin, or a caller that waited far longer
-// for a chunk in progress than its own chunks took.
+// Waiting. An idle worker spins on the job counter for up to kWorkerSpinNs
+// (decode issues ~150 jobs per token, microseconds apart, so workers stay hot
+// while tokens are generated), then blocks on a futex (a condition variable
+// off Linux). The caller, once no chunk is left to claim, spins the same way
+// for the chunks in progress, then blocks. Every spin calls sched_yield every
+// few microseconds: with a core to itself that returns at once, but a
+// runnable thread of another program, or a preempted worker holding a chunk,
+// gets the core. A spinner that finds it was off its core for a long time
+// (kDescheduledNs) marks the cores contended, and nobody spins for the next
+// kQuietJobs jobs. Threads beyond the CPUs the process may use only park:
+// 4 threads on 2 CPUs run as 2 do.
+//
+// Measured on 2 vCPUs (bench/results/thread_contention.md): a 5 us spin, or
+// counting 50-100 us gaps as contention (a virtual CPU sees such gaps without
+// any competitor), cost a third of 2-thread decode with the cores free.
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -37,23 +42,17 @@ namespace tern {
 
 namespace {
 
-// Tuning, for a pool that fits the CPUs it may run on. An idle worker spins
-// this long for the next job before it blocks: it covers ~97% of the gaps
-// between a decode step's jobs (most are under 2 us), not the gap between
-// tokens. The caller spins at least kCallerSpinNs, and about one of its own
-// chunk times, for chunks in progress before it blocks. Spins are short on
-// purpose: with one core taken by another program, a 10 us worker spin made
-// 2-thread decode 10-20% slower than 2-5 us did (bench/thread_contention.sh;
-// likely because spinning is CPU time the scheduler charges to the spinner,
-// which then loses its core more often, chunk in hand). Chunks per thread: enough that
-// whoever runs can take a stalled thread's share, few enough that claiming
-// (one atomic add each) stays cheap next to a chunk.
-constexpr uint64_t kWorkerSpinNs = 5'000;
-constexpr uint64_t kCallerSpinNs = 2'000;
-constexpr uint32_t kChunksPerThread = 4;
-// A gap this long between two clock reads of a spin loop (normally ~1 us
-// apart) means the spinner lost its core: the cores are contended.
-constexpr uint64_t kDescheduledNs = 100'000;
+// Tuning. Spin budgets: long enough to cover the gap between tokens, short
+// enough that an idle REPL sleeps. Chunks per thread: enough that whoever runs
+// can take a stalled thread's share, few enough that claiming (one atomic add
+// each) stays cheap next to a chunk.
+constexpr uint64_t kWorkerSpinNs = 1'000'000;
+constexpr uint64_t kCallerSpinNs = 1'000'000;
+constexpr uint32_t kChunksPerThread = 2;
+// A gap this long between two clock reads of a spin loop (normally a few us
+// apart) means the spinner lost its core to another thread for more than a
+// scheduler tick: the cores are contended.
+constexpr uint64_t kDescheduledNs = 10'000'000;
 // Jobs without spinning after a sign of contention (decode: ~150 per token).
 constexpr uint32_t kQuietJobs = 1024;
 constexpr uint32_t kMaxChunks = 4096;  // the claim word's 16-bit fields, with room for late adds
@@ -73,7 +72,11 @@ inline uint64_t mono_ns() {
 }
 
 // Spin until word != value or `budget_ns` passes; returns the last value
-// read. *descheduled is set when the spinner was off its core mid-spin.
+// read. Every few microseconds the spinner calls sched_yield: with the core to
+// itself that returns at once, but a runnable thread of another program (or a
+// preempted worker holding a chunk) gets the core. *descheduled is set when
+// the spinner was off its core for a while (a yield that was taken, or a
+// preemption): the cores are contended.
 inline uint32_t spin_while_equal(const std::atomic<uint32_t>& word, uint32_t value, uint64_t budget_ns,
                                  bool* descheduled) {
   uint32_t v = word.load(std::memory_order_acquire);
@@ -88,7 +91,12 @@ inline uint32_t spin_while_equal(const std::atomic<uint32_t>& word, uint32_t val
       const uint64_t now = mono_ns();
       if (now - last > kDescheduledNs) *descheduled = true;
       if (*descheduled || now - t0 > budget_ns) return v;
-      last = now;
+      if ((i & 255) == 0) {
+        sched_yield();
+        last = mono_ns();
+      } else {
+        last = now;
+      }
     }
   }
 }
@@ -137,6 +145,12 @@ struct PthreadPool::Shared {
   uint32_t n_workers = 0;         // threads besides the caller
   bool fits = false;              // threads <= usable CPUs: spinning may pay
   uint32_t wake_max = 1;          // workers the caller wakes per job at most
+  // Workers 1..n_active take jobs: one thread per usable CPU, the caller
+  // included. With more threads than CPUs the others only park (on `park`)
+  // until stop: a thread with no core of its own can only delay a chunk, so
+  // 4 threads on 2 CPUs run as 2 do. size() still reports what was asked for.
+  uint32_t n_active = 0;
+  std::atomic<uint32_t> park{0};
   // The job. Written by the caller before it stores `claim`; read only by a
   // thread holding a claimed chunk, which keeps the job from completing (and
   // so from being overwritten) until that thread reports its chunks done.
@@ -219,6 +233,10 @@ uint32_t wait_for_job(PthreadPool::Shared* s, uint32_t seen) {
 void* worker_main(void* p) {
   WorkerArg* arg = static_cast<WorkerArg*>(p);
   PthreadPool::Shared* s = arg->shared;
+  if (arg->index > s->n_active) {  // beyond the usable CPUs: park until stop
+    while (s->park.load(std::memory_order_seq_cst) == 0) block_on(&s->park, 0);
+    return nullptr;
+  }
   uint32_t seen = arg->first_seen;
   for (;;) {
     seen = wait_for_job(s, seen);
@@ -244,11 +262,12 @@ bool PthreadPool::start(uint32_t threads) {
   shared_ = &g_shared_storage;
   Shared* s = shared_;
   const uint32_t cpus = usable_cpus();
-  const bool fits = threads <= cpus;
+  s->n_active = (threads <= cpus ? threads : cpus) - 1;
+  s->park.store(0, std::memory_order_relaxed);
+  const bool fits = s->n_active + 1 <= cpus;
   s->fits = fits;
   s->spin_from.store(s->epoch.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  s->wake_max = (fits ? threads : cpus) - 1;
-  if (s->wake_max == 0) s->wake_max = 1;
+  s->wake_max = s->n_active == 0 ? 1 : s->n_active;
   s->quit.store(false);
   s->n_workers = 0;
   for (uint32_t i = 1; i < threads; ++i) {
@@ -267,6 +286,8 @@ void PthreadPool::stop() {
   shared_->quit.store(true, std::memory_order_release);
   shared_->epoch.fetch_add(1, std::memory_order_seq_cst);
   wake(&shared_->epoch, kMaxThreads);
+  shared_->park.store(1, std::memory_order_seq_cst);
+  wake(&shared_->park, kMaxThreads);
   for (uint32_t i = 0; i < shared_->n_workers; ++i) pthread_join(shared_->threads[i], nullptr);
   shared_->n_workers = 0;
   shared_ = nullptr;
@@ -281,11 +302,11 @@ void PthreadPool::parallel_for(uint32_t n, uint32_t grain, RangeFn fn, void* ctx
   if (grain == 0) grain = 1;
   Shared* s = shared_;
   const uint32_t units = n / grain + (n % grain != 0);
-  if (s == nullptr || s->n_workers == 0 || units <= 1) {
+  if (s == nullptr || s->n_workers == 0 || s->n_active == 0 || units <= 1) {
     fn(ctx, 0, n, 0);
     return;
   }
-  uint32_t chunks = n_threads_ * kChunksPerThread;
+  uint32_t chunks = (s->n_active + 1) * kChunksPerThread;
   if (chunks > kMaxChunks) chunks = kMaxChunks;
   if (chunks > units) chunks = units;
 
@@ -307,7 +328,6 @@ void PthreadPool::parallel_for(uint32_t n, uint32_t grain, RangeFn fn, void* ctx
   }
 
   const bool spin = may_spin(s, epoch);
-  const uint64_t t0 = spin ? mono_ns() : 0;
   uint32_t ignored = 0;
   const uint32_t mine = drain(s, 0, &ignored);
   uint32_t d = mine == 0 ? s->done.load(std::memory_order_acquire)
@@ -318,21 +338,17 @@ void PthreadPool::parallel_for(uint32_t n, uint32_t grain, RangeFn fn, void* ctx
   // wait longer than that, with every worker awake at the start, means a
   // chunk holder lost its core: stop spinning for a while.
   if (spin) {
-    const uint64_t t1 = mono_ns();
-    uint64_t budget = mine != 0 ? 2 * (t1 - t0) / mine : 0;
-    if (budget < kCallerSpinNs) budget = kCallerSpinNs;
-    uint64_t last = t1;
-    for (uint32_t i = 1;; ++i) {
-      cpu_relax();
-      if (s->done.load(std::memory_order_acquire) == chunks) return;
-      if ((i & 31) == 0) {
-        const uint64_t now = mono_ns();
-        if (now - last > kDescheduledNs || now - t1 > budget) {
-          if (sleepers == 0) note_contention(s, epoch);
-          break;
-        }
-        last = now;
+    bool descheduled = false;
+    const uint64_t t_wait = mono_ns();
+    for (;;) {
+      // Spin (yielding now and then, see spin_while_equal) on the done count.
+      d = spin_while_equal(s->done, d, kCallerSpinNs, &descheduled);
+      if (d == chunks) return;
+      if (descheduled) {
+        note_contention(s, epoch);
+        break;
       }
+      if (mono_ns() - t_wait > kCallerSpinNs) break;
     }
   }
   s->caller_blocked.store(1, std::memory_order_seq_cst);

@@ -177,7 +177,7 @@ bool finish_common_flags(const char* tool, EngineOptions* opt, const CommonFlags
   }
   const unsigned cpus = online_cpu_count();
   if (opt->threads > cpus) {
-    std::fprintf(stderr, "%s: warning: %u threads on %u online CPU%s; threads beyond the free cores only wait\n",
+    std::fprintf(stderr, "%s: warning: %u threads on %u online CPU%s; the threads beyond them are parked (they cannot run at the same time)\n",
                  tool, opt->threads, cpus, cpus == 1 ? "" : "s");
   }
   if (seed_random) *seed_random = false;
