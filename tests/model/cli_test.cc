@@ -10,6 +10,14 @@
 #include "tests/support/goldens.h"
 #include "tests/support/run_command.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TERN_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TERN_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 namespace tern {
 namespace {
 
@@ -270,6 +278,9 @@ TEST(TernRun, OutOfVocabularyIdsAreRejectedOnEveryPath) {
 }
 
 TEST(TernRun, ArenaTheOsRefusesSuggestsASmallerContext) {
+#if defined(TERN_TEST_UNDER_ASAN)
+  GTEST_SKIP() << "ASan reserves terabytes of shadow memory at start, which ulimit -v forbids";
+#endif
   // ulimit -v: the address space is 1 GiB, the arena for a 2^20-token
   // context is ~23 GiB, so the OS refuses the mapping.
   const Result r = run("ulimit -v 1048576; " + bin("tern-run") + " -m " + blob() + " -p hi -c 1048576 --json");
