@@ -92,21 +92,6 @@ uint8_t llama_cpp_token_type(const uint8_t* text, size_t len, uint8_t file_type)
   return file_type;
 }
 
-// Output sink for encode: stops (and remembers) at the first id past capacity.
-struct SpmTokenizer::Emitter {
-  int32_t* out;
-  size_t cap;
-  size_t n = 0;
-  bool full = false;
-  bool put(int32_t id) {
-    if (n == cap) {
-      full = true;
-      return false;
-    }
-    out[n++] = id;
-    return true;
-  }
-};
 
 size_t SpmTokenizer::arena_bytes(uint32_t n_tokens, uint32_t pool_bytes, size_t max_text_bytes) {
   if (max_text_bytes > kMaxTextBytes) max_text_bytes = kMaxTextBytes;

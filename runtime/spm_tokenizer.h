@@ -62,6 +62,7 @@
 #include <cstdint>
 
 #include "arena/arena.h"
+#include "runtime/token_sink.h"
 #include "runtime/status.h"
 #include "runtime/tokenizer.h"  // TokenTexts, sort_token_texts, find_token_text
 
@@ -152,7 +153,7 @@ class SpmTokenizer {
   uint64_t work() const { return work_; }
 
  private:
-  struct Emitter;
+  using Emitter = TokenSink;  // runtime/token_sink.h
   Status build(const SpmVocab& vocab, size_t max_text_bytes, Arena* arena);
   int32_t lookup(const uint8_t* s, size_t len);
   uint64_t special_lengths(const uint8_t* s, size_t avail, bool parse_special);

@@ -98,21 +98,6 @@ Sizes table_sizes(uint32_t n_tokens, uint32_t n_merges) {
 
 }  // namespace
 
-// Output sink for encode: stops (and remembers) at the first id past capacity.
-struct Tokenizer::Emitter {
-  int32_t* out;
-  size_t cap;
-  size_t n = 0;
-  bool full = false;
-  bool put(int32_t id) {
-    if (n == cap) {
-      full = true;
-      return false;
-    }
-    out[n++] = id;
-    return true;
-  }
-};
 
 namespace {
 

@@ -52,6 +52,7 @@
 #include <cstdint>
 
 #include "arena/arena.h"
+#include "runtime/token_sink.h"
 #include "runtime/pretokenizer.h"
 #include "runtime/status.h"
 #include "runtime/utf8.h"
@@ -126,7 +127,7 @@ class Tokenizer {
   PreSplit pre_split() const { return pre_split_; }
 
  private:
-  struct Emitter;
+  using Emitter = TokenSink;  // runtime/token_sink.h
   Status build(const uint8_t* section, size_t section_bytes, Arena* arena);
   Status build_merges();
   uint32_t merge_rank(int32_t left, int32_t right, uint64_t* steps) const;  // UINT32_MAX if no merge

@@ -75,36 +75,36 @@ void dequantize_row_q8_0(const uint8_t* src, size_t n_blocks, float* out) {
   }
 }
 
-void dequantize_row_q4_K(const uint8_t* src, size_t n_blocks, float* out) {
-  for (size_t i = 0; i < n_blocks; ++i) {
-    const BlockQ4_K b = load_block<BlockQ4_K>(src, i);
-    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
-    for (uint32_t sub = 0; sub < 8; ++sub, out += 32) {
-      uint8_t sc, m;
-      scale_min_k4(sub, b.scales, &sc, &m);
-      const float ds = d * float(sc), dm = dmin * float(m);
-      const uint8_t* q = b.qs + 32 * (sub / 2);
-      const unsigned shift = (sub & 1) * 4;
-      for (uint32_t l = 0; l < 32; ++l) out[l] = ds * float((q[l] >> shift) & 0x0f) - dm;
+// One Q4_K / Q5_K block: 8 sub-blocks of 32 with 6-bit scales and mins;
+// qh (Q5_K only, else nullptr) holds the fifth bit of weight l of sub-block
+// `sub` at bit `sub` of qh[l].
+static void dequantize_k4_block(uint16_t d16, uint16_t dmin16, const uint8_t* scales, const uint8_t* qs, const uint8_t* qh,
+                                float* out) {
+  const float d = f16_to_f32(d16), dmin = f16_to_f32(dmin16);
+  for (uint32_t sub = 0; sub < 8; ++sub, out += 32) {
+    uint8_t sc, m;
+    scale_min_k4(sub, scales, &sc, &m);
+    const float ds = d * float(sc), dm = dmin * float(m);
+    const uint8_t* q = qs + 32 * (sub / 2);
+    const unsigned shift = (sub & 1) * 4;
+    for (uint32_t l = 0; l < 32; ++l) {
+      const uint32_t high = qh ? ((qh[l] >> sub) & 1u) << 4 : 0;
+      out[l] = ds * float(((q[l] >> shift) & 0x0fu) | high) - dm;
     }
   }
 }
 
+void dequantize_row_q4_K(const uint8_t* src, size_t n_blocks, float* out) {
+  for (size_t i = 0; i < n_blocks; ++i, out += kSuperBlock) {
+    const BlockQ4_K b = load_block<BlockQ4_K>(src, i);
+    dequantize_k4_block(b.d, b.dmin, b.scales, b.qs, nullptr, out);
+  }
+}
+
 void dequantize_row_q5_K(const uint8_t* src, size_t n_blocks, float* out) {
-  for (size_t i = 0; i < n_blocks; ++i) {
+  for (size_t i = 0; i < n_blocks; ++i, out += kSuperBlock) {
     const BlockQ5_K b = load_block<BlockQ5_K>(src, i);
-    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
-    for (uint32_t sub = 0; sub < 8; ++sub, out += 32) {
-      uint8_t sc, m;
-      scale_min_k4(sub, b.scales, &sc, &m);
-      const float ds = d * float(sc), dm = dmin * float(m);
-      const uint8_t* q = b.qs + 32 * (sub / 2);
-      const unsigned shift = (sub & 1) * 4;
-      for (uint32_t l = 0; l < 32; ++l) {
-        const uint32_t v = ((q[l] >> shift) & 0x0fu) | (((b.qh[l] >> sub) & 1u) << 4);
-        out[l] = ds * float(v) - dm;
-      }
-    }
+    dequantize_k4_block(b.d, b.dmin, b.scales, b.qs, b.qh, out);
   }
 }
 
