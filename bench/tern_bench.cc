@@ -167,9 +167,26 @@ uint64_t decode_weight_bytes(const Engine& e) {
     b += matrix_bytes(L.wq) + matrix_bytes(L.wk) + matrix_bytes(L.wv) + matrix_bytes(L.wo);
     b += matrix_bytes(L.gate) + matrix_bytes(L.up) + matrix_bytes(L.down);
     b += 2ull * hp.dim * 4;  // attention and FFN norm weights
+    if (L.q_norm) b += 2ull * hp.head_dim * 4;  // QK-norm (q and k)
+    if (L.attn_post_norm) b += 2ull * hp.dim * 4;
+    if (L.q_bias) b += (uint64_t(hp.q_dim()) + 2ull * hp.kv_dim()) * 4;
   }
   b += uint64_t(hp.dim) * 4 + matrix_bytes(f.output);
   b += matrix_bytes(f.token_embd) / hp.vocab;
+  return b;
+}
+
+// KV bytes one decode token reads at `context` tokens of context: K and V
+// (f16) of every cached position in a global layer, at most the window in a
+// sliding-window layer (the pools' bytes_per_token() count only their own layers).
+uint64_t decode_kv_bytes(const Engine& e, uint32_t context) {
+  const ModelFile& f = e.file();
+  const uint64_t per_layer = 2ull * f.hp.kv_heads * f.hp.head_dim * 2;
+  uint64_t b = 0;
+  for (uint32_t l = 0; l < f.hp.layers; ++l) {
+    const bool sliding = f.layer_configs && f.layer_config(l).sliding;
+    b += per_layer * (sliding ? std::min(context, f.layer_config(l).window) : context);
+  }
   return b;
 }
 
@@ -183,6 +200,9 @@ uint64_t parameter_count(const Engine& e) {
   for (uint32_t l = 0; l < hp.layers; ++l) {
     const LayerWeights& L = f.layers[l];
     p += n(L.wq) + n(L.wk) + n(L.wv) + n(L.wo) + n(L.gate) + n(L.up) + n(L.down) + 2ull * hp.dim;
+    if (L.q_norm) p += 2ull * hp.head_dim;
+    if (L.attn_post_norm) p += 2ull * hp.dim;
+    if (L.q_bias) p += uint64_t(hp.q_dim()) + 2ull * hp.kv_dim();
   }
   return p;
 }
@@ -241,8 +261,8 @@ Status make_ids(Engine& e, const char* ids_file, size_t need, std::vector<int32_
     base.resize(n);
   }
   out->clear();
-  const bool bos = !ids_file && e.hparams().add_bos && e.hparams().bos >= 0;
-  if (bos) out->push_back(e.hparams().bos);
+  const int32_t bos = e.tokenizer().prompt_bos();  // the prompt rule (runtime/text_tokenizer.h)
+  if (!ids_file && bos >= 0) out->push_back(bos);
   while (out->size() < need) {
     for (size_t i = 0; i < base.size() && out->size() < need; ++i) out->push_back(base[i]);
   }
@@ -469,7 +489,10 @@ int main(int argc, char** argv) {
 
   // Medians over repetitions.
   const uint64_t wbytes = decode_weight_bytes(engine);
-  const size_t kv_bpt = engine.model().kv().bytes_per_token();
+  const size_t kv_bpt = decode_kv_bytes(engine, 1);  // all layers, one position (below any window)
+  uint32_t sliding_layers = 0;
+  for (uint32_t l = 0; l < engine.hparams().layers && engine.file().layer_configs; ++l)
+    sliding_layers += engine.file().layer_config(l).sliding ? 1 : 0;
   const uint64_t params = parameter_count(engine);
   const double weight_bytes_total = double(engine.file().bytes_f32 + engine.file().bytes_int8 + engine.file().bytes_int4);
   const double bpw = 8.0 * weight_bytes_total / double(params);
@@ -492,15 +515,16 @@ int main(int argc, char** argv) {
   if (json) {
     std::printf("{\"summary\":true,\"reps\":%u,\"ready_ms\":%.3f,\"open_ms\":%.3f,\"weight_bytes\":%.0f,"
                 "\"parameters\":%llu,\"bits_per_weight\":%.3f,\"decode_weight_bytes_per_token\":%llu,"
-                "\"kv_bytes_per_token\":%zu,\"read_bw_gbs_1t\":%.3f,\"read_bw_gbs\":%.3f,\"prompts\":[",
+                "\"kv_read_bytes_per_token\":%zu,\"sliding_layers\":%u,\"read_bw_gbs_1t\":%.3f,"
+                "\"read_bw_gbs\":%.3f,\"prompts\":[",
                 reps, ready_ms, open_ms, weight_bytes_total, (unsigned long long)params, bpw,
-                (unsigned long long)wbytes, kv_bpt, bw1, bwt);
+                (unsigned long long)wbytes, kv_bpt, sliding_layers, bw1, bwt);
     for (size_t i = 0; i < prompts.size() && i < 16; ++i)
       std::printf("%s{\"tokens\":%u,\"ttft_ms\":%.3f,\"prefill_tok_s\":%.2f}", i ? "," : "", prompts[i],
                   median(ttft[i]), median(pp[i]));
     std::printf("],\"decodes\":[");
     for (size_t i = 0; i < contexts.size() && i < 16; ++i) {
-      const double bytes = double(wbytes) + double(kv_bpt) * contexts[i];
+      const double bytes = double(wbytes) + double(decode_kv_bytes(engine, contexts[i]));
       const double gbs = bytes * median(tok_s[i]) / 1e9;
       std::printf("%s{\"context\":%u,\"tok_s\":%.2f,\"p50_ms\":%.4f,\"p95_ms\":%.4f,\"p99_ms\":%.4f,"
                   "\"bytes_per_token\":%.0f,\"stream_gbs\":%.3f,\"roofline_fraction\":%.4f}",
@@ -516,8 +540,9 @@ int main(int argc, char** argv) {
   std::printf("tern-bench: %s, %s, %u thread(s), %u reps (medians), max context %u\n", opt.model_path,
               engine.isa_name(), engine.threads(), reps, engine.limits().max_context);
   std::printf("weights: %llu parameters, %.2f MiB, %.2f bits/weight; decode streams %.2f MiB/token + %zu B/token of "
-              "context (KV)\n",
-              (unsigned long long)params, weight_bytes_total / 1048576.0, bpw, wbytes / 1048576.0, kv_bpt);
+              "context (KV%s)\n",
+              (unsigned long long)params, weight_bytes_total / 1048576.0, bpw, wbytes / 1048576.0, kv_bpt,
+              sliding_layers ? "; sliding-window layers read at most their window" : "");
   std::printf("ready: %.1f ms from main() (engine open %.1f ms)\n\n", ready_ms, open_ms);
   std::printf("| prompt tokens | TTFT ms | prefill tok/s |\n|---:|---:|---:|\n");
   for (size_t i = 0; i < prompts.size() && i < 16; ++i)
@@ -525,7 +550,7 @@ int main(int argc, char** argv) {
   std::printf("\n| context | decode tok/s | p50 ms | p95 ms | p99 ms | GB/s streamed |%s\n|---:|---:|---:|---:|---:|---:|%s\n",
               roof_bw > 0 ? " % of read BW |" : "", roof_bw > 0 ? "---:|" : "");
   for (size_t i = 0; i < contexts.size() && i < 16; ++i) {
-    const double gbs = (double(wbytes) + double(kv_bpt) * contexts[i]) * median(tok_s[i]) / 1e9;
+    const double gbs = (double(wbytes) + double(decode_kv_bytes(engine, contexts[i]))) * median(tok_s[i]) / 1e9;
     std::printf("| %u | %.1f | %.3f | %.3f | %.3f | %.2f |", contexts[i], median(tok_s[i]), median(p50[i]),
                 median(p95[i]), median(p99[i]), gbs);
     if (roof_bw > 0) std::printf(" %.0f%% |", 100 * gbs / roof_bw);

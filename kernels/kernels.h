@@ -40,17 +40,18 @@ struct PagedKv {
   uint32_t head_dim;
 };
 
-// One query row for attention: heads [h0, h1) of a token at position `pos`
-// attend to KV positions [0, n_ctx). GQA: query head h reads kv head
-// h / (heads / kv_heads).
+// One query row for attention: heads [h0, h1) of a token attend to KV
+// positions [first, n_ctx) (first > 0: a sliding window). GQA: query head h
+// reads kv head h / (heads / kv_heads).
 struct AttentionArgs {
   const float* q;      // [heads, head_dim] for this token
   float* out;          // [heads, head_dim]
-  float* scratch;      // [n_ctx] scores for one head at a time
+  float* scratch;      // [n_ctx - first] scores for one head at a time
   uint32_t heads;
   uint32_t h0, h1;
-  uint32_t n_ctx;      // causal: positions [0, n_ctx) are visible
-  float scale;         // 1/sqrt(head_dim)
+  uint32_t n_ctx;      // causal: positions [first, n_ctx) are visible
+  float scale;         // usually 1/sqrt(head_dim)
+  uint32_t first = 0;  // 0, or the oldest position a sliding window keeps (< n_ctx)
 };
 
 struct KernelTable {
@@ -92,6 +93,9 @@ struct KernelTable {
   // Store k, v [kv_heads * head_dim] floats as f16 at `pos` of the block table.
   void (*kv_store)(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos,
                    const float* k, const float* v);
+
+  // gate[i] = gelu_tanh(gate[i]) * up[i], n values (Gemma's GeGLU).
+  void (*gelu_mul)(float* gate, const float* up, uint32_t n);
 };
 
 }  // namespace tern

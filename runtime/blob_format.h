@@ -13,7 +13,10 @@ namespace tern::blob {
 
 // ---- File header: kHeaderBytes at offset 0 -------------------------------
 constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'B', 'L', 'O', 'B'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 (issue 14): per-layer architecture section, hparams of 256
+// bytes, new tensor roles (QK-norm, post-norms, Q/K/V bias), the SentencePiece
+// tokenizer model. A blob of another version is refused with both numbers.
+constexpr uint32_t kFormatVersion = 2;
 constexpr uint32_t kEndianMarker = 0x01020304u;  // stored LE: 04 03 02 01
 constexpr uint32_t kHeaderBytes = 128;
 constexpr uint32_t kSectionEntryBytes = 32;
@@ -44,10 +47,46 @@ enum class SectionKind : uint32_t {
   kChatTemplate = 4,  // UTF-8 text of the source chat template (not NUL-terminated)
   kTensorDir = 5,     // tensor directory (tdir:: layout)
   kTensorData = 6,    // tensor payloads; offsets in the directory are relative to it
+  kLayers = 7,        // per-layer architecture (layer:: layout), one entry per layer
 };
+constexpr uint32_t kSectionKindCount = 8;  // kinds are 1..7
+
+// ---- Hyperparameter limits ------------------------------------------------------
+// The one copy of the bounds a blob's shape must respect: the packer refuses
+// a GGUF beyond them, the loader a blob beyond them (and every per-layer
+// table is sized by kMaxLayers).
+namespace limits {
+constexpr uint32_t kMaxLayers = 512;
+constexpr uint32_t kMaxDim = 1u << 16;      // model width, heads * head_dim
+constexpr uint32_t kMaxHeadDim = 1024;
+constexpr uint32_t kMaxFfn = 1u << 18;
+constexpr uint32_t kMaxVocab = 1u << 22;
+constexpr uint32_t kMaxMerges = 4 * kMaxVocab;
+constexpr uint32_t kMaxWindow = 1u << 20;   // a sliding window longer is refused
+}  // namespace limits
 
 // ---- Hyperparameters section ------------------------------------------------
-enum class Arch : uint32_t { kLlama = 1 };
+// The GGUF architecture the blob was packed from. The runtime does not branch
+// on it: the hparams and per-layer sections describe everything the forward
+// pass does. It names the model in reports.
+enum class Arch : uint32_t { kLlama = 1, kQwen2 = 2, kQwen3 = 3, kGemma3 = 4 };
+constexpr uint32_t kArchCount = 5;  // valid values 1..4
+enum class Activation : uint32_t {
+  kSilu = 0,      // gated FFN: silu(gate) * up (llama, qwen)
+  kGeluTanh = 1,  // gated FFN: gelu_tanh(gate) * up (gemma)
+};
+// Rope scaling of the linear kind; the llama3 kind is kFlagRopeFreqs (the
+// converter's per-frequency divisors, as llama.cpp stores and applies them).
+enum class RopeScaling : uint32_t {
+  kNone = 0,
+  kLinear = 1,  // positions divided by rope_scale_factor (on layers whose entry says so)
+};
+// hp::kFlags bits.
+constexpr uint32_t kFlagQkNorm = 1u << 0;     // per-head RMSNorm of Q and K before RoPE (attn_q_norm, attn_k_norm)
+constexpr uint32_t kFlagPostNorms = 1u << 1;  // RMSNorm of the attention and FFN outputs before the residual add
+constexpr uint32_t kFlagQkvBias = 1u << 2;    // Q, K and V projections have a bias vector
+constexpr uint32_t kFlagRopeFreqs = 1u << 3;  // llama3 rope: inv_freq[i] / rope_freqs[i] (on rope-scaled layers)
+constexpr uint32_t kKnownFlags = 15u;
 enum class RopePairing : uint32_t {
   kAdjacent = 0,  // rotate (x[2i], x[2i+1]); GGUF llama weights are permuted for this
   kHalves = 1,    // rotate (x[i], x[i + rope_dim/2]); HF "rotate_half"
@@ -75,8 +114,26 @@ constexpr size_t kImStart = 72;       // i32 "<|im_start|>" or -1
 constexpr size_t kImEnd = 76;         // i32 "<|im_end|>" or -1
 constexpr size_t kAddBos = 80;        // u32 0/1
 constexpr size_t kWeightKind = 84;    // u32 WeightKind the packer was asked for (summary only)
-constexpr size_t kBytes = 128;        // section size; 88..127 reserved, zero
+// 88..95 reserved, zero
+constexpr size_t kActivation = 96;        // u32 Activation
+constexpr size_t kFlags = 100;            // u32 kFlag* bits
+constexpr size_t kEmbedScale = 104;       // f32 token embeddings are multiplied by this (1; gemma sqrt(dim))
+constexpr size_t kAttnScale = 108;        // f32 attention scores scale (usually 1/sqrt(head_dim))
+constexpr size_t kFinalSoftcap = 112;     // f32 logits = c * tanh(logits / c) when > 0; 0 = none
+constexpr size_t kRopeScaling = 116;      // u32 RopeScaling
+constexpr size_t kRopeScaleFactor = 120;  // f32 linear scaling factor, 1 = none
+constexpr size_t kBytes = 256;            // section size; 124..255 reserved, zero
 }  // namespace hp
+
+// ---- Per-layer section: layer::kEntryBytes per layer, hp.layers entries -----
+enum class AttentionKind : uint32_t { kGlobal = 0, kSliding = 1 };
+namespace layer {
+constexpr size_t kAttention = 0;   // u32 AttentionKind
+constexpr size_t kWindow = 4;      // u32 sliding: a token sees itself and the window-1 before it; global: 0
+constexpr size_t kRopeBase = 8;    // f32 this layer's RoPE base
+constexpr size_t kRopeScaled = 12; // u32 0/1: the model's rope scaling applies to this layer
+constexpr size_t kEntryBytes = 16;
+}  // namespace layer
 
 // ---- Memory plan section: the packer's defaults for the arena -------------
 namespace plan {
@@ -98,16 +155,48 @@ constexpr size_t kBytes = 64;
 }  // namespace plan
 
 // ---- Tokenizer section ------------------------------------------------------
-// u32 model (1 = byte-level BPE, GPT-2 byte map)
-// u32 pre   (1 = smollm pre-tokenizer: individual digits + GPT-2 regex)
-// u32 n_tokens, u32 n_merges, u32 pool_bytes, u32 reserved
+// u32 model  (Model: 1 = byte-level BPE with the GPT-2 byte map, 2 = SentencePiece-style)
+// u32 pre    (Pre: model 1: 1 = smollm pre-tokenizer; model 2: 0 = none)
+// u32 n_tokens, u32 n_merges (model 2: 0), u32 pool_bytes, u32 flags (model 1: 0)
 // u32 token_offset[n_tokens + 1]   offsets into pool, non-decreasing, last == pool_bytes
 // u8  token_type[n_tokens]         TokenType, then zero padding to a multiple of 4
 // u32 merges[n_merges][3]          (left id, right id, merged id); rank = index
-// u8  pool[pool_bytes]             token texts, in the GPT-2 byte-to-unicode alphabet
+// f32 scores[n_tokens]             model 2 only: merge priority, higher first
+// u8  pool[pool_bytes]             token texts (model 1: GPT-2 byte-to-unicode alphabet;
+//                                  model 2: SentencePiece form, U+2581 for a space)
 namespace tok {
 constexpr size_t kHeaderBytes = 24;
+// Header fields.
+constexpr size_t kModel = 0;      // u32 Model
+constexpr size_t kPre = 4;        // u32 Pre
+constexpr size_t kNTokens = 8;    // u32 = hparams vocab
+constexpr size_t kNMerges = 12;   // u32
+constexpr size_t kPoolBytes = 16; // u32
+constexpr size_t kFlags = 20;     // u32 kFlag* (model 2); 0 for model 1
+enum class Model : uint32_t { kByteBpe = 1, kSentencePiece = 2 };
+enum class Pre : uint32_t { kNone = 0, kSmollm = 1 };
+// flags (model 2): prepend U+2581 to a text fragment at the start or after a
+// special token (llama.cpp's add_space_prefix; Gemma 3: off, Llama 2: on).
+constexpr uint32_t kFlagAddSpacePrefix = 1u << 0;
+constexpr uint32_t kKnownFlags = kFlagAddSpacePrefix;
 enum class TokenType : uint8_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+
+// Byte offsets of the arrays relative to the section start, and the section
+// size, for these counts. Computed in 64 bits from u32 counts: cannot wrap.
+// scores == pool (no scores) for model 1.
+struct Layout {
+  uint64_t offsets, types, merges, scores, pool, total;
+};
+inline Layout layout(uint32_t model, uint32_t n_tokens, uint32_t n_merges, uint32_t pool_bytes) {
+  Layout l;
+  l.offsets = kHeaderBytes;
+  l.types = l.offsets + 4 * (uint64_t(n_tokens) + 1);
+  l.merges = l.types + ((uint64_t(n_tokens) + 3) & ~uint64_t(3));
+  l.scores = l.merges + 12 * uint64_t(n_merges);
+  l.pool = l.scores + (model == uint32_t(Model::kSentencePiece) ? 4 * uint64_t(n_tokens) : 0);
+  l.total = l.pool + pool_bytes;
+  return l;
+}
 }  // namespace tok
 
 // ---- Tensor directory -------------------------------------------------------
@@ -125,6 +214,7 @@ enum class TensorRole : uint32_t {
   kTokenEmbd = 1,   // [vocab, dim]
   kOutputNorm = 2,  // [1, dim]
   kOutput = 3,      // [vocab, dim]; absent when tied
+  kRopeFreqs = 4,   // [1, rope_dim/2] with kFlagRopeFreqs
   kAttnNorm = 10,   // [1, dim]
   kAttnQ = 11,      // [heads*head_dim, dim]
   kAttnK = 12,      // [kv_heads*head_dim, dim]
@@ -134,6 +224,13 @@ enum class TensorRole : uint32_t {
   kFfnGate = 16,    // [ffn, dim]
   kFfnUp = 17,      // [ffn, dim]
   kFfnDown = 18,    // [dim, ffn]
+  kAttnQNorm = 19,    // [1, head_dim]  with kFlagQkNorm
+  kAttnKNorm = 20,    // [1, head_dim]  with kFlagQkNorm
+  kAttnPostNorm = 21, // [1, dim]       with kFlagPostNorms
+  kFfnPostNorm = 22,  // [1, dim]       with kFlagPostNorms
+  kAttnQBias = 23,    // [1, q_dim]     with kFlagQkvBias
+  kAttnKBias = 24,    // [1, kv_dim]    with kFlagQkvBias
+  kAttnVBias = 25,    // [1, kv_dim]    with kFlagQkvBias
 };
 
 // Weight storage types. A matrix [rows, cols] is y = W x with x of length cols.
@@ -147,7 +244,9 @@ enum class TensorRole : uint32_t {
 enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2 };
 
 // Weight kind requested from the packer (--weights).
-enum class WeightKind : uint32_t { kInt8 = 1, kInt4 = 2 };
+// kF32: every matrix kF32 (exact for F32/F16/BF16 sources; large and slow:
+// the conformance tests' float path, not for deployment).
+enum class WeightKind : uint32_t { kInt8 = 1, kInt4 = 2, kF32 = 3 };
 
 // Exact byte size of a tensor payload; 0 if the shape is invalid for the type
 // or its size does not fit in 64 bits.

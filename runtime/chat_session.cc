@@ -12,7 +12,8 @@ Status ChatSession::init(Engine* engine, uint32_t index) {
   seq_ = engine->sequence(index);
   if (seq_ == nullptr) return Status::error(StatusCode::kInvalidArgument, "no sequence %u", index);
   if (!engine->has_chat()) {
-    return Status::error(StatusCode::kUnsupported, "this model has no ChatML chat template; use tern-run");
+    return Status::error(StatusCode::kUnsupported,
+                         "this model has no chat format tern knows (ChatML or Gemma); use tern-run");
   }
   history_.ids = engine->history(index);
   history_.cap = engine->limits().max_context;
@@ -27,12 +28,18 @@ Status ChatSession::set_system(const char* text, size_t len) {
   const size_t l = text ? len : fmt.system_len;
   system_tokens_ = 0;
   system_default_ = text == nullptr;
+  // Gemma has no system role: the text opens the first user turn, which then
+  // stays with it (a context shift keeps that turn).
+  has_system_ = l > 0;
+  open_user_turn_ = l > 0 && !fmt.has_system_role();
   history_.n = 0;
   reset();
   size_t n = 0;
   Status s = chat_encode_system_turn(&engine_->tokenizer(), fmt, t, l, history_.ids, history_.cap, &n);
   if (!s.is_ok() || n + kMinRoom > history_.cap) {
     system_default_ = false;
+    has_system_ = false;
+    open_user_turn_ = false;
     if (!s.is_ok() && s.code() != StatusCode::kPromptTooLong) return s;
     return Status::error(StatusCode::kPromptTooLong,
                          "system prompt too long: %s%zu tokens, and the %u-token context needs %u left for the "
@@ -63,15 +70,16 @@ void ChatSession::add_mark(uint32_t at) {
 }
 
 void ChatSession::drop_oldest_turn() {
-  if (n_marks_ == 0) return;
-  const uint32_t from = marks_[0];
-  const uint32_t to = n_marks_ > 1 ? marks_[1] : history_.n;
+  const uint32_t keep = kept_turns();
+  if (n_marks_ <= keep) return;
+  const uint32_t from = marks_[keep];
+  const uint32_t to = n_marks_ > keep + 1 ? marks_[keep + 1] : history_.n;
   std::memmove(history_.ids + from, history_.ids + to, (history_.n - to) * sizeof(int32_t));
   const uint32_t d = to - from;
   history_.n -= d;
-  for (uint32_t i = 1; i < n_marks_; ++i) marks_[i - 1] = marks_[i] - d;
+  for (uint32_t i = keep + 1; i < n_marks_; ++i) marks_[i - 1] = marks_[i] - d;
   --n_marks_;
-  if (n_marks_ == 0) reply_cut_ = false;  // the cut reply went with its turn
+  if (n_marks_ == keep) reply_cut_ = false;  // the cut reply went with its turn
   ++info_.dropped_turns;
   info_.dropped_tokens += d;
 }
@@ -79,7 +87,7 @@ void ChatSession::drop_oldest_turn() {
 bool ChatSession::on_token(void* p, int32_t token, bool is_stop) {
   ChatSession* self = static_cast<ChatSession*>(p);
   if (is_stop) return false;
-  const Tokenizer& tok = self->engine_->tokenizer();
+  const TextTokenizer& tok = self->engine_->tokenizer();
   const char* bytes = nullptr;
   size_t len = 0;
   // Special tokens (<|im_start|>, ...) are control, not text: shown only on request.
@@ -107,7 +115,7 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
   *stats = GenerateStats{};
   info_ = ChatTurnInfo{};
   const ChatFormat& fmt = engine_->chat();
-  Tokenizer* tok = &engine_->tokenizer();
+  TextTokenizer* tok = &engine_->tokenizer();
   const uint32_t cap = history_.cap;
   // Room for the reply: at least one token; with context shift, turns are
   // dropped until up to half the conversation's room is free for it.
@@ -120,6 +128,7 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
   ChatTurnPrefix pre;
   pre.after_reply = n_marks_ > 0;
   pre.reply_cut = reply_cut_;
+  pre.in_user_turn = open_user_turn_ && n_marks_ == 0;
   size_t n_new = 0, user_at = 0;
   Status s = chat_encode_turn(tok, fmt, pre, message, len, scratch_, kScratchTokens, &n_new, &user_at);
   if (s.is_ok()) {
@@ -138,9 +147,19 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
                              history_.n, cap, n_new);
       }
       if (context_shift_) {
-        while (n_marks_ > 0 && history_.n + n_new + reserve > cap) {
+        const uint32_t keep = kept_turns();
+        // A kept first turn (Gemma's system text) may leave too little room
+        // even with every later turn dropped: refuse before changing anything.
+        const uint32_t floor = keep == 0 ? system_tokens_ : n_marks_ > keep ? marks_[keep] : history_.n;
+        if (floor + n_new + 1 > cap) {
+          return Status::error(StatusCode::kContextFull,
+                               "the context is full: the first turn holds the system prompt (this format has no "
+                               "system role) and leaves %u of %u tokens, this message needs %zu; /reset starts over",
+                               cap - floor, cap, n_new);
+        }
+        while (n_marks_ > keep && history_.n + n_new + reserve > cap) {
           drop_oldest_turn();
-          if (n_marks_ == 0) {
+          if (n_marks_ == keep) {
             // Nothing left before it: the closing prefix goes too.
             std::memmove(scratch_, scratch_ + user_at, alone * sizeof(int32_t));
             n_new = alone;
@@ -186,7 +205,7 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
   text_ctx_ = ctx;
   utf8_ = Utf8Stream{};
   stop_requested_ = false;
-  const int32_t stops[2] = {fmt.im_end, engine_->hparams().eos};
+  const int32_t stops[2] = {fmt.end_of_turn(), engine_->hparams().eos};
   GenerateRequest req;
   req.max_new_tokens = max_new_tokens;
   req.stop_ids = stops;
@@ -211,7 +230,7 @@ Status ChatSession::turn(const char* message, size_t len, uint32_t max_new_token
   const size_t n = utf8_.finish(out, sizeof(out));
   if (n && on_text) on_text(ctx, out, n);
   ++turns_;
-  const bool ended = stats->stopped && history_.n > 0 && history_.ids[history_.n - 1] == fmt.im_end;
+  const bool ended = stats->stopped && history_.n > 0 && history_.ids[history_.n - 1] == fmt.end_of_turn();
   reply_cut_ = !ended;
   if (stats->stopped) {
     info_.end = ChatTurnInfo::End::kEndOfTurn;

@@ -3,14 +3,17 @@
 // and the reply streams out as UTF-8 text. The REPL (tools/tern_chat.cc) is a
 // thin loop around this, so tests can drive exactly what the REPL does.
 //
-// The history is [system turn][turn 1][turn 2]...: the system turn (the
-// template's default, or one set with set_system) is encoded at reset and
-// counts against the context from the start. A reply that ends without its
-// end-of-turn token (the token budget, a stop request, a full context) is
-// closed in the history before the next turn, as the chat format closes a
-// turn. With context shift on, a message that does not fit drops the oldest
-// whole turns after the system turn; the KV sequence is then reset and what
-// is kept is prefilled again (simple and correct with paged KV).
+// The history is [BOS][system turn][turn 1][turn 2]...: the opening (the
+// BOS when the model adds one, and the system turn: the template's default,
+// or one set with set_system) is encoded at reset and counts against the
+// context from the start. A reply that ends without its end-of-turn token
+// (the token budget, a stop request, a full context) is closed in the
+// history before the next turn, as the chat format closes a turn. With
+// context shift on, a message that does not fit drops the oldest whole turns
+// after the system turn; the KV sequence is then reset and what is kept is
+// prefilled again (simple and correct with paged KV). Gemma has no system
+// role: its system text opens turn 1 (chat_format.h), so a context shift
+// keeps turn 1 and drops from turn 2 on.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +21,7 @@
 #include "runtime/engine.h"
 #include "runtime/generate.h"
 #include "runtime/status.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text_tokenizer.h"
 #include "runtime/utf8.h"
 
 namespace tern {
@@ -78,7 +81,10 @@ class ChatSession {
   uint32_t turns_in_context() const { return n_marks_; }      // turns still in the history
   uint32_t context_used() const { return history_.n; }        // system turn included
   uint32_t context_max() const { return history_.cap; }
+  // Tokens before the first turn: the BOS (if the model adds one) and the
+  // system turn (Gemma: the system text that opens the first user turn).
   uint32_t system_tokens() const { return system_tokens_; }
+  bool has_system() const { return has_system_; }
   bool system_is_default() const { return system_default_; }
   bool context_shift() const { return context_shift_; }
   const ChatTurnInfo& last_turn() const { return info_; }
@@ -95,6 +101,9 @@ class ChatSession {
 
   static bool on_token(void* self, int32_t token, bool is_stop);
   void drop_oldest_turn();
+  // Turns a context shift never drops: the first one when it holds the
+  // system text (Gemma), else none.
+  uint32_t kept_turns() const { return open_user_turn_ ? 1 : 0; }
   void add_mark(uint32_t at);
 
   Engine* engine_ = nullptr;
@@ -103,11 +112,13 @@ class ChatSession {
   uint32_t turns_ = 0;
   uint32_t system_tokens_ = 0;
   bool system_default_ = true;
+  bool has_system_ = false;       // a non-empty system text
+  bool open_user_turn_ = false;   // the system text opened the first user turn (Gemma)
   bool reply_cut_ = false;  // the last reply in the history lacks its end-of-turn token
   bool context_shift_ = false;
   bool show_special_ = false;
   bool stop_requested_ = false;
-  uint32_t marks_[kMaxMarks] = {};  // history index of each turn's <|im_start|>user
+  uint32_t marks_[kMaxMarks] = {};  // history index of each turn's first own token (its user header)
   uint32_t n_marks_ = 0;
   int32_t scratch_[kScratchTokens];
   ChatTurnInfo info_;

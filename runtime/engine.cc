@@ -149,19 +149,21 @@ Status Engine::open(const EngineOptions& o) {
   const uint32_t blocks_per_seq = (limits_.max_context + limits_.kv_block_tokens - 1) / limits_.kv_block_tokens;
   for (uint32_t i = 0; i < limits_.max_sequences; ++i) {
     TERN_RETURN_IF_ERROR(model_.kv().init_sequence(&sequences_[i], blocks_per_seq, &arena_));
+    if (KvPool* w = model_.window_kv()) {  // the same sequence's sliding-window layers
+      TERN_RETURN_IF_ERROR(w->init_sequence(&window_sequences_[i], blocks_per_seq, &arena_));
+      sequences_[i].window = &window_sequences_[i];
+    }
   }
   n_sequences_ = limits_.max_sequences;
-  TERN_RETURN_IF_ERROR(tokenizer_.init(file_.tokenizer, file_.tokenizer_bytes, &arena_));
+  TERN_RETURN_IF_ERROR(tokenizer_.init(file_, TextTokenizer::text_bytes_for_context(limits_.max_context), &arena_));
   for (uint32_t i = 0; i < limits_.max_sequences; ++i) {
     history_[i] = arena_.allocate_array<int32_t>(limits_.max_context, "tokens");
     if (history_[i] == nullptr) return Status::error(StatusCode::kArenaTooSmall, "arena too small for token history");
   }
   TERN_RETURN_IF_ERROR(sampler_.init(o.sampling, file_.hp.vocab, &arena_));
-  if (file_.chat_template != nullptr) {
-    // A blob without a usable chat template still runs plain prompts.
-    (void)chat_format_init(file_.chat_template, file_.chat_template_bytes, file_.hp.im_start, file_.hp.im_end,
-                           &chat_);
-  }
+  // A blob without a chat format tern knows still runs plain prompts.
+  (void)chat_format_select(file_.chat_template, file_.chat_template_bytes, file_.hp.im_start, file_.hp.im_end,
+                           tokenizer_, &chat_);
   open_ms_ = ns_to_ms(now_ns() - t0);
   return Status::ok();
 }

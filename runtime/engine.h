@@ -18,7 +18,7 @@
 #include "runtime/model_file.h"
 #include "runtime/sampler.h"
 #include "runtime/status.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text_tokenizer.h"
 
 namespace tern {
 
@@ -68,13 +68,13 @@ class Engine {
   int32_t* history(uint32_t i) { return i < n_sequences_ ? history_[i] : nullptr; }
   void reset(KvSequence* seq) { model_.kv().reset(seq); }
 
-  Tokenizer& tokenizer() { return tokenizer_; }
+  TextTokenizer& tokenizer() { return tokenizer_; }
   Sampler& sampler() { return sampler_; }
   Model& model() { return model_; }
   const ModelFile& file() const { return file_; }
   const Hparams& hparams() const { return file_.hp; }
   const ChatFormat& chat() const { return chat_; }
-  bool has_chat() const { return chat_.chatml; }
+  bool has_chat() const { return chat_.kind != ChatKind::kNone; }
   const MemoryPlan& plan() const { return plan_; }
   const RunLimits& limits() const { return limits_; }
   const Arena& arena() const { return arena_; }
@@ -97,11 +97,12 @@ class Engine {
   PthreadPool threads_;
 #endif
   ThreadPool* pool_ = nullptr;
-  Tokenizer tokenizer_;
+  TextTokenizer tokenizer_;
   Sampler sampler_;
   Model model_;
   ChatFormat chat_;
   KvSequence sequences_[kMaxSequences];
+  KvSequence window_sequences_[kMaxSequences];  // their sliding-window layers (Model::window_kv)
   int32_t* history_[kMaxSequences] = {};
   uint32_t n_sequences_ = 0;
   double open_ms_ = 0;

@@ -50,11 +50,16 @@ Status KvPool::init_sequence(KvSequence* seq, uint32_t max_blocks, Arena* arena)
   return Status::ok();
 }
 
-Status KvPool::reserve(KvSequence* seq, uint32_t new_len) {
+Status KvPool::reserve(KvSequence* seq, uint32_t new_len, uint32_t keep_from) {
   const uint64_t need64 = (uint64_t(new_len) + shape_.block_tokens - 1) / shape_.block_tokens;
   if (need64 > seq->max_blocks) {
     return Status::error(StatusCode::kContextFull, "sequence would need %llu positions, its context holds %llu",
                          (unsigned long long)new_len, (unsigned long long)seq->max_blocks * shape_.block_tokens);
+  }
+  // Recycle: blocks wholly below keep_from go back before new ones are taken.
+  const uint32_t drop_below = keep_from / shape_.block_tokens;
+  while (seq->first_block < drop_below && seq->first_block < seq->n_blocks) {
+    release_block(seq->block_table[seq->first_block++]);
   }
   const uint32_t need = uint32_t(need64);
   // Copy-on-write: the next write goes to position n_past; if that lands in a
@@ -97,11 +102,22 @@ void KvPool::release_block(uint32_t block) {
 void KvPool::truncate(KvSequence* seq, uint32_t new_len) {
   if (new_len < seq->n_past) seq->n_past = new_len;
   const uint32_t keep = (new_len + shape_.block_tokens - 1) / shape_.block_tokens;
-  while (seq->n_blocks > keep) release_block(seq->block_table[--seq->n_blocks]);
+  while (seq->n_blocks > keep) {
+    --seq->n_blocks;
+    if (seq->n_blocks >= seq->first_block) release_block(seq->block_table[seq->n_blocks]);
+  }
+  // Rewound below what a window pool still holds: nothing is held; the model
+  // refuses to run on until the sequence is reset (its window is gone).
+  if (seq->first_block > seq->n_blocks) seq->first_block = seq->n_blocks;
+  if (seq->n_blocks == 0) seq->first_block = 0;
+  if (seq->window != nullptr && window_pool_ != nullptr) window_pool_->truncate(seq->window, new_len);
 }
 
 Status KvPool::fork(const KvSequence& src, KvSequence* dst) {
   reset(dst);
+  if (src.window != nullptr && dst->window != nullptr && window_pool_ != nullptr) {
+    TERN_RETURN_IF_ERROR(window_pool_->fork(*src.window, dst->window));
+  }
   // Only whole blocks are shared, so neither sequence ever writes into a
   // block the other reads: the partial tail block (if any) is left out and
   // the fork resumes from the last block boundary.
@@ -109,11 +125,13 @@ Status KvPool::fork(const KvSequence& src, KvSequence* dst) {
   if (full > dst->max_blocks) {
     return Status::error(StatusCode::kContextFull, "fork target's context is smaller than the source's");
   }
-  for (uint32_t i = 0; i < full; ++i) {
+  const uint32_t first = src.first_block < full ? src.first_block : full;
+  for (uint32_t i = first; i < full; ++i) {
     const uint32_t b = src.block_table[i];
     ++refs_[b];
     dst->block_table[i] = b;
   }
+  dst->first_block = first;
   dst->n_blocks = full;
   dst->n_past = full * shape_.block_tokens;
   return Status::ok();

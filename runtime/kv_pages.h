@@ -30,8 +30,14 @@ struct KvPoolShape {
 struct KvSequence {
   uint32_t* block_table = nullptr;  // [max_blocks]
   uint32_t max_blocks = 0;          // ceil(max_context / block_tokens)
-  uint32_t n_blocks = 0;            // blocks held
+  uint32_t n_blocks = 0;            // logical blocks [0, n_blocks) covered
   uint32_t n_past = 0;              // positions [0, n_past) hold valid K/V
+  // Sliding-window pools recycle: logical blocks below first_block were given
+  // back (their table entries are stale); [first_block, n_blocks) are held.
+  uint32_t first_block = 0;
+  // The same sequence's sliding-window layers, in the model's window pool
+  // (null when the model has none): truncate and fork follow it.
+  KvSequence* window = nullptr;
 };
 
 class KvPool {
@@ -44,8 +50,19 @@ class KvPool {
   Status init_sequence(KvSequence* seq, uint32_t max_blocks, Arena* arena);
 
   // Make room for positions [0, new_len): takes blocks as needed. On failure
-  // (kKvFull, kContextFull) the sequence is exactly as it was.
-  Status reserve(KvSequence* seq, uint32_t new_len);
+  // (kKvFull, kContextFull) the sequence is exactly as it was. A window pool
+  // first gives back the blocks wholly below position keep_from (no longer
+  // visible to any query of this call), so a sequence holds at most
+  // window_blocks(window, chunk) blocks however long it grows.
+  Status reserve(KvSequence* seq, uint32_t new_len, uint32_t keep_from = 0);
+  // Blocks one sequence of a window pool ever holds: a chunk of `chunk`
+  // queries starting at p sees positions [p + 1 - window, p + chunk).
+  static uint32_t window_blocks(uint32_t window, uint32_t chunk, uint32_t block_tokens) {
+    return (window + chunk - 1 + block_tokens - 1) / block_tokens + 1;
+  }
+  // The pool that holds the sliding-window layers of the same sequences:
+  // truncate, reset and fork of a sequence here also apply to seq->window.
+  void set_window_pool(KvPool* pool) { window_pool_ = pool; }
   // Drop positions >= new_len (rewind), returning whole blocks no longer needed.
   void truncate(KvSequence* seq, uint32_t new_len);
   void reset(KvSequence* seq) { truncate(seq, 0); }
@@ -75,6 +92,7 @@ class KvPool {
   uint32_t* free_list_ = nullptr;  // stack of free block ids [n_blocks]
   uint32_t n_free_ = 0;
   uint16_t* refs_ = nullptr;   // [n_blocks] sequences holding each block
+  KvPool* window_pool_ = nullptr;
 };
 
 }  // namespace tern

@@ -8,7 +8,7 @@
 #include "runtime/model.h"
 #include "runtime/model_file.h"
 #include "runtime/sampler.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text_tokenizer.h"
 
 namespace tern {
 
@@ -41,7 +41,7 @@ bool plan_fits_size_t(const ModelShape& s, const RunLimits& l, uint64_t n_blocks
   const uint64_t max_cols = wide > s.ffn ? wide : s.ffn;
   CheckedSum sum;
   sum.add(s.layers, kLayerWeightsArenaBytes);
-  sum.add(c, 2 * uint64_t(s.dim) + wide + q_dim + 2 * kv_dim + 2 * uint64_t(s.ffn) + s.rope_dim, 4);
+  sum.add(c, 2 * uint64_t(s.dim) + wide + q_dim + 2 * kv_dim + 2 * uint64_t(s.ffn) + 2 * uint64_t(s.rope_dim), 4);
   sum.add(l.threads, l.max_context, 4);
   sum.add(c, max_cols, 2);
   sum.add(c, max_cols / 32, 8);
@@ -56,6 +56,12 @@ bool plan_fits_size_t(const ModelShape& s, const RunLimits& l, uint64_t n_blocks
   // and 64 bytes per merge, far above what they take.
   sum.add(s.n_tokens, 1024);
   sum.add(s.n_merges, 64);
+  // SentencePiece: decoded texts, and ~80 bytes of scratch per text byte an
+  // encode takes (counted as 128; SpmTokenizer::kMaxTextBytes at most).
+  if (s.tokenizer_model == uint32_t(blob::tok::Model::kSentencePiece)) {
+    sum.add(s.token_text_bytes);
+    sum.add(TextTokenizer::text_bytes_for_context(l.max_context), 128);
+  }
   sum.add(s.vocab, 64);
   return sum.ok && sum.total <= uint64_t(SIZE_MAX);
 }
@@ -78,7 +84,7 @@ size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* s
   specs[n++] = {"activations", c * s.ffn * f};           // hb
   specs[n++] = {"activations", c * s.ffn * f};           // hb2
   specs[n++] = {"activations", c * s.dim * f};           // proj
-  specs[n++] = {"activations", c * s.rope_dim * f};      // rope cos/sin
+  specs[n++] = {"activations", c * s.rope_dim * s.rope_tables * f};  // rope cos/sin, per table
   specs[n++] = {"activations", size_t(l.threads) * l.max_context * f};  // scores
   specs[n++] = {"activations", c * max_cols};            // act_q
   specs[n++] = {"activations", c * max_cols};            // act_r
@@ -106,6 +112,7 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
     return false;
   }
   if (s.layers == 0 || s.dim == 0 || s.vocab == 0 || s.head_dim == 0 || s.kv_heads == 0) { *why = "empty model shape"; return false; }
+  if (s.rope_tables == 0 || s.rope_tables > 2) { *why = "rope_tables must be 1 or 2"; return false; }
 
   {
     const uint64_t per_seq = (uint64_t(l.max_context) + l.kv_block_tokens - 1) / l.kv_block_tokens;
@@ -129,17 +136,34 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
     if (specs[i].region[0] == 'l') out->logits += bytes; else out->activations += bytes;
   }
   const uint32_t blocks_per_seq = (l.max_context + l.kv_block_tokens - 1) / l.kv_block_tokens;
+  // Sliding-window layers in a pool of their own when that is smaller: each
+  // sequence then holds at most window_blocks of it (see kv_pages.h).
+  const uint32_t ring = KvPool::window_blocks(s.window, l.prefill_chunk, l.kv_block_tokens);
+  const bool split = s.sliding_layers > 0 && s.sliding_layers < s.layers && s.window > 0 && ring < blocks_per_seq;
   KvPoolShape kv;
-  kv.layers = s.layers;
+  kv.layers = split ? s.layers - s.sliding_layers : s.layers;
   kv.kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
   kv.block_tokens = l.kv_block_tokens;
   kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;  // <= kMaxKvBlocks, checked above
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
-  out->kv_bytes_per_token = size_t(s.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);
+  out->kv_bytes_per_token = size_t(kv.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);
+  if (split) {
+    KvPoolShape w = kv;
+    w.layers = s.sliding_layers;
+    w.n_blocks = ring * l.max_sequences;  // ring < blocks_per_seq <= 2^20: no overflow
+    if (w.n_blocks > kMaxKvBlocks) {
+      *why = "the sliding-window KV pool would need more than 2^24 - 1 blocks: raise kv_block_tokens";
+      return false;
+    }
+    out->window_layers = w.layers;
+    out->window_kv_block_count = w.n_blocks;
+    out->window_kv_bytes = KvPool::arena_bytes(w, l.max_sequences, blocks_per_seq);
+    out->kv_blocks += out->window_kv_bytes;
+  }
   // Tokenizer tables plus each sequence's token history [max_context] ids.
-  out->tokenizer = Tokenizer::arena_bytes(s.n_tokens, s.n_merges) +
+  out->tokenizer = TextTokenizer::arena_bytes(s, TextTokenizer::text_bytes_for_context(l.max_context)) +
                    size_t(l.max_sequences) * arena_align_up(size_t(l.max_context) * sizeof(int32_t), a);
   out->sampler = Sampler::arena_bytes(s.vocab);
   // One alignment's slack: a caller buffer need not start 64-byte aligned.

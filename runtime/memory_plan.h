@@ -19,9 +19,16 @@ struct ModelShape {
   uint32_t ffn = 0;
   uint32_t vocab = 0;
   uint32_t rope_dim = 0;
-  // Tokenizer sizes, for its lookup tables.
+  // Tokenizer sizes, for its lookup tables (the blob's tokenizer section header).
   uint32_t n_tokens = 0;
   uint32_t n_merges = 0;
+  uint32_t tokenizer_model = 1;   // blob::tok::Model: 1 byte-level BPE, 2 SentencePiece
+  uint32_t token_text_bytes = 0;  // pool_bytes: all token texts (SentencePiece decodes them into the arena)
+  uint32_t rope_tables = 1;  // distinct (rope base, scaling) among the layers: 1 or 2 (gemma3: local and global)
+  // Sliding-window layers and their (largest) window: they get their own KV
+  // pool whose blocks are recycled as the window moves (kv_pages.h).
+  uint32_t sliding_layers = 0;
+  uint32_t window = 0;
 };
 
 struct RunLimits {
@@ -40,11 +47,18 @@ struct MemoryPlan {
   size_t activations = 0;  // residual stream, norms, q/k/v, attention, MLP, quantized copies, RoPE
   size_t kv_blocks = 0;    // KV block pool + block tables + free list
   size_t logits = 0;       // [logit_rows, vocab] floats
-  size_t tokenizer = 0;    // merge and vocabulary hash tables, encode scratch
+  size_t tokenizer = 0;    // tokenizer tables, encode scratch, token histories
   size_t sampler = 0;      // candidate buffers
   size_t total = 0;        // sum of the above, with alignment padding
-  uint32_t kv_block_count = 0;  // blocks in the pool
-  size_t kv_bytes_per_token = 0;
+  uint32_t kv_block_count = 0;  // blocks in the pool (of the global layers when split)
+  size_t kv_bytes_per_token = 0;  // f16 K and V of the layers whose cache grows with the context
+  // The sliding-window pool, when the model has sliding layers whose window
+  // (plus a prefill chunk) is shorter than the context: window_layers layers,
+  // window_kv_block_count blocks (window_blocks per sequence), counted in
+  // kv_blocks. Its size does not grow with max_context.
+  uint32_t window_layers = 0;
+  uint32_t window_kv_block_count = 0;
+  size_t window_kv_bytes = 0;
 };
 
 // Validate limits against the shape: nonzero, powers where required, no overflow.

@@ -48,6 +48,7 @@ struct AttentionJob {
   float* scores;    // [threads, max_context]
   uint32_t max_context;
   uint32_t heads, head_dim, pos0;
+  uint32_t window;  // 0: global attention
   float scale;
 };
 
@@ -69,6 +70,8 @@ void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
     a.h1 = h1;
     a.n_ctx = j.pos0 + t + 1;  // causal: this token sees itself and everything before
     a.scale = j.scale;
+    // A sliding window: itself and the window - 1 positions before it.
+    a.first = j.window != 0 && a.n_ctx > j.window ? a.n_ctx - j.window : 0;
     j.k->attention(j.kv, a);
     i = t * j.heads + h1;
   }
@@ -126,18 +129,97 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   act_.act_s = static_cast<float*>(bufs[14]);
   act_.logits = static_cast<float*>(bufs[15]);
 
+  // RoPE tables: table 0 for the layers configured like layer 0, table 1
+  // (gemma3: the global layers' base) for the others; the planner counted
+  // shape.rope_tables of them.
+  rope_tables_ = shape.rope_tables;
+  const LayerConfig first = file->layer_config(0);
+  rope_base_[0] = rope_base_[1] = first.rope_base;
+  rope_scaled_[0] = rope_scaled_[1] = first.rope_scaled;
+  for (uint32_t l = 1; l < hp.layers; ++l) {
+    const LayerConfig c = file->layer_config(l);
+    if (c.rope_base != first.rope_base || c.rope_scaled != first.rope_scaled) {
+      rope_base_[1] = c.rope_base;
+      rope_scaled_[1] = c.rope_scaled;
+      break;
+    }
+  }
+
+  // KV pools, as the planner laid them out: sliding layers in a window pool
+  // of recycled blocks when plan.window_layers says so.
+  has_window_pool_ = plan.window_layers > 0;
+  uint32_t n_global = 0, n_window = 0;
+  for (uint32_t l = 0; l < hp.layers; ++l) {
+    in_window_pool_[l] = has_window_pool_ && file->layer_config(l).sliding;
+    kv_slot_[l] = uint16_t(in_window_pool_[l] ? n_window++ : n_global++);
+  }
   KvPoolShape kv;
-  kv.layers = hp.layers;
+  kv.layers = n_global;
   kv.kv_heads = hp.kv_heads;
   kv.head_dim = hp.head_dim;
   kv.block_tokens = limits.kv_block_tokens;
   kv.n_blocks = plan.kv_block_count;
-  return kv_.init(kv, arena);
+  TERN_RETURN_IF_ERROR(kv_.init(kv, arena));
+  if (has_window_pool_) {
+    KvPoolShape w = kv;
+    w.layers = n_window;
+    w.n_blocks = plan.window_kv_block_count;
+    TERN_RETURN_IF_ERROR(window_kv_.init(w, arena));
+    kv_.set_window_pool(&window_kv_);
+  }
+  return Status::ok();
 }
 
 void Model::embed(const int32_t* tokens, uint32_t n) {
   const uint32_t dim = file_->hp.dim;
-  for (uint32_t t = 0; t < n; ++t) dequantize_row(file_->token_embd, uint32_t(tokens[t]), act_.x + size_t(t) * dim);
+  const float scale = file_->hp.embed_scale;
+  for (uint32_t t = 0; t < n; ++t) {
+    float* x = act_.x + size_t(t) * dim;
+    dequantize_row(file_->token_embd, uint32_t(tokens[t]), x);
+    if (scale != 1.0f) {
+      for (uint32_t i = 0; i < dim; ++i) x[i] *= scale;
+    }
+  }
+}
+
+uint32_t Model::rope_table(uint32_t layer) const {
+  if (rope_tables_ == 1) return 0;
+  const LayerConfig c = file_->layer_config(layer);
+  return c.rope_base == rope_base_[0] && c.rope_scaled == rope_scaled_[0] ? 0 : 1;
+}
+
+void Model::rope_angles(uint32_t pos0, uint32_t n) {
+  // theta_i = pos * inv_freq_i, inv_freq_i = base^(-2i/rope_dim), adjusted by
+  // the model's rope scaling on the tables that use it.
+  const Hparams& hp = file_->hp;
+  const uint32_t half = hp.rope_dim / 2;
+  for (uint32_t table = 0; table < rope_tables_; ++table) {
+    for (uint32_t t = 0; t < n; ++t) {
+      float* cs = act_.rope + (size_t(table) * limits_.prefill_chunk + t) * hp.rope_dim;
+      const double pos = double(pos0 + t);
+      for (uint32_t i = 0; i < half; ++i) {
+        double inv_freq = std::pow(double(rope_base_[table]), -2.0 * double(i) / double(hp.rope_dim));
+        if (rope_scaled_[table]) {
+          if (hp.rope_scaling == blob::RopeScaling::kLinear) inv_freq /= double(hp.rope_scale_factor);
+          if (file_->rope_freqs != nullptr) inv_freq /= double(file_->rope_freqs[i]);  // llama3
+        }
+        const double theta = pos * inv_freq;
+        cs[2 * i] = float(std::cos(theta));
+        cs[2 * i + 1] = float(std::sin(theta));
+      }
+    }
+  }
+}
+
+void Model::add_residual(const float* out_norm, uint32_t n) {
+  const Hparams& hp = file_->hp;
+  const uint32_t dim = hp.dim;
+  float* x = act_.x;
+  float* p = act_.proj;
+  if (out_norm != nullptr) {  // sandwich norm (gemma): normalize the block's output first
+    for (uint32_t t = 0; t < n; ++t) k_->rmsnorm(p + size_t(t) * dim, out_norm, dim, hp.norm_eps, p + size_t(t) * dim);
+  }
+  for (size_t i = 0, e = size_t(n) * dim; i < e; ++i) x[i] += p[i];
 }
 
 void Model::quantize(const float* x, uint32_t n, uint32_t cols) {
@@ -176,26 +258,41 @@ void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
     float* ys[3] = {act_.q, act_.k, act_.v};
     matmuls(ws, ys, 3, act_.xb, n);
   }
+  if (L.q_bias != nullptr) {  // qwen2
+    for (uint32_t t = 0; t < n; ++t) {
+      for (uint32_t i = 0; i < q_dim; ++i) act_.q[size_t(t) * q_dim + i] += L.q_bias[i];
+      for (uint32_t i = 0; i < kv_dim; ++i) act_.k[size_t(t) * kv_dim + i] += L.k_bias[i];
+      for (uint32_t i = 0; i < kv_dim; ++i) act_.v[size_t(t) * kv_dim + i] += L.v_bias[i];
+    }
+  }
+  if (L.q_norm != nullptr) {  // qwen3, gemma3: RMSNorm of each head of Q and K before RoPE
+    const uint32_t hd = hp.head_dim;
+    for (uint32_t r = 0; r < n * hp.heads; ++r) k_->rmsnorm(act_.q + size_t(r) * hd, L.q_norm, hd, hp.norm_eps, act_.q + size_t(r) * hd);
+    for (uint32_t r = 0; r < n * hp.kv_heads; ++r) k_->rmsnorm(act_.k + size_t(r) * hd, L.k_norm, hd, hp.norm_eps, act_.k + size_t(r) * hd);
+  }
 
   const uint32_t pos0 = seq->n_past;
-  const PagedKv view = kv_.layer_view(*seq, layer);
+  KvPool& pool = in_window_pool_[layer] ? window_kv_ : kv_;
+  const KvSequence& pseq = in_window_pool_[layer] ? *seq->window : *seq;
+  const uint32_t slot = kv_slot_[layer];
+  const PagedKv view = pool.layer_view(pseq, slot);
+  const float* rope = act_.rope + size_t(rope_table(layer)) * limits_.prefill_chunk * hp.rope_dim;
   for (uint32_t t = 0; t < n; ++t) {
-    const float* cs = act_.rope + size_t(t) * hp.rope_dim;
+    const float* cs = rope + size_t(t) * hp.rope_dim;
     k_->rope(act_.q + size_t(t) * q_dim, hp.heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
     k_->rope(act_.k + size_t(t) * kv_dim, hp.kv_heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
-    k_->kv_store(view, kv_.k_layer(layer), kv_.v_layer(layer), pos0 + t, act_.k + size_t(t) * kv_dim,
+    k_->kv_store(view, pool.k_layer(slot), pool.v_layer(slot), pos0 + t, act_.k + size_t(t) * kv_dim,
                  act_.v + size_t(t) * kv_dim);
   }
 
+  const LayerConfig cfg = file_->layer_config(layer);
   AttentionJob job{k_, view, act_.q, act_.xb, act_.scores, limits_.max_context, hp.heads, hp.head_dim, pos0,
-                   1.0f / std::sqrt(float(hp.head_dim))};
+                   cfg.sliding ? cfg.window : 0, hp.attn_scale};
   pool_->parallel_for(n * hp.heads, 1, run_attention, &job);
 
   quantize(act_.xb, n, q_dim);
   matmul(L.wo, act_.xb, n, act_.proj);
-  float* x = act_.x;
-  const float* p = act_.proj;
-  for (size_t i = 0, e = size_t(n) * dim; i < e; ++i) x[i] += p[i];
+  add_residual(L.attn_post_norm, n);
 }
 
 void Model::mlp_block(uint32_t layer, uint32_t n) {
@@ -211,12 +308,14 @@ void Model::mlp_block(uint32_t layer, uint32_t n) {
     float* ys[2] = {act_.hb, act_.hb2};
     matmuls(ws, ys, 2, act_.xb, n);
   }
-  k_->silu_mul(act_.hb, act_.hb2, n * hp.ffn);
+  if (hp.activation == blob::Activation::kGeluTanh) {
+    k_->gelu_mul(act_.hb, act_.hb2, n * hp.ffn);
+  } else {
+    k_->silu_mul(act_.hb, act_.hb2, n * hp.ffn);
+  }
   quantize(act_.hb, n, hp.ffn);
   matmul(L.down, act_.hb, n, act_.proj);
-  float* x = act_.x;
-  const float* p = act_.proj;
-  for (size_t i = 0, e = size_t(n) * dim; i < e; ++i) x[i] += p[i];
+  add_residual(L.ffn_post_norm, n);
 }
 
 void Model::output_head(uint32_t first_row, uint32_t rows) {
@@ -227,6 +326,11 @@ void Model::output_head(uint32_t first_row, uint32_t rows) {
   }
   quantize(act_.xb, rows, dim);
   matmul(file_->output, act_.xb, rows, act_.logits);
+  const float cap = hp.final_softcap;
+  if (cap > 0.0f) {  // gemma 2 style soft-capping of the logits
+    float* l = act_.logits;
+    for (size_t i = 0, e = size_t(rows) * hp.vocab; i < e; ++i) l[i] = cap * std::tanh(l[i] / cap);
+  }
 }
 
 Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool all_logits) {
@@ -250,19 +354,31 @@ Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool a
     return Status::error(StatusCode::kContextFull, "context full: %u + %u tokens exceed max context %u", pos0, n,
                          limits_.max_context);
   }
-  TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
-
-  // RoPE angles for this chunk's positions: theta_i = pos * base^(-2i/rope_dim).
-  const uint32_t half = hp.rope_dim / 2;
-  for (uint32_t t = 0; t < n; ++t) {
-    float* cs = act_.rope + size_t(t) * hp.rope_dim;
-    const double pos = double(pos0 + t);
-    for (uint32_t i = 0; i < half; ++i) {
-      const double theta = pos * std::pow(double(hp.rope_base), -2.0 * double(i) / double(hp.rope_dim));
-      cs[2 * i] = float(std::cos(theta));
-      cs[2 * i + 1] = float(std::sin(theta));
+  if (has_window_pool_) {
+    // The window pool keeps only what the queries of a call can see: the
+    // first query (at pos0) sees from pos0 + 1 - window. A sequence rewound
+    // below what it still holds cannot go on (those positions were recycled).
+    const uint32_t window = file_->max_window;
+    const uint32_t keep_from = pos0 + 1 > window ? pos0 + 1 - window : 0;
+    KvSequence* w = seq->window;
+    if (w == nullptr) return Status::error(StatusCode::kInternal, "sequence has no sliding-window block table");
+    if (pos0 > 0 && keep_from / limits_.kv_block_tokens < w->first_block) {
+      return Status::error(StatusCode::kInvalidArgument,
+                           "the sliding-window cache no longer holds positions %u..%u (the sequence was rewound "
+                           "past its window): reset it and prefill again",
+                           keep_from, pos0 - 1);
     }
+    TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
+    const Status st = window_kv_.reserve(w, pos0 + n, keep_from);
+    if (!st.is_ok()) {
+      kv_.truncate(seq, pos0);  // give back what the global reserve took; the window is untouched
+      return st;
+    }
+  } else {
+    TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
   }
+
+  rope_angles(pos0, n);
 
   embed(tokens, n);
   for (uint32_t l = 0; l < hp.layers; ++l) {
@@ -270,6 +386,7 @@ Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool a
     mlp_block(l, n);
   }
   seq->n_past = pos0 + n;
+  if (has_window_pool_) seq->window->n_past = pos0 + n;
   if (all_logits) {
     output_head(0, n);
   } else {

@@ -1,4 +1,5 @@
-// The llama-family forward pass over a validated blob. Model owns its
+// The forward pass over a validated blob: llama, qwen2/3 and gemma3 are the
+// same pass, configured by the blob's hparams and per-layer sections. Model owns its
 // activation buffers and the KV pool, all taken from the arena at init in the
 // order runtime/memory_plan.cc accounts for; forward() never allocates.
 //
@@ -29,7 +30,7 @@ struct Activations {
   float* hb;       // [chunk, ffn] gate, then silu(gate) * up
   float* hb2;      // [chunk, ffn] up
   float* proj;     // [chunk, dim] output of wo / down before the residual add
-  float* rope;     // [chunk, rope_dim] cos/sin pairs per token
+  float* rope;     // [rope_tables, chunk, rope_dim] cos/sin pairs per token
   float* scores;   // [threads, max_context] attention scores
   int8_t* act_q;   // [chunk, max_cols] quantized activations, coarse plane
   int8_t* act_r;   // [chunk, max_cols] residual plane
@@ -62,6 +63,10 @@ class Model {
   const Hparams& hparams() const { return file_->hp; }
   const RunLimits& limits() const { return limits_; }
   KvPool& kv() { return kv_; }
+  // The sliding-window layers' pool (ModelShape::sliding_layers), or null
+  // when every layer's cache lives in kv() (no sliding layers, or a window
+  // as long as the context).
+  KvPool* window_kv() { return has_window_pool_ ? &window_kv_ : nullptr; }
   const KernelTable& kernels() const { return *k_; }
   ThreadPool* threads() const { return pool_; }
 
@@ -70,6 +75,11 @@ class Model {
   void attention_block(uint32_t layer, KvSequence* seq, uint32_t n);
   void mlp_block(uint32_t layer, uint32_t n);
   void output_head(uint32_t first_row, uint32_t rows);
+  // x += proj for n rows, proj first normalized by out_norm when given.
+  void add_residual(const float* out_norm, uint32_t n);
+  // cos/sin of this chunk's positions into each RoPE table.
+  void rope_angles(uint32_t pos0, uint32_t n);
+  uint32_t rope_table(uint32_t layer) const;
   // Quantize x[n, cols] into the shared int8 activation buffers.
   void quantize(const float* x, uint32_t n, uint32_t cols);
   // y[n, w.rows] = W x_t for each row t of x[n, w.cols]; x must be what was
@@ -84,8 +94,17 @@ class Model {
   ThreadPool* pool_ = nullptr;
   RunLimits limits_;
   KvPool kv_;
+  KvPool window_kv_;
+  bool has_window_pool_ = false;
+  // Per layer: its index in the pool that holds it (kv_ or window_kv_).
+  static constexpr uint32_t kMaxModelLayers = 512;
+  uint16_t kv_slot_[kMaxModelLayers] = {};
+  bool in_window_pool_[kMaxModelLayers] = {};
   Activations act_{};
   uint32_t max_cols_ = 0;
+  uint32_t rope_tables_ = 1;
+  float rope_base_[2] = {};
+  bool rope_scaled_[2] = {};
 };
 
 }  // namespace tern

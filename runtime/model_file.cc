@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
+
+#include "runtime/tensor_roles.h"
 
 namespace tern {
 
@@ -12,9 +15,9 @@ using blob::load_i32;
 using blob::load_u32;
 using blob::load_u64;
 
-constexpr uint32_t kMaxLayers = 512;      // bounds every per-layer table below
-constexpr uint32_t kMaxDim = 1u << 16;    // model width, heads * head_dim, ffn
-constexpr uint32_t kMaxVocab = 1u << 22;
+using blob::limits::kMaxDim;
+using blob::limits::kMaxLayers;  // bounds every per-layer table below
+using blob::limits::kMaxVocab;
 
 bool in_bounds(uint64_t offset, uint64_t bytes, uint64_t size) {
   return offset <= size && bytes <= size - offset;
@@ -28,6 +31,7 @@ const char* section_name(uint32_t kind) {
     case blob::SectionKind::kChatTemplate: return "chat_template";
     case blob::SectionKind::kTensorDir: return "tensor_dir";
     case blob::SectionKind::kTensorData: return "tensor_data";
+    case blob::SectionKind::kLayers: return "layers";
   }
   return "unknown";
 }
@@ -47,8 +51,9 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
   }
   const uint32_t version = load_u32(data + blob::hdr::kVersion);
   if (version != blob::kFormatVersion) {
-    return Status::error(StatusCode::kBadVersion, "blob format version %u, this runtime reads version %u", version,
-                         blob::kFormatVersion);
+    return Status::error(StatusCode::kBadVersion,
+                         "blob format version %u, this runtime reads version %u: repack the GGUF with this tern-pack",
+                         version, blob::kFormatVersion);
   }
   const uint32_t header_crc = load_u32(data + blob::hdr::kHeaderCrc);
   if (blob::crc32(data, blob::hdr::kHeaderCrc) != header_crc) {
@@ -85,8 +90,7 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     const uint32_t kind = load_u32(e);
     const uint64_t off = load_u64(e + 8);
     const uint64_t bytes = load_u64(e + 16);
-    // Known kinds are 1..6 (sections[] has spare slots: bound by the enum, not the array).
-    if (kind == 0 || kind > uint32_t(blob::SectionKind::kTensorData)) {
+    if (kind == 0 || kind >= blob::kSectionKindCount) {
       return Status::error(StatusCode::kBadLayout, "section %u has unknown kind %u", i, kind);
     }
     Section& s = f->sections[kind];
@@ -108,20 +112,20 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     s.present = true;
   }
   // Sections must not overlap each other or the header and table.
-  for (uint32_t a = 1; a < 8; ++a) {
+  for (uint32_t a = 1; a < blob::kSectionKindCount; ++a) {
     const Section& sa = f->sections[a];
     if (!sa.present) continue;
     if (sa.offset < table + table_bytes && table < sa.offset + sa.bytes) {
       return Status::error(StatusCode::kBadLayout, "%s section overlaps the section table", section_name(a));
     }
-    for (uint32_t b = a + 1; b < 8; ++b) {
+    for (uint32_t b = a + 1; b < blob::kSectionKindCount; ++b) {
       const Section& sb = f->sections[b];
       if (sb.present && sa.offset < sb.offset + sb.bytes && sb.offset < sa.offset + sa.bytes) {
         return Status::error(StatusCode::kBadLayout, "%s and %s sections overlap", section_name(a), section_name(b));
       }
     }
   }
-  const uint32_t required[] = {1, 2, 3, 5, 6};
+  const uint32_t required[] = {1, 2, 3, 5, 6, 7};
   for (uint32_t kind : required) {
     if (!f->sections[kind].present) {
       return Status::error(StatusCode::kBadLayout, "blob has no %s section", section_name(kind));
@@ -140,7 +144,7 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
   }
   // Every section but the weights is small: check its CRC now. The weights are
   // verified on demand (verify_tensor_data), because that reads every byte.
-  for (uint32_t kind = 1; kind < 8; ++kind) {
+  for (uint32_t kind = 1; kind < blob::kSectionKindCount; ++kind) {
     const Section& s = f->sections[kind];
     if (!s.present || kind == uint32_t(blob::SectionKind::kTensorData)) continue;
     if (blob::crc32(data + s.offset, s.bytes) != s.crc) {
@@ -148,7 +152,7 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
                            section_name(kind));
     }
   }
-  if (f->sections[6].offset % blob::kTensorAlignment != 0) {
+  if (f->sections[uint32_t(blob::SectionKind::kTensorData)].offset % blob::kTensorAlignment != 0) {
     return Status::error(StatusCode::kBadLayout, "tensor data section not %u-byte aligned", blob::kTensorAlignment);
   }
   return Status::ok();
@@ -159,9 +163,10 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
     return Status::error(StatusCode::kBadHparams, "hparams section is %zu bytes, expected %zu", bytes,
                          blob::hp::kBytes);
   }
-  if (load_u32(p + blob::hp::kArch) != uint32_t(blob::Arch::kLlama)) {
-    return Status::error(StatusCode::kBadHparams, "unsupported architecture %u (only llama)",
-                         load_u32(p + blob::hp::kArch));
+  hp->arch = load_u32(p + blob::hp::kArch);
+  if (hp->arch == 0 || hp->arch >= blob::kArchCount) {
+    return Status::error(StatusCode::kBadHparams, "unknown architecture %u (known: 1 llama, 2 qwen2, 3 qwen3, 4 gemma3)",
+                         hp->arch);
   }
   hp->layers = load_u32(p + blob::hp::kLayers);
   hp->dim = load_u32(p + blob::hp::kDim);
@@ -184,6 +189,39 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
   hp->im_end = load_i32(p + blob::hp::kImEnd);
   hp->add_bos = load_u32(p + blob::hp::kAddBos) != 0;
   hp->weight_kind = load_u32(p + blob::hp::kWeightKind);
+  const uint32_t activation = load_u32(p + blob::hp::kActivation);
+  hp->flags = load_u32(p + blob::hp::kFlags);
+  hp->embed_scale = load_f32(p + blob::hp::kEmbedScale);
+  hp->attn_scale = load_f32(p + blob::hp::kAttnScale);
+  hp->final_softcap = load_f32(p + blob::hp::kFinalSoftcap);
+  const uint32_t scaling = load_u32(p + blob::hp::kRopeScaling);
+  hp->rope_scale_factor = load_f32(p + blob::hp::kRopeScaleFactor);
+  if (activation > uint32_t(blob::Activation::kGeluTanh)) {
+    return Status::error(StatusCode::kBadHparams, "unknown activation %u (0 silu, 1 gelu_tanh)", activation);
+  }
+  hp->activation = static_cast<blob::Activation>(activation);
+  if ((hp->flags & ~blob::kKnownFlags) != 0) {
+    return Status::error(StatusCode::kBadHparams, "unknown architecture flags 0x%x", hp->flags);
+  }
+  const float scales[] = {hp->embed_scale, hp->attn_scale};
+  for (float x : scales) {
+    if (!(x > 0.0f) || !std::isfinite(x)) {
+      return Status::error(StatusCode::kBadHparams, "embedding scale %g and attention scale %g must be positive",
+                           double(hp->embed_scale), double(hp->attn_scale));
+    }
+  }
+  if (!(hp->final_softcap >= 0.0f) || !std::isfinite(hp->final_softcap)) {
+    return Status::error(StatusCode::kBadHparams, "final logit soft-cap %g must be >= 0", double(hp->final_softcap));
+  }
+  if (scaling > uint32_t(blob::RopeScaling::kLinear)) {
+    return Status::error(StatusCode::kBadHparams, "unknown rope scaling %u (0 none, 1 linear)", scaling);
+  }
+  hp->rope_scaling = static_cast<blob::RopeScaling>(scaling);
+  if (!(hp->rope_scale_factor >= 1.0f) || !std::isfinite(hp->rope_scale_factor) ||
+      (hp->rope_scaling == blob::RopeScaling::kNone && hp->rope_scale_factor != 1.0f)) {
+    return Status::error(StatusCode::kBadHparams, "rope scale factor %g must be >= 1 (1 without scaling)",
+                         double(hp->rope_scale_factor));
+  }
 
   if (hp->layers == 0 || hp->layers > kMaxLayers) {
     return Status::error(StatusCode::kBadHparams, "layers = %u outside [1, %u]", hp->layers, kMaxLayers);
@@ -196,7 +234,7 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
     return Status::error(StatusCode::kBadHparams, "heads = %u, kv_heads = %u: heads must be a multiple of kv_heads",
                          hp->heads, hp->kv_heads);
   }
-  if (hp->head_dim == 0 || hp->head_dim % 2 != 0 || hp->head_dim > 1024 ||
+  if (hp->head_dim == 0 || hp->head_dim % 2 != 0 || hp->head_dim > blob::limits::kMaxHeadDim ||
       uint64_t(hp->heads) * hp->head_dim > kMaxDim || hp->q_dim() % kGroup != 0) {
     return Status::error(StatusCode::kBadHparams, "head_dim = %u invalid for %u heads", hp->head_dim, hp->heads);
   }
@@ -204,7 +242,7 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
     return Status::error(StatusCode::kBadHparams, "rope_dim = %u must be even and <= head_dim %u", hp->rope_dim,
                          hp->head_dim);
   }
-  if (hp->ffn == 0 || hp->ffn > kMaxDim * 4 || hp->ffn % kGroup != 0) {
+  if (hp->ffn == 0 || hp->ffn > blob::limits::kMaxFfn || hp->ffn % kGroup != 0) {
     return Status::error(StatusCode::kBadHparams, "ffn = %u must be a nonzero multiple of %u", hp->ffn, kGroup);
   }
   if (hp->vocab == 0 || hp->vocab > kMaxVocab) {
@@ -255,45 +293,76 @@ Status read_tokenizer_counts(const uint8_t* p, size_t bytes, ModelFile* f) {
   if (bytes < blob::tok::kHeaderBytes) {
     return Status::error(StatusCode::kBadTokenizer, "tokenizer section is %zu bytes, shorter than its header", bytes);
   }
-  f->n_tokens = load_u32(p + 8);
-  f->n_merges = load_u32(p + 12);
+  f->tok_model = load_u32(p + blob::tok::kModel);
+  f->n_tokens = load_u32(p + blob::tok::kNTokens);
+  f->n_merges = load_u32(p + blob::tok::kNMerges);
+  f->tok_text_bytes = load_u32(p + blob::tok::kPoolBytes);
   if (f->n_tokens != f->hp.vocab) {
     return Status::error(StatusCode::kBadTokenizer, "tokenizer has %u tokens, model vocabulary is %u", f->n_tokens,
                          f->hp.vocab);
   }
-  if (f->n_merges > 4u * kMaxVocab) {
+  if (f->n_merges > blob::limits::kMaxMerges) {
     return Status::error(StatusCode::kBadTokenizer, "tokenizer claims %u merges", f->n_merges);
   }
-  return Status::ok();  // Tokenizer::init validates the rest
-}
-
-// What a tensor of `role` must look like for these hyperparameters.
-struct Expected {
-  uint32_t rows, cols;
-  bool per_layer, matrix;
-};
-
-bool expected_shape(uint32_t role, const Hparams& hp, Expected* e) {
-  switch (static_cast<blob::TensorRole>(role)) {
-    case blob::TensorRole::kTokenEmbd: *e = {hp.vocab, hp.dim, false, true}; return true;
-    case blob::TensorRole::kOutputNorm: *e = {1, hp.dim, false, false}; return true;
-    case blob::TensorRole::kOutput: *e = {hp.vocab, hp.dim, false, true}; return true;
-    case blob::TensorRole::kAttnNorm: *e = {1, hp.dim, true, false}; return true;
-    case blob::TensorRole::kAttnQ: *e = {hp.q_dim(), hp.dim, true, true}; return true;
-    case blob::TensorRole::kAttnK: *e = {hp.kv_dim(), hp.dim, true, true}; return true;
-    case blob::TensorRole::kAttnV: *e = {hp.kv_dim(), hp.dim, true, true}; return true;
-    case blob::TensorRole::kAttnOut: *e = {hp.dim, hp.q_dim(), true, true}; return true;
-    case blob::TensorRole::kFfnNorm: *e = {1, hp.dim, true, false}; return true;
-    case blob::TensorRole::kFfnGate: *e = {hp.ffn, hp.dim, true, true}; return true;
-    case blob::TensorRole::kFfnUp: *e = {hp.ffn, hp.dim, true, true}; return true;
-    case blob::TensorRole::kFfnDown: *e = {hp.dim, hp.ffn, true, true}; return true;
+  // The counts size the memory plan: they must describe this section.
+  const uint64_t want = blob::tok::layout(f->tok_model, f->n_tokens, f->n_merges, f->tok_text_bytes).total;
+  if (want != bytes) {
+    return Status::error(StatusCode::kBadTokenizer, "tokenizer section is %zu bytes, its counts say %llu", bytes,
+                         (unsigned long long)want);
   }
-  return false;
+  return Status::ok();  // TextTokenizer::init validates the rest
 }
 
-// Per-layer role slots for presence/duplicate tracking: role 10..18 -> bit 0..8.
-constexpr uint32_t kFirstLayerRole = 10;
-constexpr uint32_t kLayerRoleCount = 9;
+// Every layer's entry of the per-layer section: known values, a window only
+// on sliding layers, a positive finite rope base.
+Status read_layer_configs(const uint8_t* p, uint64_t bytes, ModelFile* f) {
+  const uint32_t layers = f->hp.layers;
+  if (bytes != uint64_t(layers) * blob::layer::kEntryBytes) {
+    return Status::error(StatusCode::kBadLayout, "layers section is %llu bytes, %u layers need %llu",
+                         (unsigned long long)bytes, layers, (unsigned long long)layers * blob::layer::kEntryBytes);
+  }
+  f->layer_configs = p;
+  f->max_window = 0;
+  const uint8_t* second = nullptr;  // the first entry whose RoPE differs from layer 0's
+  for (uint32_t l = 0; l < layers; ++l) {
+    const uint8_t* e = p + size_t(l) * blob::layer::kEntryBytes;
+    const uint32_t kind = load_u32(e + blob::layer::kAttention);
+    const uint32_t window = load_u32(e + blob::layer::kWindow);
+    const float base = load_f32(e + blob::layer::kRopeBase);
+    const uint32_t scaled = load_u32(e + blob::layer::kRopeScaled);
+    if (kind > uint32_t(blob::AttentionKind::kSliding)) {
+      return Status::error(StatusCode::kBadHparams, "layer %u: unknown attention kind %u (0 global, 1 sliding)", l,
+                           kind);
+    }
+    if (window > blob::limits::kMaxWindow) {
+      return Status::error(StatusCode::kBadHparams, "layer %u: window %u above 2^20 positions", l, window);
+    }
+    if (kind == uint32_t(blob::AttentionKind::kSliding) ? window == 0 : window != 0) {
+      return Status::error(StatusCode::kBadHparams, "layer %u: window %u does not fit its %s attention", l, window,
+                           kind ? "sliding" : "global");
+    }
+    if (!(base > 0.0f) || !std::isfinite(base)) {
+      return Status::error(StatusCode::kBadHparams, "layer %u: rope base %g must be positive", l, double(base));
+    }
+    if (scaled > 1) return Status::error(StatusCode::kBadHparams, "layer %u: rope_scaled = %u (0 or 1)", l, scaled);
+    if (window > f->max_window) f->max_window = window;
+    // The forward pass keeps two RoPE tables (ModelShape::rope_tables): at
+    // most two distinct (base, scaled) pairs among the layers.
+    const uint8_t* e0 = p;
+    const float base0 = load_f32(e0 + blob::layer::kRopeBase);
+    const uint32_t scaled0 = load_u32(e0 + blob::layer::kRopeScaled);
+    if (base != base0 || scaled != scaled0) {
+      if (second == nullptr) {
+        second = e;
+      } else if (base != load_f32(second + blob::layer::kRopeBase) ||
+                 scaled != load_u32(second + blob::layer::kRopeScaled)) {
+        return Status::error(StatusCode::kUnsupported,
+                             "layer %u: a third distinct RoPE configuration (tern supports two: local and global)", l);
+      }
+    }
+  }
+  return Status::ok();
+}
 
 struct DirEntry {
   char name[blob::tdir::kNameBytes + 1];
@@ -317,35 +386,6 @@ DirEntry read_entry(const uint8_t* dir, uint32_t i) {
   return d;
 }
 
-// The GGUF name tern-pack gives a role ("blk.7.attn_q.weight"), into
-// out[kNameBytes]. Names are informational (lookups are by role and layer),
-// but requiring this one makes them unique with no pairwise comparison.
-void canonical_name(uint32_t role, uint32_t layer, char* out) {
-  static const char* const kLayerSuffix[kLayerRoleCount] = {"attn_norm", "attn_q",   "attn_k", "attn_v", "attn_output",
-                                                            "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
-  const char* global = role == uint32_t(blob::TensorRole::kTokenEmbd)    ? "token_embd.weight"
-                       : role == uint32_t(blob::TensorRole::kOutputNorm) ? "output_norm.weight"
-                       : role == uint32_t(blob::TensorRole::kOutput)     ? "output.weight"
-                                                                         : nullptr;
-  size_t n = 0;
-  if (global != nullptr) {
-    while (*global) out[n++] = *global++;
-    out[n] = '\0';
-    return;
-  }
-  char digits[12];
-  size_t nd = 0;
-  do {
-    digits[nd++] = char('0' + layer % 10);
-    layer /= 10;
-  } while (layer != 0);
-  for (const char* c = "blk."; *c;) out[n++] = *c++;
-  while (nd > 0) out[n++] = digits[--nd];
-  out[n++] = '.';
-  for (const char* c = kLayerSuffix[role - kFirstLayerRole]; *c;) out[n++] = *c++;
-  for (const char* c = ".weight"; *c;) out[n++] = *c++;
-  out[n] = '\0';  // at most 4 + 10 + 1 + 11 + 7 = 33 bytes
-}
 
 Status validate_directory(ModelFile* f) {
   const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
@@ -359,15 +399,18 @@ Status validate_directory(ModelFile* f) {
     return Status::error(StatusCode::kBadLayout, "tensor directory claims %u entries but holds %llu bytes", n,
                          (unsigned long long)dir.bytes);
   }
-  const uint32_t max_entries = 3 + f->hp.layers * kLayerRoleCount;
+  const uint32_t max_entries = 4 + f->hp.layers * kLayerRoleCount;  // 4 global roles; layers <= kMaxLayers: no overflow
   if (n > max_entries) {
     return Status::error(StatusCode::kBadLayout, "tensor directory has %u entries, at most %u expected", n,
                          max_entries);
   }
-  uint16_t layer_seen[kMaxLayers] = {};  // bit r: per-layer role r seen
+  static_assert(kLayerRoleCount <= 16, "layer_seen holds a bit per per-layer role");
+  uint16_t layer_seen[kMaxLayers] = {};  // bit r: per-layer role kFirstLayerRole + r seen
   uint32_t global_seen = 0;              // bit role: global role seen
   f->bytes_f32 = f->bytes_int8 = f->bytes_int4 = 0;
   uint64_t prev_end = 0;  // end of the previous entry's payload
+  const Hparams& hp = f->hp;
+  const RoleDims dims = {hp.dim, hp.vocab, hp.q_dim(), hp.kv_dim(), hp.ffn, hp.head_dim, hp.rope_dim};
   for (uint32_t i = 0; i < n; ++i) {
     const DirEntry d = read_entry(p, i);
     const uint8_t* raw_name = p + blob::tdir::kHeaderBytes + uint64_t(i) * blob::tdir::kEntryBytes;
@@ -375,10 +418,18 @@ Status validate_directory(ModelFile* f) {
       return Status::error(StatusCode::kBadTensor, "tensor %u: name is not NUL-terminated", i);
     }
     if (d.name[0] == '\0') return Status::error(StatusCode::kBadTensor, "tensor %u has an empty name", i);
-    Expected ex;
-    if (!expected_shape(d.role, f->hp, &ex)) {
+    const TensorRoleInfo* info = tensor_role_info(d.role);
+    if (info == nullptr) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': unknown role %u", d.name, d.role);
     }
+    if (!role_required(*info, f->hp.flags, f->hp.tied_embeddings) && info->presence != Presence::kUntied) {
+      return Status::error(StatusCode::kBadTensor, "tensor '%s': role %u is not used by this architecture", d.name,
+                           d.role);
+    }
+    struct {
+      uint32_t rows, cols;
+      bool per_layer, matrix;
+    } ex = {extent_value(info->rows, dims), extent_value(info->cols, dims), info->per_layer, info->matrix};
     if (ex.per_layer ? d.layer >= f->hp.layers : d.layer != 0) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': layer %u out of range", d.name, d.layer);
     }
@@ -421,7 +472,7 @@ Status validate_directory(ModelFile* f) {
     prev_end = d.offset + d.bytes;  // in_bounds above: no wrap
     // Unique names: each is its (role, layer)'s name, and those are unique.
     char want[blob::tdir::kNameBytes];
-    canonical_name(d.role, d.layer, want);
+    role_tensor_name(*info, d.layer, want);
     if (std::strcmp(d.name, want) != 0) {
       return Status::error(StatusCode::kBadTensor, "tensor %u: name '%s' is not its role's name '%s' (duplicate name?)",
                            i, d.name, want);
@@ -430,12 +481,20 @@ Status validate_directory(ModelFile* f) {
     if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt4G32)) f->bytes_int4 += d.bytes;
   }
-  const uint32_t all_layer_roles = (1u << kLayerRoleCount) - 1;
+  uint32_t required_layer_roles = 0;
+  for (size_t i = 0; i < kTensorRoleCount; ++i) {
+    const TensorRoleInfo& r = kTensorRoles[i];
+    if (r.per_layer && role_required(r, hp.flags, hp.tied_embeddings)) {
+      required_layer_roles |= 1u << (uint32_t(r.role) - kFirstLayerRole);
+    }
+  }
   for (uint32_t l = 0; l < f->hp.layers; ++l) {
-    if (layer_seen[l] != all_layer_roles) {
+    if (layer_seen[l] != required_layer_roles) {  // extra roles were refused above
       for (uint32_t r = 0; r < kLayerRoleCount; ++r) {
-        if (!(layer_seen[l] & (1u << r))) {
-          return Status::error(StatusCode::kMissingTensor, "layer %u lacks the tensor of role %u", l,
+        if ((required_layer_roles & (1u << r)) && !(layer_seen[l] & (1u << r))) {
+          char name[blob::tdir::kNameBytes];
+          role_tensor_name(*tensor_role_info(r + kFirstLayerRole), l, name);
+          return Status::error(StatusCode::kMissingTensor, "layer %u lacks the tensor %s (role %u)", l, name,
                                r + kFirstLayerRole);
         }
       }
@@ -446,6 +505,9 @@ Status validate_directory(ModelFile* f) {
   }
   if (!(global_seen & (1u << uint32_t(blob::TensorRole::kOutputNorm)))) {
     return Status::error(StatusCode::kMissingTensor, "blob lacks output_norm");
+  }
+  if ((hp.flags & blob::kFlagRopeFreqs) && !(global_seen & (1u << uint32_t(blob::TensorRole::kRopeFreqs)))) {
+    return Status::error(StatusCode::kMissingTensor, "blob lacks rope_freqs (its hparams ask for llama3 rope)");
   }
   const bool has_output = global_seen & (1u << uint32_t(blob::TensorRole::kOutput));
   if (!has_output && !f->hp.tied_embeddings) {
@@ -474,6 +536,16 @@ WeightMatrix make_matrix(const uint8_t* base, const DirEntry& d) {
 
 }  // namespace
 
+LayerConfig ModelFile::layer_config(uint32_t l) const {
+  const uint8_t* e = layer_configs + size_t(l) * blob::layer::kEntryBytes;
+  LayerConfig c;
+  c.sliding = load_u32(e + blob::layer::kAttention) == uint32_t(blob::AttentionKind::kSliding);
+  c.window = load_u32(e + blob::layer::kWindow);
+  c.rope_base = load_f32(e + blob::layer::kRopeBase);
+  c.rope_scaled = load_u32(e + blob::layer::kRopeScaled) != 0;
+  return c;
+}
+
 ModelShape ModelFile::shape() const {
   ModelShape s;
   s.layers = hp.layers;
@@ -484,8 +556,19 @@ ModelShape ModelFile::shape() const {
   s.ffn = hp.ffn;
   s.vocab = hp.vocab;
   s.rope_dim = hp.rope_dim;
+  s.rope_tables = 1;
+  for (uint32_t l = 1; l < hp.layers && layer_configs != nullptr; ++l) {
+    if (layer_config(l).rope_base != layer_config(0).rope_base ||
+        layer_config(l).rope_scaled != layer_config(0).rope_scaled) {
+      s.rope_tables = 2;
+    }
+  }
+  s.tokenizer_model = tok_model;
   s.n_tokens = n_tokens;
   s.n_merges = n_merges;
+  for (uint32_t l = 0; l < hp.layers && layer_configs != nullptr; ++l) s.sliding_layers += layer_config(l).sliding ? 1 : 0;
+  s.window = max_window;
+  s.token_text_bytes = tok_text_bytes;
   return s;
 }
 
@@ -503,6 +586,8 @@ Status open_model_file(const uint8_t* data, size_t size, ModelFile* out) {
   out->tokenizer = data + tok.offset;
   out->tokenizer_bytes = tok.bytes;
   TERN_RETURN_IF_ERROR(read_tokenizer_counts(out->tokenizer, out->tokenizer_bytes, out));
+  const Section& layers = out->sections[uint32_t(blob::SectionKind::kLayers)];
+  TERN_RETURN_IF_ERROR(read_layer_configs(data + layers.offset, layers.bytes, out));
   const Section& chat = out->sections[uint32_t(blob::SectionKind::kChatTemplate)];
   if (chat.present) {
     out->chat_template = reinterpret_cast<const char*>(data + chat.offset);
@@ -516,6 +601,7 @@ Status bind_weights(ModelFile* f, Arena* arena) {
   f->layers = static_cast<LayerWeights*>(
       arena->allocate(size_t(f->hp.layers) * kLayerWeightsArenaBytes, "model"));
   if (f->layers == nullptr) return Status::error(StatusCode::kArenaTooSmall, "no arena space for the layer table");
+  for (uint32_t l = 0; l < f->hp.layers; ++l) new (&f->layers[l]) LayerWeights();  // optional tensors start null
   const Section& dir = f->sections[uint32_t(blob::SectionKind::kTensorDir)];
   const uint8_t* base = f->data + f->sections[uint32_t(blob::SectionKind::kTensorData)].offset;
   const uint8_t* p = f->data + dir.offset;
@@ -529,6 +615,7 @@ Status bind_weights(ModelFile* f, Arena* arena) {
       case blob::TensorRole::kTokenEmbd: f->token_embd = w; break;
       case blob::TensorRole::kOutputNorm: f->output_norm = vec; break;
       case blob::TensorRole::kOutput: f->output = w; break;
+      case blob::TensorRole::kRopeFreqs: f->rope_freqs = vec; break;
       case blob::TensorRole::kAttnNorm: L.attn_norm = vec; break;
       case blob::TensorRole::kAttnQ: L.wq = w; break;
       case blob::TensorRole::kAttnK: L.wk = w; break;
@@ -538,9 +625,24 @@ Status bind_weights(ModelFile* f, Arena* arena) {
       case blob::TensorRole::kFfnGate: L.gate = w; break;
       case blob::TensorRole::kFfnUp: L.up = w; break;
       case blob::TensorRole::kFfnDown: L.down = w; break;
+      case blob::TensorRole::kAttnQNorm: L.q_norm = vec; break;
+      case blob::TensorRole::kAttnKNorm: L.k_norm = vec; break;
+      case blob::TensorRole::kAttnPostNorm: L.attn_post_norm = vec; break;
+      case blob::TensorRole::kFfnPostNorm: L.ffn_post_norm = vec; break;
+      case blob::TensorRole::kAttnQBias: L.q_bias = vec; break;
+      case blob::TensorRole::kAttnKBias: L.k_bias = vec; break;
+      case blob::TensorRole::kAttnVBias: L.v_bias = vec; break;
     }
   }
   if (f->output.data == nullptr) f->output = f->token_embd;  // tied embeddings
+  if (f->rope_freqs != nullptr) {  // divisors of the RoPE frequencies: finite and positive
+    for (uint32_t i = 0; i < f->hp.rope_dim / 2; ++i) {
+      const float x = blob::load_f32(reinterpret_cast<const uint8_t*>(f->rope_freqs + i));
+      if (!(x > 0.0f) || !std::isfinite(x)) {
+        return Status::error(StatusCode::kBadTensor, "rope_freqs[%u] = %g must be positive", i, double(x));
+      }
+    }
+  }
   return Status::ok();
 }
 

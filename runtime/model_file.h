@@ -24,8 +24,28 @@ struct Hparams {
   int32_t bos = -1, eos = -1, pad = -1, unk = -1, im_start = -1, im_end = -1;
   bool add_bos = false;
   uint32_t weight_kind = 0;  // blob::WeightKind the packer was asked for
+  uint32_t arch = 0;         // blob::Arch, for reports
+  // Architecture (blob format 2): what the forward pass does besides llama's.
+  blob::Activation activation = blob::Activation::kSilu;
+  uint32_t flags = 0;          // blob::kFlag* (QK-norm, post-norms, Q/K/V bias)
+  float embed_scale = 1.0f;    // token embeddings times this
+  float attn_scale = 0.0f;     // attention scores scale
+  float final_softcap = 0.0f;  // > 0: logits = c * tanh(logits / c)
+  blob::RopeScaling rope_scaling = blob::RopeScaling::kNone;
+  float rope_scale_factor = 1.0f;
   uint32_t q_dim() const { return heads * head_dim; }
   uint32_t kv_dim() const { return kv_heads * head_dim; }
+  bool qk_norm() const { return (flags & blob::kFlagQkNorm) != 0; }
+  bool post_norms() const { return (flags & blob::kFlagPostNorms) != 0; }
+  bool qkv_bias() const { return (flags & blob::kFlagQkvBias) != 0; }
+};
+
+// One layer's attention, from the per-layer section (blob::layer::).
+struct LayerConfig {
+  bool sliding = false;  // attends to the last `window` positions (itself included)
+  uint32_t window = 0;   // sliding only
+  float rope_base = 10000.0f;
+  bool rope_scaled = false;
 };
 
 // One transformer block's weights. Norm weights are float [dim].
@@ -39,13 +59,21 @@ struct LayerWeights {
   WeightMatrix gate;  // [ffn, dim]
   WeightMatrix up;    // [ffn, dim]
   WeightMatrix down;  // [dim, ffn]
+  // Present only with the matching hparams flag, else null.
+  const float* q_norm = nullptr;     // [head_dim]
+  const float* k_norm = nullptr;     // [head_dim]
+  const float* attn_post_norm = nullptr;  // [dim]
+  const float* ffn_post_norm = nullptr;   // [dim]
+  const float* q_bias = nullptr;     // [q_dim]
+  const float* k_bias = nullptr;     // [kv_dim]
+  const float* v_bias = nullptr;     // [kv_dim]
 };
 
 // Arena bytes reserved per layer for its LayerWeights. A fixed figure rather
 // than sizeof, because the struct holds pointers: the packer (64-bit host)
 // stores the plan in the blob, and a 32-bit device (Cortex-M, ARMv7) must
 // compute the same plan byte for byte to accept it.
-constexpr size_t kLayerWeightsArenaBytes = 256;
+constexpr size_t kLayerWeightsArenaBytes = 320;
 static_assert(sizeof(LayerWeights) <= kLayerWeightsArenaBytes, "grow kLayerWeightsArenaBytes");
 
 struct Section {
@@ -61,20 +89,27 @@ struct ModelFile {
   Hparams hp;
   RunLimits default_limits;       // from the memory-plan section
   MemoryPlan stored_plan;         // the packer's plan for default_limits, by category (same section)
-  Section sections[8];            // indexed by blob::SectionKind
+  Section sections[blob::kSectionKindCount];  // indexed by blob::SectionKind
   const uint8_t* tokenizer = nullptr;
   size_t tokenizer_bytes = 0;
   const char* chat_template = nullptr;  // not NUL-terminated
   size_t chat_template_bytes = 0;
   uint32_t n_merges = 0, n_tokens = 0;
+  uint32_t tok_model = 0, tok_text_bytes = 0;  // tokenizer section header: blob::tok::Model, pool_bytes
 
   WeightMatrix token_embd;  // [vocab, dim]
   const float* output_norm = nullptr;
+  const float* rope_freqs = nullptr;  // [rope_dim / 2] with kFlagRopeFreqs, else null
   WeightMatrix output;      // [vocab, dim]; == token_embd when tied
   LayerWeights* layers = nullptr;  // [hp.layers], allocated from the arena by bind_weights
 
   // Byte counts by storage type, for reports.
   uint64_t bytes_f32 = 0, bytes_int8 = 0, bytes_int4 = 0;
+
+  const uint8_t* layer_configs = nullptr;  // the per-layer section, validated at open
+  LayerConfig layer_config(uint32_t layer) const;
+  // The largest window of a sliding layer; 0 if every layer is global.
+  uint32_t max_window = 0;
 
   ModelShape shape() const;
 };

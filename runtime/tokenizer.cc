@@ -61,20 +61,6 @@ bool special_type(uint8_t type) {
          type == uint8_t(blob::tok::TokenType::kUserDefined);
 }
 
-// Section layout, computed in 64-bit so hostile counts cannot wrap.
-struct Layout {
-  uint64_t offsets, types, merges, pool, total;
-};
-Layout section_layout(uint32_t n_tokens, uint32_t n_merges, uint32_t pool_bytes) {
-  Layout l;
-  l.offsets = blob::tok::kHeaderBytes;
-  l.types = l.offsets + 4ull * (uint64_t(n_tokens) + 1);
-  l.merges = l.types + ((uint64_t(n_tokens) + 3) & ~3ull);
-  l.pool = l.merges + 12ull * n_merges;
-  l.total = l.pool + pool_bytes;
-  return l;
-}
-
 // Array sizes, in init's allocation order. merge_keys and vocab_index keep
 // the byte counts of the open-addressing tables they replaced (4 bytes x the
 // power of two >= 2 x count), so blobs packed before keep a valid stored
@@ -263,7 +249,7 @@ Status Tokenizer::build(const uint8_t* section, size_t section_bytes, Arena* are
   if (pre != 1) return Status::error(kBad, "pre-tokenizer %u unsupported (1 = smollm)", pre);
   if (reserved != 0) return Status::error(kBad, "tokenizer reserved field is %u, not 0", reserved);
   if (n_tokens < 1 || n_tokens > 0x7FFFFFFEu) return Status::error(kBad, "n_tokens %u out of range", n_tokens);
-  const Layout lay = section_layout(n_tokens, n_merges, pool_bytes);
+  const blob::tok::Layout lay = blob::tok::layout(model, n_tokens, n_merges, pool_bytes);
   if (lay.total != section_bytes) {
     return Status::error(kBad, "tokenizer section is %zu bytes, its counts say %llu", section_bytes,
                          (unsigned long long)lay.total);

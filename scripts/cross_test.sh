@@ -65,6 +65,10 @@ GOLDEN_PROMPTS=${TERN_CROSS_GOLDEN_PROMPTS-plain_capital}
 MODEL_DIR=${TERN_CROSS_MODEL_DIR:-$ROOT/.cache/models}
 HOST_PACK=${TERN_HOST_PACK:-$ROOT/build/release/bin/tern-pack}
 GOLDEN_EXE=test_model_golden_test
+# Gemma 3 270M (issue 14): its golden test on one prompt, neon_dotprod, qemu -cpu max.
+GEMMA_GOLDEN=${TERN_CROSS_GEMMA_GOLDEN:-1}
+GEMMA_GOLDEN_EXE=test_model_gemma3_golden_test
+GEMMA_GOLDEN_PROMPTS=${TERN_CROSS_GEMMA_GOLDEN_PROMPTS-capital}
 
 step() { printf '\n=== %s (%ds)\n' "$*" "$SECONDS"; }
 summary=()
@@ -118,14 +122,22 @@ ensure_int4_blob() {
   "$HOST_PACK" "$gguf" -o "$blob" --weights int4
 }
 
-# $1 label, $2 log, $3 gtest case suffix (e.g. int4_neon): the golden test's
+# The Gemma 3 blob the qemu Gemma golden run reads (model.pack_gemma3 packs it).
+ensure_gemma_blob() {
+  local blob=$MODEL_DIR/gemma3-270m-int4.tern gguf=$MODEL_DIR/gemma-3-270m-q4_k_m.gguf
+  [[ -f $blob ]] && return 0
+  [[ -x $HOST_PACK && -f $gguf ]] || return 1
+  "$HOST_PACK" "$gguf" -o "$blob" --weights int4 >/dev/null
+}
+
+# $1 label, $2 log, $3 gtest case suffix (e.g. int4_neon), [$4 test exe, $5 prompts]: the golden test's
 # cases of that suffix under qemu (QEMU_CPU set by the caller); every test of
 # the case must run and pass, none skipped.
 run_golden() {
-  local label=$1 log=$2 case=$3 rc=0 ran skipped t0=$SECONDS
-  TERN_GOLDEN_PROMPTS=$GOLDEN_PROMPTS qemu-aarch64 -L /usr/aarch64-linux-gnu "$A64_DIR/tests/$GOLDEN_EXE" \
+  local label=$1 log=$2 case=$3 exe=${4:-$GOLDEN_EXE} prompts=${5-$GOLDEN_PROMPTS} rc=0 ran skipped t0=$SECONDS
+  TERN_GOLDEN_PROMPTS=$prompts qemu-aarch64 -L /usr/aarch64-linux-gnu "$A64_DIR/tests/$exe" \
     --gtest_filter="*/$case" >"$log" 2>&1 || rc=1
-  grep -E '^\[smollm2|Failure|^\[  (FAILED|SKIPPED) ' "$log" | head -30 || true
+  grep -E '^\[smollm2|^\[gemma3|Failure|^\[  (FAILED|SKIPPED) ' "$log" | head -30 || true
   ran=$(grep -cE "^\[ +OK \] .*/$case " "$log" || true)
   skipped=$(grep -cE "^\[ +SKIPPED \] .*/$case " "$log" || true)
   local line="$label golden $case: $ran passed, $skipped skipped, $((SECONDS - t0))s"
@@ -170,10 +182,11 @@ run_variants() {
 status=0
 step "configure + build aarch64 -> $A64_DIR"
 a64_extra=()
-[[ $GOLDEN == 1 ]] && a64_extra+=("$GOLDEN_EXE")
+[[ $GOLDEN == 1 ]] && a64_extra+=("$GOLDEN_EXE" "$GEMMA_GOLDEN_EXE")
 build "$A64_DIR" "$ROOT/toolchains/aarch64-linux-gnu.cmake" "${a64_extra[@]}"
 if [[ $GOLDEN == 1 ]]; then
   ensure_int4_blob || { status=1; GOLDEN=0; summary+=("aarch64 golden: int4 blob missing  <- FAILED"); }
+  ensure_gemma_blob || { status=1; GEMMA_GOLDEN=0; summary+=("aarch64 Gemma golden: blob missing  <- FAILED"); }
 fi
 for cpu in $A64_CPUS; do
   step "aarch64 tests under qemu -cpu $cpu"
@@ -192,6 +205,11 @@ for cpu in $A64_CPUS; do
       step "aarch64 real-model golden ${gc#*:} under qemu -cpu $cpu"
       run_golden "aarch64 -cpu $cpu" "$A64_DIR/golden-${gc#*:}-$cpu.log" "${gc#*:}" || status=1
     done
+    if [[ $GEMMA_GOLDEN == 1 && $cpu == max ]]; then
+      step "aarch64 Gemma 3 golden neon_dotprod under qemu -cpu $cpu (prompt $GEMMA_GOLDEN_PROMPTS)"
+      run_golden "aarch64 -cpu $cpu" "$A64_DIR/gemma3-golden-$cpu.log" neon_dotprod "$GEMMA_GOLDEN_EXE" \
+        "$GEMMA_GOLDEN_PROMPTS" || status=1
+    fi
   fi
   unset QEMU_CPU
 done

@@ -21,6 +21,8 @@ if [ "${1:-}" != "--chat" ]; then
   [ -d /usr/src/googletest ] || need+=(googletest)
   [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
   command -v unzip >/dev/null || need+=(unzip)
+  # python3 -m venv for scripts/conformance_models.sh (gguf + numpy, pinned).
+  python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
   # clang + its runtimes (libFuzzer, ASan, UBSan, TSan) for scripts/fuzz.sh.
   command -v clang++ >/dev/null || need+=(clang)
   ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || need+=(libclang-rt-dev)

@@ -57,7 +57,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # The reduced scale of the forward-pass-heavy suites (see the top). One ctest
 # run for everything, so the long cases overlap the rest of the suite.
-export TERN_GOLDEN_PROMPTS=${SAN_GOLDEN_PROMPTS-plain_capital}
+export TERN_GOLDEN_PROMPTS=${SAN_GOLDEN_PROMPTS-plain_capital,capital}  # SmolLM2 and Gemma 3 goldens
 export TERN_EQUIV_TOKENS=${SAN_EQUIV_TOKENS-32}
 export TERN_LONG_RUN_TOKENS=${SAN_LONG_RUN_TOKENS-3000}
 echo "sanitize_test: model suites at TERN_GOLDEN_PROMPTS='$TERN_GOLDEN_PROMPTS'" \

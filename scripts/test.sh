@@ -38,6 +38,7 @@ step() {  # step NAME COMMAND...: run, time, remember
 
 step "install deps" scripts/install_deps.sh "${deps[@]}"
 step "fetch models" scripts/fetch_model.sh all
+step "conformance models" scripts/conformance_models.sh
 step "release build" bash -c "cmake --preset release >/dev/null && cmake --build --preset release -j$jobs"
 step "ctest (release)" ctest --preset release -j"$jobs" --timeout 1800 --no-tests=error
 # The README's main job as written (the tools' own README lines run in

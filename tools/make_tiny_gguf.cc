@@ -3,15 +3,22 @@
 // second and the bare-metal port can link one into a Cortex-M image.
 //
 //   make-tiny-gguf OUT.gguf [--seed N] [--layers L] [--dim D] [--heads H]
-//                  [--kv-heads K] [--ffn F] [--vocab V]
+//                  [--kv-heads K] [--ffn F] [--vocab V] [--tokenizer bpe|spm]
 //
 // Defaults: 2 layers, dim 128, 4 heads of 32, 2 KV heads, ffn 384, vocab 512
 // (about 520k parameters, untied output head). The tokenizer is a real
 // gpt2-style byte-level BPE: <|endoftext|>, <|im_start|>, <|im_end|> as
 // control tokens 0..2 (where SmolLM2 has them), the 256 byte tokens in GPT-2's
 // byte-to-unicode spelling, then merges ("Ġ t", "t h", ...) up to the vocab,
-// and a ChatML chat template. Every weight is F32, so the packer quantizes
-// each one itself (int8 or int4).
+// and a ChatML chat template. With --tokenizer spm the vocabulary is
+// SentencePiece-style as Gemma 3's ("llama" model, no pre-tokenizer):
+// <pad> <eos> <bos> <unk> <start_of_turn> <end_of_turn> as ids 0..5 (Gemma's
+// first four ids; EOS 1, BOS 2, UNK 3, BOS added), the 256 byte tokens
+// "<0x00>".."<0xFF>", "\n" and "\n\n" as user-defined tokens, then "▁", letters,
+// digits, punctuation and pieces ("▁t", "th", "▁th", ...) scored in order,
+// no add_space_prefix and no chat template (Gemma's chat format comes from
+// the two turn tokens). Every weight is F32, so the packer quantizes each one
+// itself (int8 or int4).
 //
 // The random numbers come from splitmix64, not <random>'s distributions,
 // whose output the standard leaves to the implementation: the same seed gives
@@ -60,6 +67,11 @@ class Writer {
   void kv_strs(const char* k, const std::vector<std::string>& v) {
     kv_.str(k); kv_.u32(kArray); kv_.u32(kString); kv_.u64(v.size());
     for (const std::string& s : v) kv_.str(s);
+    ++n_kv_;
+  }
+  void kv_f32s(const char* k, const std::vector<float>& v) {
+    kv_.str(k); kv_.u32(kArray); kv_.u32(kF32); kv_.u64(v.size());
+    for (float x : v) kv_.f32(x);
     ++n_kv_;
   }
   void kv_i32s(const char* k, const std::vector<int32_t>& v) {
@@ -162,6 +174,51 @@ void make_vocab(uint32_t vocab, std::vector<std::string>* tokens, std::vector<in
   }
 }
 
+// A SentencePiece-style vocabulary (see the file comment): specials, byte
+// tokens, then pieces with scores falling in list order (higher merges first).
+void make_spm_vocab(uint32_t vocab, std::vector<std::string>* tokens, std::vector<int32_t>* types,
+                    std::vector<float>* scores) {
+  *tokens = {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"};
+  *types = {3, 3, 3, 2, 3, 3};
+  *scores = std::vector<float>(tokens->size(), 0.0f);
+  char hex[8];
+  for (int b = 0; b < 256; ++b) {
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    tokens->push_back(hex);
+    types->push_back(6);
+    scores->push_back(0.0f);
+  }
+  for (const char* t : {"\n", "\n\n"}) {
+    tokens->push_back(t);
+    types->push_back(4);
+    scores->push_back(0.0f);
+  }
+  const std::string sp = "\xE2\x96\x81";  // U+2581
+  std::vector<std::string> pieces = {sp};
+  for (char c = 'a'; c <= 'z'; ++c) pieces.push_back(std::string(1, c));
+  for (char c = '0'; c <= '9'; ++c) pieces.push_back(std::string(1, c));
+  for (const char* p : {".", ",", "!", "?", "'", ":", "-"}) pieces.push_back(p);
+  static const char* kBigrams[] = {"th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or",
+                                   "te", "of", "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha"};
+  for (const char* bg : kBigrams) pieces.push_back(bg);
+  for (char c = 'a'; c <= 'z'; ++c) pieces.push_back(sp + c);
+  for (const char* bg : kBigrams) pieces.push_back(sp + bg);
+  for (const char* w : {"the", "and", "hello", "world", "tern"}) pieces.push_back(sp + w);
+  for (char a = 'a'; a <= 'z'; ++a)
+    for (char b = 'a'; b <= 'z'; ++b) pieces.push_back(std::string(1, a) + b);
+  float score = -1.0f;
+  for (const std::string& p : pieces) {
+    if (tokens->size() >= vocab) break;
+    bool have = false;
+    for (const std::string& t : *tokens) have |= t == p;
+    if (have) continue;
+    tokens->push_back(p);
+    types->push_back(1);
+    scores->push_back(score);
+    score -= 1.0f;
+  }
+}
+
 const char kChatTemplate[] =
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
     "{{ '<|im_start|>system\nYou are a tiny test model.<|im_end|>\n' }}{% endif %}"
@@ -176,14 +233,18 @@ bool parse_u32(const char* s, uint32_t* out) {
   return true;
 }
 
+constexpr uint32_t kSpmMaxVocab = 6 + 256 + 2 + 1 + 26 + 10 + 7 + 26 + 26 + 26 + 5 + 676 - 26;  // bigrams repeat
+
 void print_usage(FILE* f) {
   std::fprintf(f,
                "usage: make-tiny-gguf OUT.gguf [--seed N] [--layers L] [--dim D] [--heads H] [--kv-heads K]\n"
-               "                      [--ffn F] [--vocab V]   (dim, ffn multiples of 32; vocab 259..%u)\n"
-               "Writes a random llama GGUF (F32 weights) with a real byte-level BPE vocabulary, for tests\n"
-               "and the bare-metal demo. Defaults: --seed 1 --layers 2 --dim 128 --heads 4 --kv-heads 2\n"
-               "--ffn 384 --vocab 512. --version prints the version.\n",
-               3u + 256u + 26u + 100u + 676u);
+               "                      [--ffn F] [--vocab V] [--tokenizer bpe|spm]\n"
+               "                      (dim, ffn multiples of 32; vocab 259..%u with bpe, 264..%u with spm)\n"
+               "Writes a random llama GGUF (F32 weights) with a real vocabulary, for tests and the\n"
+               "bare-metal demo: byte-level BPE with a ChatML template (bpe), or SentencePiece-style as\n"
+               "Gemma 3's, BOS added, Gemma's turn tokens (spm). Defaults: --seed 1 --layers 2 --dim 128\n"
+               "--heads 4 --kv-heads 2 --ffn 384 --vocab 512 --tokenizer bpe. --version prints the version.\n",
+               3u + 256u + 26u + 100u + 676u, kSpmMaxVocab);
 }
 
 // A usage error: one line, and where the options are listed.
@@ -197,6 +258,7 @@ int usage_error(const std::string& what) {
 int main(int argc, char** argv) {
   const char* out = nullptr;
   uint32_t seed = 1, layers = 2, dim = 128, heads = 4, kv_heads = 2, ffn = 384, vocab = 512;
+  bool spm = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     uint32_t* dst = a == "--seed" ? &seed : a == "--layers" ? &layers : a == "--dim" ? &dim : a == "--heads" ? &heads
@@ -207,6 +269,10 @@ int main(int argc, char** argv) {
     } else if (a == "--version") {
       std::printf("make-tiny-gguf (tern %s)\n", TERN_VERSION_STRING);
       return 0;
+    } else if (a == "--tokenizer") {
+      const std::string v = i + 1 < argc ? argv[++i] : "";
+      if (v != "bpe" && v != "spm") return usage_error("--tokenizer needs bpe or spm");
+      spm = v == "spm";
     } else if (dst) {
       if (i + 1 >= argc || !parse_u32(argv[++i], dst)) return usage_error(a + " needs an integer in 1..65536");
     } else if (!a.empty() && a[0] != '-' && !out) {
@@ -224,11 +290,13 @@ int main(int argc, char** argv) {
   if (dim % heads || heads % kv_heads || (dim / heads) % 2) {
     return usage_error("--heads must divide --dim into an even head size, and --kv-heads divide --heads");
   }
-  if (vocab < 259) return usage_error("--vocab must be at least 259");
+  if (vocab < (spm ? 264u : 259u)) return usage_error(spm ? "--vocab must be at least 264 with --tokenizer spm" : "--vocab must be at least 259");
 
   std::vector<std::string> tokens, merges;
   std::vector<int32_t> types;
-  make_vocab(vocab, &tokens, &types, &merges);
+  std::vector<float> scores;
+  if (spm) make_spm_vocab(vocab, &tokens, &types, &scores);
+  else make_vocab(vocab, &tokens, &types, &merges);
   if (tokens.size() != vocab) return usage_error("--vocab too large for the generated vocabulary");
 
   const uint32_t head_dim = dim / heads, kv_dim = kv_heads * head_dim;
@@ -246,17 +314,31 @@ int main(int argc, char** argv) {
   w.kv_f32("llama.rope.freq_base", 10000.0f);
   w.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   w.kv_u32("llama.vocab_size", vocab);
-  w.kv_str("tokenizer.ggml.model", "gpt2");
-  w.kv_str("tokenizer.ggml.pre", "smollm");
-  w.kv_strs("tokenizer.ggml.tokens", tokens);
-  w.kv_i32s("tokenizer.ggml.token_type", types);
-  w.kv_strs("tokenizer.ggml.merges", merges);
-  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
-  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
-  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.kv_u32("tokenizer.ggml.padding_token_id", 2);
-  w.kv_bool("tokenizer.ggml.add_bos_token", false);
-  w.kv_str("tokenizer.chat_template", kChatTemplate);
+  if (spm) {
+    w.kv_str("tokenizer.ggml.model", "llama");
+    w.kv_str("tokenizer.ggml.pre", "default");
+    w.kv_strs("tokenizer.ggml.tokens", tokens);
+    w.kv_f32s("tokenizer.ggml.scores", scores);
+    w.kv_i32s("tokenizer.ggml.token_type", types);
+    w.kv_u32("tokenizer.ggml.bos_token_id", 2);
+    w.kv_u32("tokenizer.ggml.eos_token_id", 1);
+    w.kv_u32("tokenizer.ggml.unknown_token_id", 3);
+    w.kv_u32("tokenizer.ggml.padding_token_id", 0);
+    w.kv_bool("tokenizer.ggml.add_bos_token", true);
+    w.kv_bool("tokenizer.ggml.add_space_prefix", false);
+  } else {
+    w.kv_str("tokenizer.ggml.model", "gpt2");
+    w.kv_str("tokenizer.ggml.pre", "smollm");
+    w.kv_strs("tokenizer.ggml.tokens", tokens);
+    w.kv_i32s("tokenizer.ggml.token_type", types);
+    w.kv_strs("tokenizer.ggml.merges", merges);
+    w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+    w.kv_u32("tokenizer.ggml.eos_token_id", 2);
+    w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.kv_u32("tokenizer.ggml.padding_token_id", 2);
+    w.kv_bool("tokenizer.ggml.add_bos_token", false);
+    w.kv_str("tokenizer.chat_template", kChatTemplate);
+  }
 
   SplitMix64 rng{seed};
   // Scales chosen so activations neither vanish nor blow up through the
@@ -297,7 +379,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const uint64_t params = 2ull * vocab * dim + layers * (uint64_t(dim) * (2 * dim + 2 * kv_dim) + 3ull * dim * ffn + 2 * dim) + dim;
-  std::printf("make-tiny-gguf: %s: %u layers, dim %u, %u heads (%u kv), ffn %u, vocab %u (%zu merges), %llu parameters\n",
-              out, layers, dim, heads, kv_heads, ffn, vocab, merges.size(), static_cast<unsigned long long>(params));
+  std::printf("make-tiny-gguf: %s: %u layers, dim %u, %u heads (%u kv), ffn %u, vocab %u (%s), %llu parameters\n",
+              out, layers, dim, heads, kv_heads, ffn, vocab,
+              spm ? "SentencePiece" : (std::to_string(merges.size()) + " merges").c_str(),
+              static_cast<unsigned long long>(params));
   return 0;
 }

@@ -171,15 +171,17 @@ Got read_line(const char* prompt, size_t* len) {
 // --- output ---
 
 void print_system_prompt(const Engine& engine, const ChatSession& chat) {
-  if (chat.system_tokens() == 0) {
+  if (!chat.has_system()) {
     std::printf("system prompt: none\n");
     return;
   }
   const char* text = g_system_custom ? g_system : engine.chat().system_prompt;
   const size_t len = g_system_custom ? g_system_len : engine.chat().system_len;
-  std::printf("system prompt (%s, %zu bytes, %u tokens): %.*s\n",
+  std::printf("system prompt (%s, %zu bytes, %u tokens%s): %.*s\n",
               g_system_custom ? "set by --system or /system" : "the chat template's default", len,
-              chat.system_tokens(), int(len), text);
+              chat.system_tokens(),
+              engine.chat().has_system_role() ? "" : "; this format has no system role: it opens the first user turn",
+              int(len), text);
 }
 
 void print_stats(const Engine& engine, const ChatSession& chat, const EngineOptions& opt, bool seed_random) {
@@ -328,6 +330,7 @@ int main(int argc, char** argv) {
   std::printf("tern-chat: %s (%u layers, context %u tokens), kernels %s, %u thread%s, loaded in %.1f ms.",
               opt.model_path, engine.hparams().layers, engine.limits().max_context, engine.isa_name(),
               engine.threads(), engine.threads() == 1 ? "" : "s", engine.open_ms());
+  std::printf(" Chat format %s.", chat_kind_name(engine.chat().kind));
   if (opt.sampling.temperature > 0) {
     std::printf(" Sampling at temperature %g, seed %llu%s.", double(opt.sampling.temperature),
                 (unsigned long long)opt.sampling.seed, seed_random ? " (random; --seed repeats it)" : "");

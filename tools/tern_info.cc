@@ -77,8 +77,14 @@ void tensor_stats(const ModelFile& f, TypeStats stats[3], uint64_t* params) {
   }
 }
 
-const char* tokenizer_kind(uint32_t model) { return model == 1 ? "byte-level BPE (GPT-2 byte map)" : "unknown"; }
-const char* pretokenizer_kind(uint32_t pre) { return pre == 1 ? "smollm (single digits + GPT-2 regex)" : "unknown"; }
+const char* tokenizer_kind(uint32_t model) {
+  return model == 1 ? "byte-level BPE (GPT-2 byte map)"
+         : model == 2 ? "SentencePiece-style (scores, byte fallback)"
+                      : "unknown";
+}
+const char* pretokenizer_kind(uint32_t model, uint32_t pre) {
+  return model == 1 && pre == 1 ? "smollm (single digits + GPT-2 regex)" : model == 2 && pre == 0 ? "none" : "unknown";
+}
 
 }  // namespace
 
@@ -135,12 +141,20 @@ int main(int argc, char** argv) {
   const Hparams& hp = f.hp;
   const uint32_t version = blob::load_u32(f.data + blob::hdr::kVersion);
   const uint8_t* tok = f.tokenizer;
-  const uint32_t tok_model = blob::load_u32(tok), tok_pre = blob::load_u32(tok + 4);
+  const uint32_t tok_model = blob::load_u32(tok + blob::tok::kModel), tok_pre = blob::load_u32(tok + blob::tok::kPre);
+  const bool space_prefix = (blob::load_u32(tok + blob::tok::kFlags) & blob::tok::kFlagAddSpacePrefix) != 0;
+  // The chat format the engine selects needs the tokenizer (Gemma's turn tokens).
   ChatFormat chat;
+  {
+    std::vector<uint8_t> mem;
+    static TextTokenizer t;
+    if (Status s = cli::open_tokenizer(f, 0, &mem, &t, &chat); !s.is_ok()) return cli::report_error(kTool, s, json);
+  }
   const bool has_template = f.chat_template != nullptr && f.chat_template_bytes > 0;
-  const bool chatml = has_template && chat_format_init(f.chat_template, f.chat_template_bytes, hp.im_start,
-                                                       hp.im_end, &chat).is_ok();
-  const char* chat_kind = chatml ? "ChatML" : has_template ? "template not recognized (plain prompts only)" : "none";
+  const char* chat_kind = chat.kind == ChatKind::kChatMl  ? "ChatML"
+                          : chat.kind == ChatKind::kGemma ? "Gemma (<start_of_turn>/<end_of_turn>)"
+                          : has_template                  ? "template not recognized (plain prompts only)"
+                                                          : "none";
   TypeStats ts[3];
   uint64_t params = 0;
   tensor_stats(f, ts, &params);
@@ -172,9 +186,12 @@ int main(int argc, char** argv) {
     }
     std::printf("},\"tokenizer\":{\"kind\":\"%s\",\"pre\":\"%s\",\"tokens\":%u,\"merges\":%u,\"bos\":%d,\"eos\":%d,"
                 "\"pad\":%d,\"unk\":%d,\"im_start\":%d,\"im_end\":%d,\"add_bos\":%s},",
-                tok_model == 1 ? "bpe" : "unknown", tok_pre == 1 ? "smollm" : "unknown", f.n_tokens, f.n_merges,
+                tok_model == 1 ? "bpe" : tok_model == 2 ? "spm" : "unknown",
+                tok_model == 1 && tok_pre == 1 ? "smollm" : tok_model == 2 && tok_pre == 0 ? "none" : "unknown",
+                f.n_tokens, f.n_merges,
                 hp.bos, hp.eos, hp.pad, hp.unk, hp.im_start, hp.im_end, hp.add_bos ? "true" : "false");
-    std::printf("\"chat_format\":\"%s\",", chatml ? "chatml" : has_template ? "unrecognized" : "none");
+    std::printf("\"chat_format\":\"%s\",",
+                chat.kind != ChatKind::kNone ? chat_kind_name(chat.kind) : has_template ? "unrecognized" : "none");
     if (hp.train_context) std::printf("\"trained_context\":%u,", hp.train_context);
     else std::printf("\"trained_context\":null,");
     if (plan_status.is_ok()) {
@@ -201,8 +218,13 @@ int main(int argc, char** argv) {
                   (unsigned long long)ts[d].elements,
                   ts[d].elements ? ts[d].bytes * 8.0 / double(ts[d].elements) : 0);
     }
-    std::printf("tokenizer:     %s, pre-tokenizer %s; %u tokens, %u merges\n", tokenizer_kind(tok_model),
-                pretokenizer_kind(tok_pre), f.n_tokens, f.n_merges);
+    if (tok_model == 2) {
+      std::printf("tokenizer:     %s; %u tokens, %s\n", tokenizer_kind(tok_model), f.n_tokens,
+                  space_prefix ? "a space prefixed to the text" : "no space prefix");
+    } else {
+      std::printf("tokenizer:     %s, pre-tokenizer %s; %u tokens, %u merges\n", tokenizer_kind(tok_model),
+                  pretokenizer_kind(tok_model, tok_pre), f.n_tokens, f.n_merges);
+    }
     std::printf("special ids:   bos %d, eos %d, pad %d, unk %d, im_start %d, im_end %d; BOS %s\n", hp.bos, hp.eos,
                 hp.pad, hp.unk, hp.im_start, hp.im_end, hp.add_bos ? "added to prompts" : "not added");
     std::printf("chat format:   %s\n", chat_kind);

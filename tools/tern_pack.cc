@@ -22,24 +22,30 @@ namespace {
 
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8\n"
-               "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N]\n"
+               "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8|f32\n"
+               "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--verbose]\n"
                "       tern-pack --help | --version\n"
                "\n"
                "Converts a GGUF model into a tern blob (docs/blob_format.md).\n"
                "Accepts today:\n"
-               "  architecture: llama (general.architecture = \"llama\": RMSNorm, RoPE, grouped-query attention,\n"
-               "                SwiGLU; tied or untied output head), e.g. SmolLM2\n"
+               "  architecture: llama (SmolLM2, Llama 2/3 incl. llama3 and linear rope scaling), qwen2 (Q/K/V\n"
+               "                bias), qwen3 (QK-norm), gemma3 (sliding-window layers, QK-norm, post-norms,\n"
+               "                GELU); others are refused with this list\n"
                "  tokenizer:    byte-level BPE (tokenizer.ggml.model = \"gpt2\") with the \"smollm\" pre-tokenizer\n"
-               "                (tokenizer.ggml.pre); SentencePiece (\"llama\") and other pre-tokenizers are refused\n"
+               "                (tokenizer.ggml.pre); SentencePiece-style (\"llama\": scores, byte fallback, e.g.\n"
+               "                Gemma 3, Llama 2) with pre \"default\" or none; other models and pre-tokenizers\n"
+               "                are refused\n"
                "  tensor types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K (GGUF v2 and v3,\n"
                "                little-endian)\n"
                "\n"
-               "  --weights int4: matrices as int4 (groups of 32, d and m in f16); Q4_1 copied exactly,\n"
-               "                  a Q8_0 source (token embedding) kept as int8, copied exactly\n"
-               "  --weights int8: matrices as int8 (groups of 32, d in f16); Q8_0 copied exactly\n"
-               "                  Any other source type is dequantized exactly and quantized again to the\n"
-               "                  blob's type; the summary counts those tensors as requantized\n"
+               "  --weights int4: 4-bit and float sources as int4 (groups of 32, d and m in f16): Q4_0, Q4_1\n"
+               "                  exact, Q4_K with the same 4-bit values (scales rounded to f16 once);\n"
+               "                  5- to 8-bit sources (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0) as int8, not fewer bits\n"
+               "  --weights int8: matrices as int8 (groups of 32, d in f16); Q8_0 and Q5_0 exact\n"
+               "  --weights f32:  matrices as f32 (exact for float sources; tests, not deployment)\n"
+               "                  Other sources are dequantized exactly and quantized again; the summary\n"
+               "                  lists each (source, blob type, method) with bytes and bits per weight\n"
+               "  --verbose:      also one summary line per tensor not copied exactly, with its largest error\n"
                "  --max-context N, --max-sequences N, --prefill-chunk N, --kv-block N: the run limits stored\n"
                "                  as the blob's defaults (2048, 1, 64, 16); a max context above the model's\n"
                "                  trained context (<arch>.context_length) is packed with a warning\n"
@@ -72,6 +78,7 @@ int fail(const tern::Status& st, const char* what) {
 
 int main(int argc, char** argv) {
   std::string input, output, weights;
+  bool verbose = false;
   tern::pack::PackOptions opt;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -79,6 +86,7 @@ int main(int argc, char** argv) {
     uint32_t* limit = nullptr;
     if (a == "-h" || a == "--help") { usage(stdout); return 0; }
     if (a == "--version") { std::printf("%s\n", tern::cli::version()); return 0; }
+    if (a == "--verbose") { verbose = true; continue; }
     if (a == "-o" || a == "--weights") {
       if (!next) {
         std::fprintf(stderr, "tern-pack: %s needs a value (tern-pack --help lists the options)\n", a.c_str());
@@ -114,7 +122,8 @@ int main(int argc, char** argv) {
   }
   if (weights == "int4") opt.weights = tern::blob::WeightKind::kInt4;
   else if (weights == "int8") opt.weights = tern::blob::WeightKind::kInt8;
-  else { std::fprintf(stderr, "tern-pack: --weights must be int4 or int8, got \"%s\"\n", weights.c_str()); return 2; }
+  else if (weights == "f32") opt.weights = tern::blob::WeightKind::kF32;
+  else { std::fprintf(stderr, "tern-pack: --weights must be int4, int8 or f32, got \"%s\"\n", weights.c_str()); return 2; }
 
   // Refuse a bad output before any work (and again when writing).
   std::string target;
@@ -156,6 +165,6 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::printf("tern-pack: %s -> %s (GGUF v%u, %.2f s)\n", input.c_str(), output.c_str(), gguf.version(), secs);
-  std::fputs(tern::pack::format_summary(summary).c_str(), stdout);
+  std::fputs(tern::pack::format_summary(summary, verbose).c_str(), stdout);
   return 0;
 }

@@ -3,9 +3,10 @@
 //   tern-run --model m.tern --prompt "Once upon a time" -n 64
 //   tern-run --model m.tern --chat --prompt "What is 2+2?" --json
 //   tern-run --model m.tern --prompt-ids 1,2,3 --score
+//   tern-run --model m.tern --prompt "Hello" --tokenize [--json]
 //
 // main() = parse the command line, build the prompt's ids, then run one of
-// generate / score. After parsing, every error goes through Output::fail: one
+// generate / score / tokenize (which opens only the blob's tokenizer). After parsing, every error goes through Output::fail: one
 // line on stderr and, with --json, one final JSON object on stdout.
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "port/blob_map.h"
 #include "port/clock.h"
 #include "runtime/chat_format.h"
 #include "runtime/engine.h"
@@ -39,11 +41,20 @@ void usage(FILE* f) {
                "                          newline is dropped (as llama.cpp's -f does)\n"
                "  --prompt-ids IDS        the prompt as token ids: \"1,2,3\", \"1, 2, 3\" or \"1 2 3\"\n"
                "  -n N                    tokens to generate (default 64; 0 = prefill only, with its stats)\n"
-               "  --chat                  wrap the prompt in the model's chat template (one user turn)\n"
+               "  --chat                  wrap the prompt in the model's chat format (one user turn; ChatML or\n"
+               "                          Gemma, whichever the blob has)\n"
                "  --special               let special-token text in the prompt (e.g. <|im_start|>) be special\n"
+               "  --no-bos                do not start the prompt with the BOS token (by default the blob decides:\n"
+               "                          Gemma adds it, SmolLM2 does not)\n"
+               "  --tokenize              print the prompt's token ids on one line, \"[2, 9259, 1902]\" (as\n"
+               "                          llama.cpp's llama-tokenize --ids; --prompt-ids reads it back), and exit;\n"
+               "                          with --json one object {\"ids\":[..],\"pieces\":[..]}: each piece the\n"
+               "                          token's text as a string, or {\"hex\":\"e2\"} when its bytes are not\n"
+               "                          valid UTF-8 (a byte token alone); respects --chat, --special, --no-bos\n"
                "  --stop STR              stop when the output contains STR (repeatable, up to %u, 1..%u bytes);\n"
                "                          STR itself is not printed\n"
-               "  --ignore-eos            keep generating past the end-of-sequence and <|im_end|> tokens\n"
+               "  --ignore-eos            keep generating past the end-of-sequence and end-of-turn tokens\n"
+               "                          (<|im_end|>, <end_of_turn>)\n"
                "  --json                  one JSON object per token ({\"id\",\"text\",\"stop\"}), then one final\n"
                "                          object: status, finish_reason, timings, memory (on errors: status, error)\n"
                "  --score                 teacher-forced scoring of the prompt: per position the top-1 id and\n"
@@ -61,6 +72,7 @@ struct Args {
   const char* prompt_file = nullptr;
   const char* prompt_ids = nullptr;
   bool chat = false, json = false, score = false, special = false, ignore_eos = false, show_plan = false;
+  bool tokenize = false, no_bos = false;
   uint32_t n_gen = 64;
   std::vector<std::string> stops;
 };
@@ -120,10 +132,14 @@ int parse_args(int argc, char** argv, Args* a) {
     else if (f == "--special") a->special = true;
     else if (f == "--ignore-eos") a->ignore_eos = true;
     else if (f == "--print-plan") a->show_plan = true;
+    else if (f == "--tokenize") a->tokenize = true;
+    else if (f == "--no-bos") a->no_bos = true;
     else return cli::unknown_argument(kTool, argv[i]);
   }
   if (!a->opt.model_path) return usage_error("--model is required");
   if (!have_prompt && !a->show_plan) return usage_error("give --prompt, --prompt-file or --prompt-ids");
+  if (a->tokenize && a->prompt_ids) return usage_error("--tokenize needs a text prompt (--prompt or --prompt-file)");
+  if (a->tokenize && a->score) return usage_error("give one of --tokenize, --score");
   if (a->score) {
     // Every position's logits: a logits row per prefill token.
     if (!a->opt.limits.prefill_chunk) a->opt.limits.prefill_chunk = 64;
@@ -178,10 +194,35 @@ Status read_prompt_file(const char* path, std::string* out) {
   return Status::ok();
 }
 
+// Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)
+// becomes U+FFFD, as in the REPL: the vocabulary has no token for some of
+// those bytes, and silently dropping input is worse than a visible mark.
+std::string sanitized_prompt(const std::string& prompt) {
+  std::string clean(utf8_sanitized_max(prompt.size()), '\0');
+  clean.resize(utf8_sanitize(prompt.data(), prompt.size(), &clean[0], clean.size()));
+  if (clean != prompt) std::fprintf(stderr, "%s: invalid UTF-8 in the prompt replaced by U+FFFD\n", kTool);
+  return clean;
+}
+
+// The text prompt's ids into ids[0, cap): the chat format's user turn
+// (--chat) or the text itself, each with the BOS the model asks for
+// (TextTokenizer::prompt_bos) unless --no-bos.
+Status encode_text_prompt(TextTokenizer* tok, const ChatFormat& chat, const Args& a, const std::string& clean,
+                          int32_t* ids, size_t cap, size_t* n) {
+  if (a.chat) {
+    if (chat.kind == ChatKind::kNone) {
+      return Status::error(StatusCode::kUnsupported, "model has no chat format tern knows (ChatML or Gemma)");
+    }
+    ChatFormat fmt = chat;
+    if (a.no_bos) fmt.bos = -1;
+    return chat_encode_user_turn(tok, fmt, true, false, clean.data(), clean.size(), ids, cap, n);
+  }
+  return tok->encode_prompt(clean.data(), clean.size(), a.special, !a.no_bos, ids, cap, n);
+}
+
 // The prompt's token ids: --prompt-ids as given (checked against the
-// vocabulary), or the text encoded (BOS when the model wants one, or the
-// chat template's user turn).
-Status build_prompt(Engine& e, const Args& a, std::string prompt, std::vector<int32_t>* ids) {
+// vocabulary), or the text encoded (encode_text_prompt).
+Status build_prompt(Engine& e, const Args& a, const std::string& prompt, std::vector<int32_t>* ids) {
   const uint32_t ctx = e.limits().max_context;
   if (a.prompt_ids) {
     std::string err;
@@ -191,31 +232,78 @@ Status build_prompt(Engine& e, const Args& a, std::string prompt, std::vector<in
     return e.check_tokens(ids->data(), ids->size());
   }
   if (prompt.empty()) return Status::error(StatusCode::kInvalidArgument, "empty prompt");
-  // Invalid UTF-8 (truncated or overlong sequences, surrogates, 0xF5-0xFF)
-  // becomes U+FFFD, as in the REPL: the vocabulary has no token for some
-  // of those bytes, and silently dropping input is worse than a visible mark.
-  std::string clean(utf8_sanitized_max(prompt.size()), '\0');
-  clean.resize(utf8_sanitize(prompt.data(), prompt.size(), &clean[0], clean.size()));
-  if (clean != prompt) std::fprintf(stderr, "%s: invalid UTF-8 in the prompt replaced by U+FFFD\n", kTool);
+  const std::string clean = sanitized_prompt(prompt);
   ids->resize(ctx + 1);
-  size_t n = 0, off = 0;
-  Status s;
-  if (a.chat) {
-    if (!e.has_chat()) return Status::error(StatusCode::kUnsupported, "model has no ChatML template");
-    s = chat_encode_user_turn(&e.tokenizer(), e.chat(), true, false, clean.data(), clean.size(), ids->data(),
-                              ids->size(), &off);
-    n = off;
-  } else {
-    if (e.hparams().add_bos && e.hparams().bos >= 0) (*ids)[n++] = e.hparams().bos;
-    s = e.tokenizer().encode(clean.data(), clean.size(), a.special, ids->data() + n, ids->size() - n, &off);
-    n += off;
-  }
+  size_t n = 0;
+  Status s = encode_text_prompt(&e.tokenizer(), e.chat(), a, clean, ids->data(), ids->size(), &n);
+  if (s.code() == StatusCode::kPromptTooLong && n < ids->size()) return s;  // the text limit, not the context
   if (s.code() == StatusCode::kPromptTooLong || n > ctx) {
     return Status::error(StatusCode::kPromptTooLong, "prompt is longer than the context of %u tokens", ctx);
   }
   if (!s.is_ok()) return s;
   ids->resize(n);
   return Status::ok();
+}
+
+// --- tokenize ---
+
+// --tokenize: only the blob's tokenizer (no weights, KV or threads), in an
+// arena sized for this prompt; the ids on one line, or one JSON object.
+int run_tokenize(const Args& a, const std::string& prompt, bool json) {
+  auto fail = [&](const Status& s) { return cli::report_error(kTool, s, json); };
+  BlobMap map;
+  if (const int err = blob_map_file(a.opt.model_path, &map); err != 0) {
+    return fail(Status::error(StatusCode::kIoError, "cannot open blob '%s': %s", a.opt.model_path, std::strerror(err)));
+  }
+  struct Unmap {
+    BlobMap* m;
+    ~Unmap() { blob_unmap(m); }
+  } unmap{&map};
+  static ModelFile file;  // static: ModelFile is large
+  if (Status s = open_model_file(map.data, map.size, &file); !s.is_ok()) return fail(s);
+  const std::string clean = sanitized_prompt(prompt);
+  // The engine's text limit for these limits, or more for a longer text
+  // (tokenizing has no context), up to 1 MiB: a SentencePiece encode takes
+  // ~80 arena bytes per text byte.
+  constexpr size_t kMaxTokenizeText = size_t(1) << 20;
+  const uint32_t ctx = resolve_run_limits(a.opt, file.default_limits).max_context;
+  size_t max_text = TextTokenizer::text_bytes_for_context(ctx);
+  const size_t want = clean.size() + 1024;  // + the chat format's own text
+  if (want > max_text) max_text = want < kMaxTokenizeText ? want : kMaxTokenizeText;
+  std::vector<uint8_t> mem;
+  static TextTokenizer tok;
+  ChatFormat chat;
+  if (Status s = cli::open_tokenizer(file, max_text, &mem, &tok, &chat); !s.is_ok()) return fail(s);
+  // At most one token per byte of text (BPE merges only shrink a byte
+  // sequence; SentencePiece falls back to one token per byte), plus the BOS
+  // and the chat format's markers and default system text.
+  std::vector<int32_t> ids(clean.size() + 2 * sizeof(chat.system_prompt) + 64);
+  size_t n = 0;
+  if (Status s = encode_text_prompt(&tok, chat, a, clean, ids.data(), ids.size(), &n); !s.is_ok()) return fail(s);
+  if (!json) {
+    std::printf("[");
+    for (size_t i = 0; i < n; ++i) std::printf(i ? ", %d" : "%d", ids[i]);
+    std::printf("]\n");
+    return 0;
+  }
+  std::printf("{\"ids\":[");
+  for (size_t i = 0; i < n; ++i) std::printf(i ? ",%d" : "%d", ids[i]);
+  std::printf("],\"pieces\":[");
+  for (size_t i = 0; i < n; ++i) {
+    const char* bytes = "";
+    size_t len = 0;
+    (void)tok.token_bytes(ids[i], &bytes, &len);
+    if (i) std::printf(",");
+    if (utf8_valid(bytes, len)) {
+      cli::json_string(stdout, bytes, len);
+    } else {
+      std::printf("{\"hex\":\"");
+      for (size_t k = 0; k < len; ++k) std::printf("%02x", unsigned(uint8_t(bytes[k])));
+      std::printf("\"}");
+    }
+  }
+  std::printf("],\"n_tokens\":%zu}\n", n);
+  return 0;
 }
 
 // --- scoring ---
@@ -316,7 +404,9 @@ int run_generate(Engine& e, const Args& a, const std::vector<int32_t>& ids, Outp
   for (size_t i = 0; i < ids.size(); ++i) h.ids[i] = ids[i];
   h.n = uint32_t(ids.size());
   static StreamCtx sc{out, Utf8Stream{}, {}, 0};
-  const int32_t stop_ids[2] = {e.hparams().eos, e.hparams().im_end};
+  // EOS and the end of a turn (ChatML <|im_end|>, Gemma <end_of_turn>), as
+  // llama.cpp's end-of-generation set has them.
+  const int32_t stop_ids[3] = {e.hparams().eos, e.hparams().im_end, e.chat().end_of_turn()};
   const char* stop_strs[GenerateRequest::kMaxStopStrings];
   uint32_t stop_lens[GenerateRequest::kMaxStopStrings];
   for (size_t i = 0; i < a.stops.size(); ++i) {
@@ -326,7 +416,7 @@ int run_generate(Engine& e, const Args& a, const std::vector<int32_t>& ids, Outp
   GenerateRequest req;
   req.max_new_tokens = a.n_gen;
   req.stop_ids = a.ignore_eos ? nullptr : stop_ids;
-  req.n_stop = a.ignore_eos ? 0 : 2;
+  req.n_stop = a.ignore_eos ? 0 : 3;
   req.on_token = on_token;
   req.ctx = &sc;
   req.on_text = on_text;
@@ -413,6 +503,8 @@ int main(int argc, char** argv) {
   if (args.prompt_file) {
     if (Status s = read_prompt_file(args.prompt_file, &prompt); !s.is_ok()) return out.fail(s);
   }
+
+  if (args.tokenize) return run_tokenize(args, prompt, args.json);
 
   const uint64_t t_start = now_ns();
   static Engine engine;  // static: large, and lives for the whole run

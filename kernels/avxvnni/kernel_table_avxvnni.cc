@@ -17,6 +17,7 @@ const KernelTable& avxvnni_kernels() {
       avx2::quantize_rows_q8, TERN_AVXVNNI_NS::matmul_q8, avx2::matmul_f32,
       avx2::rmsnorm,          avx2::rope,                 avx2::softmax,
       avx2::silu_mul,         avx2::attention,            avx2::kv_store,
+      avx2::gelu_mul,
   };
   return table;
 }

@@ -95,23 +95,29 @@ void attention(const PagedKv& kv, const AttentionArgs& a) {
   const uint32_t group = a.heads / kv.kv_heads;
   const size_t row_stride = size_t(kv.kv_heads) * hd;  // between positions of one block
   const uint32_t n_blocks = (a.n_ctx + kv.block_tokens - 1) / kv.block_tokens;
+  const uint32_t b_first = a.first / kv.block_tokens;
   for (uint32_t h = a.h0; h < a.h1; ++h) {
     const uint32_t kvh = h / group;
     const float* q = a.q + size_t(h) * hd;  // [head_dim]
     float* out = a.out + size_t(h) * hd;    // [head_dim]
-    for (uint32_t b = 0; b < n_blocks; ++b) {
-      const uint32_t t0 = b * kv.block_tokens;
-      const uint32_t n = a.n_ctx - t0 < kv.block_tokens ? a.n_ctx - t0 : kv.block_tokens;
-      const uint16_t* k = kv.k_pool + size_t(kv.block_table[b]) * kv.block_stride + size_t(kvh) * hd;
-      scores_rows(q, k, row_stride, n, hd, a.scale, a.scratch + t0);
+    for (uint32_t b = b_first; b < n_blocks; ++b) {
+      // Positions [t0, t0 + n) of block b; the first block may start inside.
+      const uint32_t t0 = b == b_first ? a.first : b * kv.block_tokens;
+      const uint32_t end = (b + 1) * kv.block_tokens < a.n_ctx ? (b + 1) * kv.block_tokens : a.n_ctx;
+      const uint32_t n = end - t0;
+      const uint16_t* k = kv.k_pool + size_t(kv.block_table[b]) * kv.block_stride +
+                          size_t(t0 - b * kv.block_tokens) * row_stride + size_t(kvh) * hd;
+      scores_rows(q, k, row_stride, n, hd, a.scale, a.scratch + (t0 - a.first));
     }
-    softmax(a.scratch, a.n_ctx);  // neon::softmax
+    softmax(a.scratch, a.n_ctx - a.first);  // neon::softmax
     for (uint32_t d = 0; d < hd; ++d) out[d] = 0.0f;
-    for (uint32_t b = 0; b < n_blocks; ++b) {
-      const uint32_t t0 = b * kv.block_tokens;
-      const uint32_t n = a.n_ctx - t0 < kv.block_tokens ? a.n_ctx - t0 : kv.block_tokens;
-      const uint16_t* v = kv.v_pool + size_t(kv.block_table[b]) * kv.block_stride + size_t(kvh) * hd;
-      const float* p = a.scratch + t0;
+    for (uint32_t b = b_first; b < n_blocks; ++b) {
+      const uint32_t t0 = b == b_first ? a.first : b * kv.block_tokens;
+      const uint32_t end = (b + 1) * kv.block_tokens < a.n_ctx ? (b + 1) * kv.block_tokens : a.n_ctx;
+      const uint32_t n = end - t0;
+      const uint16_t* v = kv.v_pool + size_t(kv.block_table[b]) * kv.block_stride +
+                          size_t(t0 - b * kv.block_tokens) * row_stride + size_t(kvh) * hd;
+      const float* p = a.scratch + (t0 - a.first);
       for (uint32_t d0 = 0; d0 < hd4; d0 += 64) {
         const uint32_t vecs = (hd4 - d0) / 4 < 16 ? (hd4 - d0) / 4 : 16;
         accumulate_v_any(p, v + d0, row_stride, n, vecs, out + d0);

@@ -20,11 +20,13 @@ const KernelTable& neon_kernels() {
       neon::silu_mul,
       neon::attention,
       neon::kv_store,
+      neon::gelu_mul,
 #else
       ref::softmax,
       ref::silu_mul,
       ref::attention,
       ref::kv_store,
+      ref::gelu_mul,
 #endif
   };
   return table;

@@ -17,6 +17,7 @@ const KernelTable& neondot_kernels() {
       neon::silu_mul,
       neon::attention,
       neon::kv_store,
+      neon::gelu_mul,
   };
   return table;
 }

@@ -8,7 +8,7 @@ const KernelTable& scalar_kernels() {
   static const KernelTable table = {
       "scalar",        ref::quantize_rows_q8, ref::matmul_q8, ref::matmul_f32,
       ref::rmsnorm,    ref::rope,             ref::softmax,   ref::silu_mul,
-      ref::attention,  ref::kv_store,
+      ref::attention,  ref::kv_store,       ref::gelu_mul,
   };
   return table;
 }

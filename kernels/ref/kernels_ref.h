@@ -20,6 +20,7 @@ void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, cons
           bool adjacent_pairs);
 void softmax(float* x, uint32_t n);
 void silu_mul(float* gate, const float* up, uint32_t n);
+void gelu_mul(float* gate, const float* up, uint32_t n);
 void attention(const PagedKv& kv, const AttentionArgs& args);
 void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
               const float* v);

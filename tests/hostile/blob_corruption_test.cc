@@ -50,7 +50,7 @@ Sec section(const std::vector<uint8_t>& b, uint32_t kind) {
   return {0, 0, 0};
 }
 
-constexpr uint32_t kHp = 1, kPlan = 2, kTok = 3, kChat = 4, kDir = 5, kData = 6;
+constexpr uint32_t kHp = 1, kPlan = 2, kTok = 3, kChat = 4, kDir = 5, kData = 6, kLayers = 7;
 
 // Recompute every section CRC, the table CRC and the header CRC, so a
 // corruption reaches the semantic checks instead of the checksum ones.
@@ -114,8 +114,8 @@ struct Case {
   std::function<void(std::vector<uint8_t>&)> mutate;
 };
 
-void run_case(const Case& c) {
-  std::vector<uint8_t> b = valid_blob();
+void run_case(const Case& c, const std::vector<uint8_t>& base = valid_blob()) {
+  std::vector<uint8_t> b = base;
   c.mutate(b);
   if (c.reseal) reseal(&b);
   const Status st = load(b);
@@ -140,7 +140,9 @@ TEST(BlobCorruption, HeaderCases) {
   const std::vector<Case> cases = {
       {"bad magic", false, StatusCode::kBadMagic, "magic", [](auto& b) { b[0] = 'X'; }},
       {"magic of a GGUF", false, StatusCode::kBadMagic, "TERNBLOB", [](auto& b) { std::memcpy(b.data(), "GGUF\3\0\0\0", 8); }},
-      {"version 2", true, StatusCode::kBadVersion, "version 2", [](auto& b) { store_u32(&b[8], 2); }},
+      {"version 1 (older)", true, StatusCode::kBadVersion, "version 1, this runtime reads version 2: repack",
+       [](auto& b) { store_u32(&b[8], 1); }},
+      {"version 3", true, StatusCode::kBadVersion, "version 3", [](auto& b) { store_u32(&b[8], 3); }},
       {"version 0", true, StatusCode::kBadVersion, "version 0", [](auto& b) { store_u32(&b[8], 0); }},
       {"version -1", true, StatusCode::kBadVersion, "version 4294967295", [](auto& b) { store_u32(&b[8], 0xffffffffu); }},
       {"big-endian marker", true, StatusCode::kBadEndian, "0x04030201", [](auto& b) { store_u32(&b[12], 0x04030201u); }},
@@ -153,7 +155,7 @@ TEST(BlobCorruption, HeaderCases) {
       {"section_count 0", true, StatusCode::kBadLayout, "section count 0", [](auto& b) { store_u32(&b[28], 0); }},
       {"section_count 17", true, StatusCode::kBadLayout, "section count 17", [](auto& b) { store_u32(&b[28], 17); }},
       {"section_count -1", true, StatusCode::kBadLayout, "section count 4294967295", [](auto& b) { store_u32(&b[28], 0xffffffffu); }},
-      {"section_count 5 (a kind missing)", true, StatusCode::kBadLayout, "no tensor_data section", [](auto& b) { store_u32(&b[28], 5); }},
+      {"section_count 6 (a kind missing)", true, StatusCode::kBadLayout, "no tensor_data section", [](auto& b) { store_u32(&b[28], 6); }},
       {"section table inside the header", true, StatusCode::kBadLayout, "section table", [](auto& b) { store_u64(&b[32], 64); }},
       {"section table past the end", true, StatusCode::kBadLayout, "section table", [](auto& b) { store_u64(&b[32], b.size()); }},
       {"section table offset 2^63", true, StatusCode::kBadLayout, "section table", [](auto& b) { store_u64(&b[32], 1ull << 63); }},
@@ -168,7 +170,9 @@ TEST(BlobCorruption, HeaderCases) {
 TEST(BlobCorruption, SectionTableCases) {
   const std::vector<Case> cases = {
       {"unknown kind 0", true, StatusCode::kBadLayout, "unknown kind 0", [](auto& b) { store_u32(&b[section(b, kChat).entry], 0); }},
-      {"unknown kind 7", true, StatusCode::kBadLayout, "unknown kind 7", [](auto& b) { store_u32(&b[section(b, kChat).entry], 7); }},
+      {"unknown kind 8", true, StatusCode::kBadLayout, "unknown kind 8", [](auto& b) { store_u32(&b[section(b, kChat).entry], 8); }},
+      {"layers section missing (kind 7 made a duplicate chat template)", true, StatusCode::kBadLayout, "duplicate chat_template section",
+       [](auto& b) { store_u32(&b[section(b, kLayers).entry], kChat); }},
       {"unknown kind -1", true, StatusCode::kBadLayout, "unknown kind 4294967295", [](auto& b) { store_u32(&b[section(b, kChat).entry], 0xffffffffu); }},
       {"duplicate kind", true, StatusCode::kBadLayout, "duplicate hparams section", [](auto& b) { store_u32(&b[section(b, kChat).entry], kHp); }},
       {"entry reserved field", true, StatusCode::kBadLayout, "reserved", [](auto& b) { store_u32(&b[section(b, kTok).entry + 4], 1); }},
@@ -187,7 +191,8 @@ TEST(BlobCorruption, SectionTableCases) {
       {"chat template crc", false, StatusCode::kBadChecksum, "chat_template section checksum", [](auto& b) { b[section(b, kChat).offset] ^= 1; }},
       {"tensor dir crc", false, StatusCode::kBadChecksum, "tensor_dir section checksum", [](auto& b) { b[section(b, kDir).offset + 20] ^= 1; }},
       {"hparams 120 bytes", true, StatusCode::kBadLayout, "hparams section is 120 bytes", [](auto& b) { store_u64(&b[section(b, kHp).entry + 16], 120); }},
-      {"hparams 136 bytes (runs into the plan)", true, StatusCode::kBadLayout, "hparams and memory_plan sections overlap", [](auto& b) { store_u64(&b[section(b, kHp).entry + 16], 136); }},
+      {"hparams 264 bytes (runs into the plan)", true, StatusCode::kBadLayout, "hparams and memory_plan sections overlap", [](auto& b) { store_u64(&b[section(b, kHp).entry + 16], 264); }},
+      {"hparams 128 bytes (format 1's size)", true, StatusCode::kBadLayout, "hparams section is 128 bytes, expected 256", [](auto& b) { store_u64(&b[section(b, kHp).entry + 16], 128); }},
       {"memory plan 56 bytes", true, StatusCode::kBadLayout, "memory plan section is 56 bytes", [](auto& b) { store_u64(&b[section(b, kPlan).entry + 16], 56); }},
       {"tensor data unaligned", true, StatusCode::kBadLayout, "tensor data section", [](auto& b) {
          const Sec d = section(b, kData); store_u64(&b[d.entry + 8], d.offset + 8); store_u64(&b[d.entry + 16], d.bytes - 8); }},
@@ -201,10 +206,33 @@ void hp_f32(std::vector<uint8_t>& b, size_t field, float v) { blob::store_f32(&b
 TEST(BlobCorruption, HparamsCases) {
   namespace hp = blob::hp;
   const std::vector<Case> cases = {
-      {"arch 2", true, StatusCode::kBadHparams, "architecture 2", [](auto& b) { hp_u32(b, hp::kArch, 2); }},
+      {"arch 5", true, StatusCode::kBadHparams, "unknown architecture 5", [](auto& b) { hp_u32(b, hp::kArch, 5); }},
+      {"arch 0", true, StatusCode::kBadHparams, "unknown architecture 0", [](auto& b) { hp_u32(b, hp::kArch, 0); }},
+      {"activation 2", true, StatusCode::kBadHparams, "unknown activation 2", [](auto& b) { hp_u32(b, hp::kActivation, 2); }},
+      {"unknown flag", true, StatusCode::kBadHparams, "unknown architecture flags 0x10", [](auto& b) { hp_u32(b, hp::kFlags, 0x10); }},
+      {"QK-norm flag without its tensors", true, StatusCode::kMissingTensor, "attn_q_norm", [](auto& b) { hp_u32(b, hp::kFlags, blob::kFlagQkNorm); }},
+      {"post-norm flag without its tensors", true, StatusCode::kMissingTensor, "post_attention_norm", [](auto& b) { hp_u32(b, hp::kFlags, blob::kFlagPostNorms); }},
+      {"bias flag without its tensors", true, StatusCode::kMissingTensor, "attn_q.bias", [](auto& b) { hp_u32(b, hp::kFlags, blob::kFlagQkvBias); }},
+      {"llama3 rope flag without rope_freqs", true, StatusCode::kMissingTensor, "rope_freqs", [](auto& b) { hp_u32(b, hp::kFlags, blob::kFlagRopeFreqs); }},
+      {"embed scale 0", true, StatusCode::kBadHparams, "embedding scale", [](auto& b) { hp_f32(b, hp::kEmbedScale, 0.0f); }},
+      {"embed scale NaN", true, StatusCode::kBadHparams, "embedding scale", [](auto& b) { hp_f32(b, hp::kEmbedScale, NAN); }},
+      {"attention scale -1", true, StatusCode::kBadHparams, "attention scale", [](auto& b) { hp_f32(b, hp::kAttnScale, -1.0f); }},
+      {"attention scale inf", true, StatusCode::kBadHparams, "attention scale", [](auto& b) { hp_f32(b, hp::kAttnScale, INFINITY); }},
+      {"soft-cap NaN", true, StatusCode::kBadHparams, "soft-cap", [](auto& b) { hp_f32(b, hp::kFinalSoftcap, NAN); }},
+      {"soft-cap -1", true, StatusCode::kBadHparams, "soft-cap", [](auto& b) { hp_f32(b, hp::kFinalSoftcap, -1.0f); }},
+      {"rope scaling 2", true, StatusCode::kBadHparams, "unknown rope scaling 2", [](auto& b) { hp_u32(b, hp::kRopeScaling, 2); }},
+      {"linear rope factor 0.5", true, StatusCode::kBadHparams, "rope scale factor 0.5", [](auto& b) { hp_u32(b, hp::kRopeScaling, 1); hp_f32(b, hp::kRopeScaleFactor, 0.5f); }},
+      {"rope factor without scaling", true, StatusCode::kBadHparams, "rope scale factor 4", [](auto& b) { hp_f32(b, hp::kRopeScaleFactor, 4.0f); }},
+      {"layer kind 2", true, StatusCode::kBadHparams, "layer 0: unknown attention kind 2", [](auto& b) { store_u32(&b[section(b, kLayers).offset + blob::layer::kAttention], 2); }},
+      {"sliding layer without a window", true, StatusCode::kBadHparams, "layer 0: window 0", [](auto& b) { store_u32(&b[section(b, kLayers).offset + blob::layer::kAttention], 1); }},
+      {"global layer with a window", true, StatusCode::kBadHparams, "layer 0: window 8", [](auto& b) { store_u32(&b[section(b, kLayers).offset + blob::layer::kWindow], 8); }},
+      {"layer rope base NaN", true, StatusCode::kBadHparams, "layer 0: rope base", [](auto& b) { blob::store_f32(&b[section(b, kLayers).offset + blob::layer::kRopeBase], NAN); }},
+      {"layer rope base 0", true, StatusCode::kBadHparams, "layer 0: rope base", [](auto& b) { blob::store_f32(&b[section(b, kLayers).offset + blob::layer::kRopeBase], 0.0f); }},
+      {"layer rope_scaled 2", true, StatusCode::kBadHparams, "layer 0: rope_scaled = 2", [](auto& b) { store_u32(&b[section(b, kLayers).offset + blob::layer::kRopeScaled], 2); }},
+      {"layers section short", true, StatusCode::kBadLayout, "layers section is 8 bytes, 1 layers need 16", [](auto& b) { store_u64(&b[section(b, kLayers).entry + 16], 8); }},
       {"layers 0", true, StatusCode::kBadHparams, "layers = 0", [](auto& b) { hp_u32(b, hp::kLayers, 0); }},
       {"layers -1", true, StatusCode::kBadHparams, "layers = 4294967295", [](auto& b) { hp_u32(b, hp::kLayers, ~0u); }},
-      {"layers 2 (tensors missing)", true, StatusCode::kMissingTensor, "layer 1", [](auto& b) { hp_u32(b, hp::kLayers, 2); }},
+      {"layers 2 (the layers section disagrees)", true, StatusCode::kBadLayout, "2 layers need 32", [](auto& b) { hp_u32(b, hp::kLayers, 2); }},
       {"dim 0", true, StatusCode::kBadHparams, "dim = 0", [](auto& b) { hp_u32(b, hp::kDim, 0); }},
       {"dim 33", true, StatusCode::kBadHparams, "dim = 33", [](auto& b) { hp_u32(b, hp::kDim, 33); }},
       {"dim -1", true, StatusCode::kBadHparams, "dim = 4294967295", [](auto& b) { hp_u32(b, hp::kDim, ~0u); }},
@@ -253,7 +281,9 @@ void tok_u32(std::vector<uint8_t>& b, size_t field, uint32_t v) { store_u32(&b[s
 
 TEST(BlobCorruption, TokenizerCases) {
   const std::vector<Case> cases = {
-      {"model 2", true, StatusCode::kBadTokenizer, "model", [](auto& b) { tok_u32(b, 0, 2); }},
+      {"model 3", true, StatusCode::kBadTokenizer, "model 3", [](auto& b) { tok_u32(b, 0, 3); }},
+      {"model 2 (sizes then disagree: no scores)", true, StatusCode::kBadTokenizer, "counts say", [](auto& b) { tok_u32(b, 0, 2); }},
+      {"flags 1 on byte-level BPE", true, StatusCode::kBadTokenizer, "reserved", [](auto& b) { tok_u32(b, 20, 1); }},
       {"pre 9", true, StatusCode::kBadTokenizer, "pre", [](auto& b) { tok_u32(b, 4, 9); }},
       {"n_tokens -1", true, StatusCode::kBadTokenizer, "4294967295", [](auto& b) { tok_u32(b, 8, ~0u); }},
       {"n_merges -1", true, StatusCode::kBadTokenizer, "4294967295", [](auto& b) { tok_u32(b, 12, ~0u); }},
@@ -269,6 +299,96 @@ TEST(BlobCorruption, TokenizerCases) {
   for (const Case& c : cases) run_case(c);
 }
 
+// The SentencePiece section (model 2) of the tiny Gemma-style model: header,
+// sizes, scores, types, texts (tests/support/tiny_model.h: 352 tokens, byte
+// tokens at 6..261).
+const std::vector<uint8_t>& valid_spm_blob() {
+  static std::vector<uint8_t> b = [] {
+    std::vector<uint8_t> v;
+    Status st = testing::tiny_spm_blob(&v);
+    if (!st.is_ok()) std::fprintf(stderr, "tiny spm blob: %s\n", st.message());
+    return v;
+  }();
+  return b;
+}
+
+blob::tok::Layout spm_layout(const std::vector<uint8_t>& b) {
+  const uint8_t* t = b.data() + section(b, kTok).offset;
+  return blob::tok::layout(load_u32(t), load_u32(t + 8), load_u32(t + 12), load_u32(t + 16));
+}
+// Offset in the file of tokenizer-section array `at` + `i` bytes.
+size_t tok_at(const std::vector<uint8_t>& b, uint64_t at, size_t i) { return size_t(section(b, kTok).offset + at + i); }
+
+TEST(BlobCorruption, SentencePieceTokenizerCases) {
+  ASSERT_TRUE(load(valid_spm_blob()).is_ok());
+  ASSERT_EQ(load_u32(valid_spm_blob().data() + section(valid_spm_blob(), kTok).offset), 2u);
+  const float nan = std::nanf(""), inf = INFINITY;
+  const std::vector<Case> cases = {
+      {"model 3", true, StatusCode::kBadTokenizer, "counts say", [](auto& b) { tok_u32(b, 0, 3); }},
+      {"model 1 (sizes then disagree: scores)", true, StatusCode::kBadTokenizer, "counts say", [](auto& b) { tok_u32(b, 0, 1); }},
+      {"pre 1", true, StatusCode::kBadTokenizer, "pre-tokenizer 1", [](auto& b) { tok_u32(b, 4, 1); }},
+      {"n_merges 1 (size disagrees)", true, StatusCode::kBadTokenizer, "counts say", [](auto& b) { tok_u32(b, 12, 1); }},
+      {"pool_bytes + 4 (size disagrees)", true, StatusCode::kBadTokenizer, "counts say",
+       [](auto& b) { tok_u32(b, 16, load_u32(&b[section(b, kTok).offset + 16]) + 4); }},
+      {"flags 2 (unknown bit)", true, StatusCode::kBadTokenizer, "flags 0x2", [](auto& b) { tok_u32(b, 20, 2); }},
+      {"flags high bit", true, StatusCode::kBadTokenizer, "flags 0x80000001", [](auto& b) { tok_u32(b, 20, 0x80000001u); }},
+      {"section 4 bytes short (scores cut)", true, StatusCode::kBadTokenizer, "counts say",
+       [](auto& b) { store_u64(&b[section(b, kTok).entry + 16], section(b, kTok).bytes - 4); }},
+      {"score NaN", true, StatusCode::kBadTokenizer, "not finite",
+       [nan](auto& b) { blob::store_f32(&b[tok_at(b, spm_layout(b).scores, 4 * 300)], nan); }},
+      {"score -inf", true, StatusCode::kBadTokenizer, "not finite",
+       [inf](auto& b) { blob::store_f32(&b[tok_at(b, spm_layout(b).scores, 4 * 270)], -inf); }},
+      {"token_offset[n] != pool_bytes", true, StatusCode::kBadTokenizer, "pool_bytes",
+       [](auto& b) { const uint64_t n = testing::kTinySpmVocab; store_u32(&b[tok_at(b, spm_layout(b).offsets, 4 * n)], load_u32(&b[tok_at(b, spm_layout(b).offsets, 4 * n)]) - 1); }},
+      {"offsets decreasing", true, StatusCode::kBadTokenizer, "decreases", [](auto& b) { tok_u32(b, 24 + 4 * 10, 0); }},
+      {"token type 9", true, StatusCode::kBadTokenizer, "type 9", [](auto& b) { b[tok_at(b, spm_layout(b).types, 300)] = 9; }},
+      {"normal token typed byte", true, StatusCode::kBadTokenizer, "<0xNN>", [](auto& b) { b[tok_at(b, spm_layout(b).types, 300)] = 6; }},
+      {"byte token misspelled", true, StatusCode::kBadTokenizer, "<0xNN>",
+       [](auto& b) { b[tok_at(b, spm_layout(b).pool, load_u32(&b[tok_at(b, spm_layout(b).offsets, 4 * 6)]) + 2)] = 'y'; }},
+      {"a byte without fallback", true, StatusCode::kBadTokenizer, "",
+       [](auto& b) {  // <0x41> becomes <0x00>'s twin: a duplicate, or 'A' unreachable
+         b[tok_at(b, spm_layout(b).pool, load_u32(&b[tok_at(b, spm_layout(b).offsets, 4 * (6 + 0x41))]) + 3)] = '0';
+         b[tok_at(b, spm_layout(b).pool, load_u32(&b[tok_at(b, spm_layout(b).offsets, 4 * (6 + 0x41))]) + 4)] = '0';
+       }},
+  };
+  for (const Case& c : cases) run_case(c, valid_spm_blob());
+}
+
+// Flag bit 0 is a valid change (add_space_prefix): the blob loads and a
+// text fragment gets its "▁"; every forged bit flip of the section header
+// either loads or fails with a tokenizer or layout error.
+TEST(BlobCorruption, SentencePieceHeaderBits) {
+  std::vector<uint8_t> b = valid_spm_blob();
+  tok_u32(b, 20, blob::tok::kFlagAddSpacePrefix);
+  reseal(&b);
+  {
+    Engine e;
+    EngineOptions o;
+    o.blob_data = b.data();
+    o.blob_size = b.size();
+    ASSERT_TRUE(e.open(o).is_ok());
+    int32_t ids[8];
+    size_t n = 0;
+    ASSERT_TRUE(e.tokenizer().encode("hello", 5, false, ids, 8, &n).is_ok());
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(ids[0], e.tokenizer().find("\xE2\x96\x81hello", 8));
+  }
+  const std::vector<uint8_t>& full = valid_spm_blob();
+  const size_t at = size_t(section(full, kTok).offset);
+  for (size_t i = at; i < at + blob::tok::kHeaderBytes; ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> c = full;
+      c[i] ^= uint8_t(1u << bit);
+      reseal(&c);
+      const Status st = load(c);
+      if (st.is_ok()) continue;
+      EXPECT_TRUE(st.code() == StatusCode::kBadTokenizer || st.code() == StatusCode::kInvalidArgument ||
+                  st.code() == StatusCode::kBadLayout)
+          << "byte " << i - at << " bit " << bit << ": " << status_code_name(st.code()) << " " << st.message();
+    }
+  }
+}
+
 TEST(BlobCorruption, TensorDirectoryCases) {
   auto at = [](std::vector<uint8_t>& b, const char* t, size_t f) { return &b[dir_entry(b, tensor_index(b, t)) + f]; };
   const char* q = "blk.0.attn_q.weight";
@@ -281,7 +401,10 @@ TEST(BlobCorruption, TensorDirectoryCases) {
       {"empty name", true, StatusCode::kBadTensor, "empty name", [&](auto& b) { std::memset(at(b, q, 0), 0, 48); }},
       {"duplicate name", true, StatusCode::kBadTensor, "name 'blk.0.attn_q.weight' is not its role's name 'blk.0.attn_k.weight'",
        [&](auto& b) { std::memcpy(at(b, "blk.0.attn_k.weight", 0), "blk.0.attn_q.weight\0", 20); }},
-      {"unknown role 4", true, StatusCode::kBadTensor, "unknown role 4", [&](auto& b) { store_u32(at(b, q, kRole), 4); }},
+      {"unknown role 9", true, StatusCode::kBadTensor, "unknown role 9", [&](auto& b) { store_u32(at(b, q, kRole), 9); }},
+      {"unknown role 26", true, StatusCode::kBadTensor, "unknown role 26", [&](auto& b) { store_u32(at(b, q, kRole), 26); }},
+      {"a role this architecture does not use (QK-norm in a llama blob)", true, StatusCode::kBadTensor, "role 19 is not used by this architecture",
+       [&](auto& b) { store_u32(at(b, q, kRole), 19); }},
       {"unknown role -1", true, StatusCode::kBadTensor, "unknown role 4294967295", [&](auto& b) { store_u32(at(b, q, kRole), ~0u); }},
       {"duplicate role", true, StatusCode::kBadTensor, "duplicate role", [&](auto& b) { store_u32(at(b, "blk.0.attn_v.weight", kRole), 12); }},
       {"layer 1 of 1", true, StatusCode::kBadTensor, "layer 1 out of range", [&](auto& b) { store_u32(at(b, q, kLayer), 1); }},

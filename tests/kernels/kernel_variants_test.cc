@@ -20,6 +20,7 @@
 //   rope        |y - ref| <= 1e-6 * (|x0| + |x1|)   (FMA vs separate rounding)
 //   softmax     |y - ref| <= 2e-6 * ref + 1e-9      (polynomial exp, ~2e-7 rel)
 //   silu_mul    |y - ref| <= 2e-6 * |ref|              (polynomial exp + division)
+//   gelu_mul    |y - ref| <= 4e-6 * |ref| + 1e-6 * |up| (exp form vs the reference's tanh)
 //   attention   |y - ref| <= 4e-5 + 1e-6 absolute      (|v| <= 2, sum p = 1: 2e-5 relative)
 #include <gtest/gtest.h>
 
@@ -641,6 +642,35 @@ TEST_P(KernelVariantTest, SiluMul) {
   }
 }
 
+TEST_P(KernelVariantTest, GeluMul) {
+  // Odd sizes, large |g| (tanh saturates, exp(-2u) overflows to inf), tiny g,
+  // and exact zeros.
+  for (uint32_t n : {1u, 7u, 9u, 64u, 2049u}) {
+    std::vector<float> g(n), up(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      g[i] = (i % 13 == 0) ? uniform(-120, 120) : (i % 17 == 0) ? uniform(-1e-5f, 1e-5f) : uniform(-8, 8);
+      if (i % 29 == 0) g[i] = 0.0f;
+      up[i] = uniform(-4, 4);
+    }
+    std::vector<float> ya(g), yb(g);
+    s.gelu_mul(ya.data(), up.data(), n);
+    k->gelu_mul(yb.data(), up.data(), n);
+    for (uint32_t i = 0; i < n; ++i)
+      // Absolute term: for g < -4 the reference's 1 + tanh(u) cancels
+      // (|error| <= |g up| 2^-24 ~ 5e-7 |up|); the sigmoid form does not.
+      ASSERT_NEAR(ya[i], yb[i], 4e-6f * std::fabs(ya[i]) + 1e-6f * std::fabs(up[i]) + 1e-30f)
+          << where(k, "gelu_mul", "n=" + std::to_string(n)) << " i=" << i << " gate=" << g[i];
+  }
+  // The reference itself against double-precision GELU-tanh.
+  for (float x : {-6.0f, -2.5f, -1.0f, -0.1f, 0.0f, 0.3f, 1.0f, 2.0f, 5.0f}) {
+    float g = x;
+    const float up = 1.0f;
+    s.gelu_mul(&g, &up, 1);
+    const double u = std::sqrt(2.0 / M_PI) * (double(x) + 0.044715 * double(x) * x * x);
+    ASSERT_NEAR(g, 0.5 * x * (1.0 + std::tanh(u)), 1e-6) << "x=" << x;
+  }
+}
+
 // ---- paged KV ------------------------------------------------------------------------
 
 struct KvFixture {
@@ -699,12 +729,21 @@ TEST_P(KernelVariantTest, Attention) {
       std::vector<float> q(size_t(sh.heads) * sh.head_dim);
       for (float& x : q) x = uniform(-2, 2);
       const uint32_t h0 = h_split ? 1 : 0, h1 = h_split ? sh.heads - 1 : sh.heads;
-      std::vector<float> oa(q.size(), kNaN), ob(q.size(), kNaN), scratch(sh.n_ctx);
+      // Sliding windows: from the start, inside the first block, at a block
+      // boundary, mid-way, only the last position.
+      const uint32_t firsts[] = {0, 1, sh.block_tokens, sh.n_ctx / 2 + 1, sh.n_ctx - 1};
+      for (uint32_t first : firsts) {
+      if (first >= sh.n_ctx) continue;
+      std::vector<float> oa(q.size(), kNaN), ob(q.size(), kNaN), scratch(sh.n_ctx - first, kNaN);
       const float scale = 1.0f / std::sqrt(float(sh.head_dim));
-      s.attention(kv.view(), AttentionArgs{q.data(), oa.data(), scratch.data(), sh.heads, h0, h1, sh.n_ctx, scale});
-      k->attention(kv.view(), AttentionArgs{q.data(), ob.data(), scratch.data(), sh.heads, h0, h1, sh.n_ctx, scale});
+      AttentionArgs args{q.data(), oa.data(), scratch.data(), sh.heads, h0, h1, sh.n_ctx, scale};
+      args.first = first;
+      s.attention(kv.view(), args);
+      args.out = ob.data();
+      k->attention(kv.view(), args);
       const std::string at = where(k, "attention", "heads=" + std::to_string(sh.heads) + " kv_heads=" + std::to_string(sh.kv_heads) +
                                                        " head_dim=" + std::to_string(sh.head_dim) + " n_ctx=" + std::to_string(sh.n_ctx) +
+                                                       " first=" + std::to_string(first) +
                                                        " h=[" + std::to_string(h0) + "," + std::to_string(h1) + ")");
       for (size_t i = 0; i < q.size(); ++i) {
         const uint32_t h = uint32_t(i / sh.head_dim);
@@ -715,7 +754,32 @@ TEST_P(KernelVariantTest, Attention) {
         // |v| <= 2 (stored as f16) and the p sum to 1: 2e-5 * 2 + 1e-6.
         ASSERT_NEAR(oa[i], ob[i], 4e-5f + 1e-6f) << at << " i=" << i;
       }
+      }
     }
+}
+
+// A window over the last positions equals full attention over a cache that
+// holds only those positions: the scalar reference's `first` checked
+// against itself, by content rather than by index arithmetic.
+TEST_P(KernelVariantTest, AttentionWindowEqualsShorterCache) {
+  const uint32_t heads = 4, kv_heads = 2, head_dim = 32, block_tokens = 4, n_ctx = 23, first = 9;
+  KvFixture full = make_kv(kv_heads, head_dim, block_tokens, n_ctx, rng);
+  KvFixture tail = make_kv(kv_heads, head_dim, block_tokens, n_ctx - first, rng);
+  std::vector<float> kk(kv_heads * head_dim), vv(kk.size());
+  for (uint32_t pos = 0; pos < n_ctx; ++pos) {
+    for (float& x : kk) x = uniform(-2, 2);
+    for (float& x : vv) x = uniform(-2, 2);
+    s.kv_store(full.view(), full.k.data(), full.v.data(), pos, kk.data(), vv.data());
+    if (pos >= first) s.kv_store(tail.view(), tail.k.data(), tail.v.data(), pos - first, kk.data(), vv.data());
+  }
+  std::vector<float> q(heads * head_dim), oa(q.size()), ob(q.size()), scratch(n_ctx);
+  for (float& x : q) x = uniform(-2, 2);
+  AttentionArgs args{q.data(), oa.data(), scratch.data(), heads, 0, heads, n_ctx, 0.2f};
+  args.first = first;
+  k->attention(full.view(), args);
+  AttentionArgs whole{q.data(), ob.data(), scratch.data(), heads, 0, heads, n_ctx - first, 0.2f};
+  s.attention(tail.view(), whole);
+  for (size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(oa[i], ob[i], 5e-5f) << where(k, "attention", "window") << " i=" << i;
 }
 
 std::string variant_name(const ::testing::TestParamInfo<size_t>& info) {

@@ -167,6 +167,67 @@ TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
   std::printf("heap allocations after init: %ld (KV full said: %s)\n", allocs, kv_full_s.message());
 }
 
+// Gemma 3 (issue 14): the sliding-window pool recycles blocks as the window
+// moves, from the arena, with no heap: a prompt past the 512-token window,
+// 200 sampled tokens, a forked sequence, a rewind past the window (refused
+// with a clear error, the sequence unchanged), a reset and a second run.
+TEST_F(AllocFreeTest, Gemma3SlidingWindowRecyclingAllocatesNothing) {
+  const std::string path = testing::model_path("gemma3-270m-int4.tern");
+  EngineOptions o;
+  o.model_path = path.c_str();
+  o.limits.max_context = 2048;
+  o.limits.max_sequences = 2;
+  o.threads = 2;
+  o.sampling.temperature = 0.8f;
+  o.sampling.seed = 11;
+  auto engine = std::make_unique<Engine>();
+  Status s = engine->open(o);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  ASSERT_NE(engine->model().window_kv(), nullptr) << "Gemma's sliding layers should have their own pool";
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "Sliding windows keep only the last few hundred positions of a layer. ";
+  Status prefill_s, gen_s, fork_s, rewound_s, after_reset_s;
+  uint32_t generated = 0, prompt_tokens = 0, window_used_max = 0;
+  long allocs = 0;
+  {
+    Counting counting;
+    KvSequence* seq = engine->sequence(0);
+    TokenHistory h{engine->history(0), 0, engine->limits().max_context};
+    size_t n = 0;
+    prefill_s = engine->tokenizer().encode_prompt(text.data(), text.size(), false, true, h.ids, h.cap, &n);
+    h.n = uint32_t(n);
+    prompt_tokens = h.n;
+    GenerateRequest req;
+    req.max_new_tokens = 200;
+    req.on_token = ignore_text;
+    GenerateStats st;
+    gen_s = generate(engine.get(), seq, &h, req, &st);
+    generated = st.generated;
+    window_used_max = engine->model().window_kv()->used_blocks();
+    fork_s = engine->model().kv().fork(*seq, engine->sequence(1));
+    if (fork_s.is_ok()) fork_s = engine->decode(engine->sequence(1), 818);
+    // Rewind sequence 0 to position 100 (its window there was recycled long ago).
+    engine->model().kv().truncate(seq, 100);
+    rewound_s = engine->decode(seq, 818);
+    engine->reset(seq);
+    after_reset_s = engine->prefill(seq, h.ids, 40);
+    allocs = counting.stop();
+  }
+  EXPECT_TRUE(prefill_s.is_ok()) << prefill_s.message();
+  EXPECT_GT(prompt_tokens, 600u);
+  EXPECT_TRUE(gen_s.is_ok()) << gen_s.message();
+  EXPECT_EQ(generated, 200u);
+  EXPECT_TRUE(fork_s.is_ok()) << fork_s.message();
+  EXPECT_EQ(rewound_s.code(), StatusCode::kInvalidArgument) << rewound_s.message();
+  EXPECT_NE(std::string(rewound_s.message()).find("sliding-window"), std::string::npos) << rewound_s.message();
+  EXPECT_TRUE(after_reset_s.is_ok()) << after_reset_s.message();
+  // Each sequence holds at most window_blocks(512, chunk 64, 16) = 37 blocks of the window pool.
+  EXPECT_LE(window_used_max, 37u);
+  EXPECT_EQ(allocs, 0) << "heap allocations after init";
+  std::printf("gemma3: %u prompt + %u generated tokens, window pool %u blocks in use, heap allocations %ld\n",
+              prompt_tokens, generated, window_used_max, allocs);
+}
+
 bool g_stop = false;
 bool stop_check(void*) { return g_stop; }
 

@@ -37,6 +37,25 @@ ModelShape smol_shape() {  // SmolLM2-135M
   return s;
 }
 
+ModelShape gemma3_shape() {  // Gemma 3 270M: 15 sliding layers (window 512), 3 global
+  ModelShape s;
+  s.layers = 18;
+  s.dim = 640;
+  s.heads = 4;
+  s.kv_heads = 1;
+  s.head_dim = 256;
+  s.ffn = 2048;
+  s.vocab = 262144;
+  s.rope_dim = 256;
+  s.n_tokens = 262144;
+  s.tokenizer_model = 2;
+  s.token_text_bytes = 2400000;
+  s.rope_tables = 2;
+  s.sliding_layers = 15;
+  s.window = 512;
+  return s;
+}
+
 MemoryPlan plan_or_die(const ModelShape& s, const RunLimits& l) {
   MemoryPlan p;
   const char* why = "";
@@ -317,6 +336,42 @@ TEST(CallerArena, AfterInitOnlyKvFullOrContextFullEverFail) {
   EXPECT_EQ(e->model().kv().used_blocks(), 0u);
   EXPECT_EQ(run(1).code(), StatusCode::kContextFull);
   EXPECT_EQ(e->arena().high_water(), high);
+}
+
+// Issue 14: sliding-window layers keep only their window. Gemma 3 270M at
+// 32,768 tokens of context needs at most a fifth of the KV bytes of an
+// all-global cache, and the window pool's size does not depend on the context.
+TEST(MemoryPlan, SlidingWindowPoolIsBoundedByTheWindow) {
+  RunLimits l;
+  l.max_context = 32768;
+  const ModelShape g = gemma3_shape();
+  ModelShape all_global = g;
+  all_global.sliding_layers = 0;
+  const MemoryPlan p = plan_or_die(g, l), full = plan_or_die(all_global, l);
+  std::printf("Gemma 3 270M at 32768 tokens: KV %zu bytes (window pool %zu), all-global %zu: %.3f\n", p.kv_blocks,
+              p.window_kv_bytes, full.kv_blocks, double(p.kv_blocks) / double(full.kv_blocks));
+  EXPECT_LE(p.kv_blocks * 5, full.kv_blocks);
+  EXPECT_EQ(p.window_layers, 15u);
+  EXPECT_EQ(p.window_kv_block_count, KvPool::window_blocks(512, l.prefill_chunk, l.kv_block_tokens));
+  EXPECT_EQ(p.window_kv_block_count, 37u);  // ceil((512 + 64 - 1) / 16) + 1
+  EXPECT_EQ(p.kv_bytes_per_token, size_t(3) * 2 * 256 * 2);  // only the 3 global layers grow with the context
+  // Exactly the pools' arena bytes: global pool for 3 layers plus the window pool.
+  KvPoolShape gs{3, 1, 256, 16, 32768 / 16}, ws{15, 1, 256, 16, 37};
+  EXPECT_EQ(p.kv_blocks, KvPool::arena_bytes(gs, 1, 2048) + KvPool::arena_bytes(ws, 1, 2048));
+  // The window pool does not grow with the context; the global one does.
+  l.max_context = 8192;
+  const MemoryPlan q = plan_or_die(g, l);
+  EXPECT_EQ(q.window_kv_block_count, p.window_kv_block_count);
+  EXPECT_LT(q.kv_blocks, p.kv_blocks);
+  // A window as long as the context: no separate pool (nothing to save).
+  l.max_context = 512;
+  const MemoryPlan r = plan_or_die(g, l);
+  EXPECT_EQ(r.window_layers, 0u);
+  EXPECT_EQ(r.kv_bytes_per_token, size_t(18) * 2 * 256 * 2);
+  // Sequences each get their own ring.
+  l.max_context = 4096;
+  l.max_sequences = 4;
+  EXPECT_EQ(plan_or_die(g, l).window_kv_block_count, 4u * 37u);
 }
 
 }  // namespace

@@ -62,9 +62,10 @@ struct ForcedGolden {
   double logp_next, gap;
 };
 
-inline std::vector<GreedyGolden> read_greedy() {
+// prefix: "model" (SmolLM2, make_goldens.py) or "gemma3" (make_gemma3_goldens.py).
+inline std::vector<GreedyGolden> read_greedy(const std::string& prefix = "model") {
   std::vector<GreedyGolden> out;
-  std::ifstream in(golden_path("model_greedy.tsv"));
+  std::ifstream in(golden_path((prefix + "_greedy.tsv").c_str()));
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
@@ -83,9 +84,9 @@ inline std::vector<GreedyGolden> read_greedy() {
   return out;
 }
 
-inline std::vector<ForcedGolden> read_forced() {
+inline std::vector<ForcedGolden> read_forced(const std::string& prefix = "model") {
   std::vector<ForcedGolden> out;
-  std::ifstream in(golden_path("model_teacher_forced.tsv"));
+  std::ifstream in(golden_path((prefix + "_teacher_forced.tsv").c_str()));
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;

@@ -6,6 +6,7 @@
 // of thousands of times (truncations, bit flips) in seconds.
 #pragma once
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -250,6 +251,90 @@ inline Status pack_tiny(const std::vector<uint8_t>& gguf_bytes, std::vector<uint
 inline Status tiny_blob(std::vector<uint8_t>* blob, uint32_t seed = 1,
                         blob::WeightKind weights = blob::WeightKind::kInt4) {
   return pack_tiny(tiny_llama_gguf(seed).bytes(), blob, weights);
+}
+
+// Tiny llama with a SentencePiece-style vocabulary laid out as Gemma 3's
+// (tokenizer.ggml.model "llama"): 0 <pad>, 1 <eos>, 2 <bos>, 3 <unk>,
+// 4 <start_of_turn>, 5 <end_of_turn> (control; unk type unknown), 6..261 the
+// byte tokens <0x00>..<0xFF>, 262 "\n" and 263 "\n\n" user-defined (as
+// Gemma's), 264 "</s>" user-defined in the file (llama.cpp retypes it
+// control), then normal pieces scored in list order up to kTinySpmVocab.
+// BOS added, no add_space_prefix (Gemma 3's settings) unless asked; no chat
+// template (Gemma 3 270M's GGUF has none). Same weights as tiny_llama_gguf.
+constexpr uint32_t kTinySpmVocab = 352;
+constexpr int32_t kTinySpmBos = 2, kTinySpmEos = 1, kTinySpmUnk = 3, kTinySpmStartOfTurn = 4,
+                  kTinySpmEndOfTurn = 5, kTinySpmNewline = 262;
+
+inline void tiny_spm_vocab(std::vector<std::string>* tokens, std::vector<int32_t>* types, std::vector<float>* scores) {
+  *tokens = {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"};
+  *types = {3, 3, 3, 2, 3, 3};
+  char hex[8];
+  for (int b = 0; b < 256; ++b) {
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    tokens->push_back(hex);
+    types->push_back(6);
+  }
+  for (const char* t : {"\n", "\n\n", "</s>"}) {
+    tokens->push_back(t);
+    types->push_back(4);
+  }
+  *scores = std::vector<float>(tokens->size(), 0.0f);
+  const std::string sp = "\xE2\x96\x81";  // U+2581
+  std::vector<std::string> pieces = {sp, sp + sp};
+  for (char c = 'a'; c <= 'z'; ++c) pieces.push_back(std::string(1, c));
+  for (const char* p : {"th", "he", "ll", "lo", "llo", "ld", "in", "er", "an", "or", "wo", "rl"}) pieces.push_back(p);
+  for (const char* p : {"t", "h", "w", "a", "i", "o", "s", "m", "u"}) pieces.push_back(sp + p);
+  for (const char* p : {"the", "hello", "world", "wor", "hel"}) pieces.push_back(sp + p);
+  for (const char* p : {"hello", "user", "model", "é", "ü", "日本", "日"}) pieces.push_back(p);
+  float score = -1.0f;
+  for (const std::string& p : pieces) {
+    tokens->push_back(p);
+    types->push_back(1);
+    scores->push_back(score);
+    score -= 0.5f;
+  }
+  while (tokens->size() < kTinySpmVocab) {  // filler pieces nothing merges into
+    tokens->push_back("<unused" + std::to_string(tokens->size()) + ">");
+    types->push_back(5);
+    scores->push_back(0.0f);
+  }
+}
+
+inline TinyGguf tiny_spm_llama_gguf(uint32_t seed = 1, bool add_space_prefix = false) {
+  TinyGguf g = tiny_llama_gguf(seed);
+  g.erase("tokenizer.ggml.merges");
+  g.erase("tokenizer.chat_template");
+  g.set_str("tokenizer.ggml.model", "llama");
+  g.set_str("tokenizer.ggml.pre", "default");
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  std::vector<float> scores;
+  tiny_spm_vocab(&tokens, &types, &scores);
+  g.set_strs("tokenizer.ggml.tokens", tokens);
+  g.set_i32s("tokenizer.ggml.token_type", types);
+  g.set("tokenizer.ggml.scores", [scores](auto& b) {
+    TinyGguf::u32(b, uint32_t(pack::GgufType::kArray)); TinyGguf::u32(b, uint32_t(pack::GgufType::kF32));
+    TinyGguf::u64(b, scores.size());
+    for (float x : scores) TinyGguf::f32(b, x);
+  });
+  g.set_u32("tokenizer.ggml.bos_token_id", uint32_t(kTinySpmBos));
+  g.set_u32("tokenizer.ggml.eos_token_id", uint32_t(kTinySpmEos));
+  g.set_u32("tokenizer.ggml.unknown_token_id", uint32_t(kTinySpmUnk));
+  g.set_u32("tokenizer.ggml.padding_token_id", 0);
+  g.set("tokenizer.ggml.add_bos_token", [](auto& b) { TinyGguf::u32(b, uint32_t(pack::GgufType::kBool)); TinyGguf::u8(b, 1); });
+  g.set("tokenizer.ggml.add_space_prefix",
+        [add_space_prefix](auto& b) { TinyGguf::u32(b, uint32_t(pack::GgufType::kBool)); TinyGguf::u8(b, add_space_prefix ? 1 : 0); });
+  // The [vocab, dim] matrices for this vocabulary.
+  const uint32_t s = seed * 100;
+  g.tensor("token_embd.weight")->ne = {32, kTinySpmVocab};
+  g.tensor("token_embd.weight")->data = tiny_q8_0(tiny_randoms(32 * kTinySpmVocab, s + 1, 1.0f));
+  g.tensor("output.weight")->ne = {32, kTinySpmVocab};
+  g.tensor("output.weight")->data = tiny_q8_0(tiny_randoms(32 * kTinySpmVocab, s + 2, 1.0f));
+  return g;
+}
+
+inline Status tiny_spm_blob(std::vector<uint8_t>* blob, uint32_t seed = 1, bool add_space_prefix = false) {
+  return pack_tiny(tiny_spm_llama_gguf(seed, add_space_prefix).bytes(), blob);
 }
 
 }  // namespace tern::testing

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/model_file.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -83,6 +85,8 @@ BlobContents tiny_model() {
   h.train_context = 128; h.rope_dim = 16; h.rope_base = 10000.0f; h.norm_eps = 1e-6f;
   h.tied_embed = true; h.bos = 1; h.eos = 2; h.pad = -1; h.unk = 0; h.im_start = 3; h.im_end = 4; h.add_bos = true;
   h.weight_kind = blob::WeightKind::kInt8;
+  h.attn_scale = 0.25f;
+  h.layer_configs = {BlobLayerConfig{true, 64, 10000.0f, false}};
   c.plan.limits.max_context = 256;
   c.plan.limits.max_sequences = 2;
   c.plan.limits.prefill_chunk = 8;
@@ -96,6 +100,27 @@ BlobContents tiny_model() {
   c.tensors.push_back(make_tensor("output_norm.weight", TensorRole::kOutputNorm, 0, DType::kF32, 1, 32, 2));
   c.tensors.push_back(make_tensor("blk.0.attn_q.weight", TensorRole::kAttnQ, 0, DType::kInt4G32, 32, 32, 3));
   return c;
+}
+
+// The runtime keeps two RoPE tables (local and global): a blob whose layers
+// ask for a third (base, scaled) pair is refused when opened, before anything
+// reads the tensors.
+TEST(BlobWriter, AThirdRopeConfigurationIsRefused) {
+  BlobContents c = tiny_model();
+  c.hparams.layers = 3;
+  c.hparams.layer_configs = {BlobLayerConfig{false, 0, 10000.0f, true}, BlobLayerConfig{true, 8, 20000.0f, false},
+                             BlobLayerConfig{false, 0, 10000.0f, false}};
+  std::vector<uint8_t> b;
+  ASSERT_TRUE(serialize_blob(c, &b).is_ok());
+  ModelFile f;
+  Status st = open_model_file(b.data(), b.size(), &f);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported) << st.message();
+  EXPECT_NE(std::string(st.message()).find("layer 2: a third distinct RoPE configuration"), std::string::npos) << st.message();
+  c.hparams.layer_configs[2].rope_scaled = true;  // = layer 0's: two configurations, accepted this far
+  ASSERT_TRUE(serialize_blob(c, &b).is_ok());
+  st = open_model_file(b.data(), b.size(), &f);
+  EXPECT_EQ(std::string(st.message()).find("RoPE"), std::string::npos) << st.message();
 }
 
 TEST(BlobWriter, SyntheticRoundTrip) {
@@ -112,12 +137,12 @@ TEST(BlobWriter, SyntheticRoundTrip) {
   EXPECT_EQ(blob::load_u32(&b[blob::hdr::kVersion]), blob::kFormatVersion);
   EXPECT_EQ(b[12], 0x04);  // endian marker stored little-endian
   EXPECT_EQ(blob::load_u64(&b[blob::hdr::kFileBytes]), b.size());
-  EXPECT_EQ(blob::load_u32(&b[blob::hdr::kSectionCount]), 6u);
+  EXPECT_EQ(blob::load_u32(&b[blob::hdr::kSectionCount]), 7u);
   EXPECT_EQ(blob::load_u64(&b[blob::hdr::kSectionTable]), 128u);
   EXPECT_EQ(blob::load_u32(&b[blob::hdr::kHeaderCrc]), blob::crc32(b.data(), 124));
 
   // Sections: all present, 8-aligned, data on a page boundary, ending the file.
-  ASSERT_EQ(v.sections.size(), 6u);
+  ASSERT_EQ(v.sections.size(), 7u);
   for (const BlobSectionView& s : v.sections) EXPECT_EQ(s.offset % 8, 0u) << "kind " << uint32_t(s.kind);
   const BlobSectionView* data = v.section(SectionKind::kTensorData);
   EXPECT_EQ(data->offset % kDataSectionAlignment, 0u);
@@ -133,7 +158,17 @@ TEST(BlobWriter, SyntheticRoundTrip) {
   EXPECT_EQ(blob::load_u32(hp + blob::hp::kTiedEmbed), 1u);
   EXPECT_EQ(blob::load_u32(hp + blob::hp::kAddBos), 1u);
   EXPECT_EQ(blob::load_u32(hp + blob::hp::kWeightKind), uint32_t(blob::WeightKind::kInt8));
-  for (size_t i = 88; i < blob::hp::kBytes; ++i) EXPECT_EQ(hp[i], 0) << "reserved hparams byte " << i;
+  EXPECT_EQ(blob::load_u32(hp + blob::hp::kActivation), 0u);
+  EXPECT_EQ(blob::load_f32(hp + blob::hp::kEmbedScale), 1.0f);
+  EXPECT_EQ(blob::load_f32(hp + blob::hp::kRopeScaleFactor), 1.0f);
+  for (size_t i = 124; i < blob::hp::kBytes; ++i) EXPECT_EQ(hp[i], 0) << "reserved hparams byte " << i;
+  // The layers section: one 16-byte entry per layer.
+  const BlobSectionView* layers = v.section(SectionKind::kLayers);
+  ASSERT_EQ(layers->bytes, 16u);
+  EXPECT_EQ(blob::load_u32(layers->data + blob::layer::kAttention), 1u);
+  EXPECT_EQ(blob::load_u32(layers->data + blob::layer::kWindow), 64u);
+  EXPECT_EQ(blob::load_f32(layers->data + blob::layer::kRopeBase), 10000.0f);
+  EXPECT_EQ(blob::load_u32(layers->data + blob::layer::kRopeScaled), 0u);
   const uint8_t* pl = v.section(SectionKind::kMemoryPlan)->data;
   EXPECT_EQ(blob::load_u32(pl + blob::plan::kMaxContext), 256u);
   EXPECT_EQ(blob::load_u32(pl + blob::plan::kMaxSequences), 2u);

@@ -291,8 +291,8 @@ TEST(Packer, ReportsBadInput) {
   t.set_str("llama.block_count", "one");
   expect_error(t, StatusCode::kBadGguf, "llama.block_count");
   t = tiny_llama();
-  t.set_str("general.architecture", "qwen2");
-  expect_error(t, StatusCode::kUnsupported, "qwen2");
+  t.set_str("general.architecture", "mamba");
+  expect_error(t, StatusCode::kUnsupported, "unsupported architecture \"mamba\" (tern reads llama, qwen2, qwen3, gemma3)");
   t = tiny_llama();
   t.tensor("blk.0.attn_k.weight")->ne = {16, 32};
   expect_error(t, StatusCode::kBadTensor, "blk.0.attn_k.weight");
@@ -300,8 +300,12 @@ TEST(Packer, ReportsBadInput) {
   t.tensors.erase(t.tensors.begin() + 9);  // ffn_gate
   expect_error(t, StatusCode::kMissingTensor, "blk.0.ffn_gate.weight");
   t = tiny_llama();
-  t.tensors.push_back({"rope_freqs.weight", {8}, GgmlType::kF32, enc_f32(randoms(8, 13))});
-  expect_error(t, StatusCode::kUnsupported, "rope_freqs.weight");
+  t.tensors.push_back({"blk.0.attn_gate.weight", {8}, GgmlType::kF32, enc_f32(randoms(8, 13))});
+  expect_error(t, StatusCode::kUnsupported, "blk.0.attn_gate.weight");
+  t = tiny_llama();
+  t.tensor("blk.0.ffn_up.weight")->type = GgmlType::kQ8_1;  // a type the packer does not read
+  t.tensor("blk.0.ffn_up.weight")->data.resize(2048 / 32 * 36);
+  expect_error(t, StatusCode::kUnsupported, "has type Q8_1; tern reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K");
   t = tiny_llama();
   t.tensor("blk.0.ffn_up.weight")->data = enc_f32(std::vector<float>(2048, NAN));
   expect_error(t, StatusCode::kBadTensor, "non-finite");

@@ -289,6 +289,16 @@ int report_error(const char* tool, const Status& s, bool json) {
   return 1;
 }
 
+Status open_tokenizer(const ModelFile& file, size_t max_text_bytes, std::vector<uint8_t>* mem, TextTokenizer* tok,
+                      ChatFormat* chat) {
+  mem->assign(TextTokenizer::arena_bytes(file.shape(), max_text_bytes) + Arena::kDefaultAlign, 0);
+  Arena arena;
+  arena.init(mem->data(), mem->size());
+  TERN_RETURN_IF_ERROR(tok->init(file, max_text_bytes, &arena));
+  (void)chat_format_select(file.chat_template, file.chat_template_bytes, file.hp.im_start, file.hp.im_end, *tok, chat);
+  return Status::ok();
+}
+
 int print_plan(const EngineOptions& opt, bool json, const char* tool) {
   BlobMap map;
   const int err = blob_map_file(opt.model_path, &map);

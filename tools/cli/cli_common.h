@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "runtime/engine.h"
 #include "runtime/generate.h"
@@ -72,6 +73,13 @@ void print_plan_text(FILE* f, const PlanReport& r);
 // and, with json, one final {"done":true,"status":..,"error":..} on stdout.
 // Returns 1.
 int report_error(const char* tool, const Status& s, bool json);
+
+// The blob's tokenizer alone (no weights, KV or threads: tern-run
+// --tokenize, tern-info), its arena in *mem sized for encode inputs of up to
+// max_text_bytes, and the chat format the engine would select (kind kNone if
+// none). `file` and *mem must outlive *tok.
+Status open_tokenizer(const ModelFile& file, size_t max_text_bytes, std::vector<uint8_t>* mem, TextTokenizer* tok,
+                      ChatFormat* chat);
 
 // --print-plan: the arena the tool would take for these options (the blob's
 // limits overridden by the flags), by category, printed to stdout without

@@ -8,6 +8,18 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 }  // namespace
 
 bool parse_token_ids(const char* text, size_t len, std::vector<int32_t>* out, std::string* err, size_t max_ids) {
+  // A list in brackets, as tern-run --tokenize (and llama-tokenize --ids) print it.
+  size_t lo = 0, hi = len;
+  while (lo < hi && is_space(text[lo])) ++lo;
+  if (lo < hi && text[lo] == '[') {
+    while (hi > lo && is_space(text[hi - 1])) --hi;
+    if (hi == lo + 1 || text[hi - 1] != ']') {
+      *err = "--prompt-ids: '[' without a closing ']'";
+      return false;
+    }
+    text += lo + 1;
+    len = hi - lo - 2;
+  }
   const size_t first = out->size();
   size_t i = 0;
   size_t item = 0;  // index of the item being read

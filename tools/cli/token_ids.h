@@ -1,6 +1,7 @@
 // Token-id lists typed on a command line (tern-run --prompt-ids): decimal
 // integers separated by commas and/or whitespace ("1,2,3", "1, 2, 3",
-// "1 2 3"). Range against the vocabulary is the runtime's check
+// "1 2 3"), optionally in brackets ("[1, 2, 3]": what tern-run --tokenize
+// prints). Range against the vocabulary is the runtime's check
 // (Engine::check_tokens); this only parses.
 #pragma once
 #include <cstddef>

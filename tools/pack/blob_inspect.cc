@@ -54,7 +54,7 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     const uint8_t* e = p + table + uint64_t(k) * kSectionEntryBytes;
     BlobSectionView s;
     const uint32_t kind = load_u32(e);
-    if (kind < uint32_t(SectionKind::kHparams) || kind > uint32_t(SectionKind::kTensorData))
+    if (kind < uint32_t(SectionKind::kHparams) || kind >= kSectionKindCount)
       return LAYOUT("section %u has unknown kind %u", k, kind);
     s.kind = SectionKind(kind);
     s.offset = load_u64(e + 8);
@@ -79,7 +79,7 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
       if (x.offset < y.offset + y.bytes && y.offset < x.offset + x.bytes)
         return LAYOUT("sections %u and %u overlap", uint32_t(x.kind), uint32_t(y.kind));
     }
-  for (uint32_t kind = 1; kind <= 6; ++kind)
+  for (uint32_t kind = 1; kind < kSectionKindCount; ++kind)
     if (!v.section(SectionKind(kind))) return LAYOUT("section kind %u missing", kind);
   // No CRC covers the zero padding between the header, the table and the
   // sections; a strict reader checks it is zero, so every byte of the file is
@@ -101,6 +101,10 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
   }
   if (v.section(SectionKind::kHparams)->bytes != hp::kBytes) return LAYOUT("hparams section is not %llu bytes", ull(hp::kBytes));
   if (v.section(SectionKind::kMemoryPlan)->bytes != plan::kBytes) return LAYOUT("memory plan section is not %llu bytes", ull(plan::kBytes));
+  const uint32_t n_layers = load_u32(v.section(SectionKind::kHparams)->data + hp::kLayers);
+  if (v.section(SectionKind::kLayers)->bytes != uint64_t(n_layers) * layer::kEntryBytes)
+    return LAYOUT("layers section is %llu bytes, %u layers need %llu", ull(v.section(SectionKind::kLayers)->bytes), n_layers,
+                  ull(uint64_t(n_layers) * layer::kEntryBytes));
 
   const BlobSectionView& dir = *v.section(SectionKind::kTensorDir);
   const BlobSectionView& data = *v.section(SectionKind::kTensorData);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,24 @@ void write_hparams(const BlobHparams& h, uint8_t* p) {
   blob::store_i32(p + kImEnd, h.im_end);
   blob::store_u32(p + kAddBos, h.add_bos ? 1u : 0u);
   blob::store_u32(p + kWeightKind, uint32_t(h.weight_kind));
+  blob::store_u32(p + kActivation, uint32_t(h.activation));
+  blob::store_u32(p + kFlags, h.flags);
+  blob::store_f32(p + kEmbedScale, h.embed_scale);
+  blob::store_f32(p + kAttnScale, h.attn_scale);
+  blob::store_f32(p + kFinalSoftcap, h.final_softcap);
+  blob::store_u32(p + kRopeScaling, uint32_t(h.rope_scaling));
+  blob::store_f32(p + kRopeScaleFactor, h.rope_scale_factor);
+}
+
+void write_layers(const BlobHparams& h, uint8_t* p) {
+  for (size_t l = 0; l < h.layer_configs.size(); ++l) {
+    const BlobLayerConfig& c = h.layer_configs[l];
+    uint8_t* e = p + l * blob::layer::kEntryBytes;
+    blob::store_u32(e + blob::layer::kAttention, uint32_t(c.sliding ? blob::AttentionKind::kSliding : blob::AttentionKind::kGlobal));
+    blob::store_u32(e + blob::layer::kWindow, c.sliding ? c.window : 0);
+    blob::store_f32(e + blob::layer::kRopeBase, c.rope_base);
+    blob::store_u32(e + blob::layer::kRopeScaled, c.rope_scaled ? 1u : 0u);
+  }
 }
 
 void write_plan(const BlobPlan& pl, uint8_t* p) {
@@ -64,21 +83,35 @@ void write_plan(const BlobPlan& pl, uint8_t* p) {
   blob::store_u64(p + kTokenizerBytes, pl.bytes.tokenizer);
 }
 
-// Tokenizer section size; 0 with *err set if it cannot be represented.
+// Tokenizer section size (blob::tok::layout; the counts are checked by check_tokenizer).
 uint64_t tokenizer_bytes(const BlobTokenizer& t, uint64_t* pool_bytes) {
   uint64_t pool = 0;
   for (const std::string& s : t.tokens) pool += s.size();
   *pool_bytes = pool;
   const uint64_t n = t.tokens.size();
-  return blob::tok::kHeaderBytes + 4 * (n + 1) + align_up(n, 4) + 12 * uint64_t(t.merges.size()) + pool;
+  const uint64_t scores = t.model == uint32_t(blob::tok::Model::kSentencePiece) ? 4 * n : 0;
+  return blob::tok::kHeaderBytes + 4 * (n + 1) + align_up(n, 4) + 12 * uint64_t(t.merges.size()) + scores + pool;
 }
 
 Status check_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes) {
+  using blob::tok::Model;
   const uint64_t n = t.tokens.size();
   if (n == 0 || n >= UINT32_MAX) return invalid("token count out of range");
   if (t.types.size() != n) return invalid("token types and tokens differ in count");
   if (t.merges.size() >= UINT32_MAX) return invalid("too many merges");
   if (pool_bytes >= UINT32_MAX) return invalid("token texts exceed 4 GiB");
+  if (t.model == uint32_t(Model::kByteBpe)) {
+    if (t.pre != uint32_t(blob::tok::Pre::kSmollm) || t.flags != 0 || !t.scores.empty())
+      return invalid("byte-level BPE tokenizer with a pre-tokenizer other than smollm, flags or scores");
+  } else if (t.model == uint32_t(Model::kSentencePiece)) {
+    if (t.pre != uint32_t(blob::tok::Pre::kNone) || !t.merges.empty() || (t.flags & ~blob::tok::kKnownFlags) != 0)
+      return invalid("SentencePiece tokenizer with a pre-tokenizer, merges or unknown flags");
+    if (t.scores.size() != n) return invalid("token scores and tokens differ in count");
+    for (float s : t.scores)
+      if (!std::isfinite(s)) return invalid("token score not finite");
+  } else {
+    return invalid("unknown tokenizer model");
+  }
   for (uint8_t ty : t.types)
     if (ty < uint8_t(blob::tok::TokenType::kNormal) || ty > uint8_t(blob::tok::TokenType::kByte))
       return invalid("token type out of range");
@@ -88,17 +121,20 @@ Status check_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes) {
 }
 
 void write_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes, uint8_t* p) {
+  namespace tok = blob::tok;
   const uint32_t n = uint32_t(t.tokens.size());
-  blob::store_u32(p + 0, t.model);
-  blob::store_u32(p + 4, t.pre);
-  blob::store_u32(p + 8, n);
-  blob::store_u32(p + 12, uint32_t(t.merges.size()));
-  blob::store_u32(p + 16, uint32_t(pool_bytes));
-  blob::store_u32(p + 20, 0);
-  uint8_t* offsets = p + blob::tok::kHeaderBytes;         // u32 [n + 1]
-  uint8_t* types = offsets + 4 * (uint64_t(n) + 1);       // u8 [n], padded to 4
-  uint8_t* merges = types + align_up(n, 4);               // u32 [n_merges][3]
-  uint8_t* pool = merges + 12 * uint64_t(t.merges.size());
+  blob::store_u32(p + tok::kModel, t.model);
+  blob::store_u32(p + tok::kPre, t.pre);
+  blob::store_u32(p + tok::kNTokens, n);
+  blob::store_u32(p + tok::kNMerges, uint32_t(t.merges.size()));
+  blob::store_u32(p + tok::kPoolBytes, uint32_t(pool_bytes));
+  blob::store_u32(p + tok::kFlags, t.flags);
+  const tok::Layout l = tok::layout(t.model, n, uint32_t(t.merges.size()), uint32_t(pool_bytes));
+  uint8_t* offsets = p + l.offsets;  // u32 [n + 1]
+  uint8_t* types = p + l.types;      // u8 [n], padded to 4
+  uint8_t* merges = p + l.merges;    // u32 [n_merges][3]
+  uint8_t* scores = p + l.scores;    // f32 [n] (model 2)
+  uint8_t* pool = p + l.pool;
   uint32_t off = 0;
   for (uint32_t i = 0; i < n; ++i) {
     blob::store_u32(offsets + 4 * uint64_t(i), off);
@@ -109,9 +145,21 @@ void write_tokenizer(const BlobTokenizer& t, uint64_t pool_bytes, uint8_t* p) {
   blob::store_u32(offsets + 4 * uint64_t(n), off);
   for (size_t j = 0; j < t.merges.size(); ++j)
     for (int k = 0; k < 3; ++k) blob::store_u32(merges + 12 * j + 4 * k, t.merges[j][k]);
+  if (t.model == uint32_t(tok::Model::kSentencePiece))
+    for (uint32_t i = 0; i < n; ++i) blob::store_f32(scores + 4 * uint64_t(i), t.scores[i]);
 }
 
 }  // namespace
+
+Status serialize_tokenizer_section(const BlobTokenizer& t, std::vector<uint8_t>* out) {
+  uint64_t pool_bytes = 0;
+  const uint64_t bytes = tokenizer_bytes(t, &pool_bytes);
+  TERN_RETURN_IF_ERROR(check_tokenizer(t, pool_bytes));
+  if (bytes > uint64_t(SIZE_MAX)) return invalid("tokenizer section larger than this machine's address space");
+  out->assign(size_t(bytes), 0);
+  write_tokenizer(t, pool_bytes, out->data());
+  return Status::ok();
+}
 
 Status serialize_blob(const BlobContents& c, std::vector<uint8_t>* out) {
   for (const BlobTensor& t : c.tensors)
@@ -137,7 +185,7 @@ void seal_blob(std::vector<uint8_t>* blob_image) {
 
 Status layout_blob(const BlobContents& c, std::vector<uint8_t>* out, std::vector<uint64_t>* payload_at) {
   using namespace blob;
-  constexpr uint32_t kSections = 6;
+  constexpr uint32_t kSections = 7;
 
   uint64_t pool_bytes = 0;
   const uint64_t tok_bytes = tokenizer_bytes(c.tokenizer, &pool_bytes);
@@ -158,13 +206,16 @@ Status layout_blob(const BlobContents& c, std::vector<uint8_t>* out, std::vector
     data_bytes += want;
   }
 
-  // Section layout, in kind order.
+  if (c.hparams.layer_configs.size() != c.hparams.layers) return invalid("per-layer configs do not match the layer count");
+
+  // Section layout.
   struct Span { SectionKind kind; uint64_t offset, bytes; };
   Span s[kSections] = {
       {SectionKind::kHparams, 0, hp::kBytes},
       {SectionKind::kMemoryPlan, 0, plan::kBytes},
       {SectionKind::kTokenizer, 0, tok_bytes},
       {SectionKind::kChatTemplate, 0, c.chat_template.size()},
+      {SectionKind::kLayers, 0, uint64_t(c.hparams.layer_configs.size()) * blob::layer::kEntryBytes},
       {SectionKind::kTensorDir, 0, tdir::kHeaderBytes + tdir::kEntryBytes * uint64_t(c.tensors.size())},
       {SectionKind::kTensorData, 0, data_bytes},
   };
@@ -185,8 +236,9 @@ Status layout_blob(const BlobContents& c, std::vector<uint8_t>* out, std::vector
   write_plan(c.plan, base + s[1].offset);
   write_tokenizer(c.tokenizer, pool_bytes, base + s[2].offset);
   if (!c.chat_template.empty()) std::memcpy(base + s[3].offset, c.chat_template.data(), c.chat_template.size());
+  write_layers(c.hparams, base + s[4].offset);
 
-  uint8_t* dir = base + s[4].offset;
+  uint8_t* dir = base + s[5].offset;
   store_u32(dir + 0, uint32_t(c.tensors.size()));
   store_u32(dir + 4, 0);
   for (size_t i = 0; i < c.tensors.size(); ++i) {
@@ -202,8 +254,8 @@ Status layout_blob(const BlobContents& c, std::vector<uint8_t>* out, std::vector
     const uint64_t bytes = tensor_bytes(t.dtype, t.rows, t.cols);
     store_u64(e + 72, tensor_off[i]);
     store_u64(e + 80, bytes);
-    payload_at->push_back(s[5].offset + tensor_off[i]);
-    if (!t.payload.empty()) std::memcpy(base + s[5].offset + tensor_off[i], t.payload.data(), t.payload.size());
+    payload_at->push_back(s[6].offset + tensor_off[i]);
+    if (!t.payload.empty()) std::memcpy(base + s[6].offset + tensor_off[i], t.payload.data(), t.payload.size());
   }
 
   // Section table (CRCs: seal_blob), then the header.

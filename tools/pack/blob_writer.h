@@ -20,6 +20,14 @@ constexpr uint64_t kDataSectionAlignment = 4096;
 // Every other section starts 8-byte aligned (u64 fields, u32 arrays).
 constexpr uint64_t kSectionAlignment = 8;
 
+// One layer's attention (blob::layer::), as the packer decides it.
+struct BlobLayerConfig {
+  bool sliding = false;
+  uint32_t window = 0;
+  float rope_base = 10000.0f;
+  bool rope_scaled = false;
+};
+
 struct BlobHparams {
   blob::Arch arch = blob::Arch::kLlama;
   uint32_t layers = 0, dim = 0, heads = 0, kv_heads = 0, head_dim = 0, ffn = 0, vocab = 0;
@@ -30,6 +38,15 @@ struct BlobHparams {
   int32_t bos = -1, eos = -1, pad = -1, unk = -1, im_start = -1, im_end = -1;
   bool add_bos = false;
   blob::WeightKind weight_kind = blob::WeightKind::kInt4;
+  // Architecture (blob format 2; see blob::hp).
+  blob::Activation activation = blob::Activation::kSilu;
+  uint32_t flags = 0;  // blob::kFlag*
+  float embed_scale = 1.0f;
+  float attn_scale = 0.0f;  // set from head_dim unless the model says otherwise
+  float final_softcap = 0.0f;
+  blob::RopeScaling rope_scaling = blob::RopeScaling::kNone;
+  float rope_scale_factor = 1.0f;
+  std::vector<BlobLayerConfig> layer_configs;  // [layers]
 };
 
 struct BlobPlan {
@@ -39,11 +56,13 @@ struct BlobPlan {
 };
 
 struct BlobTokenizer {
-  uint32_t model = 1;  // byte-level BPE
-  uint32_t pre = 1;    // smollm
+  uint32_t model = 1;  // blob::tok::Model: 1 byte-level BPE, 2 SentencePiece
+  uint32_t pre = 1;    // blob::tok::Pre: smollm (model 1), none (model 2)
+  uint32_t flags = 0;  // blob::tok::kFlag* (model 2 only)
   std::vector<std::string> tokens;               // [n_tokens] texts, verbatim
   std::vector<uint8_t> types;                    // [n_tokens] blob::tok::TokenType
-  std::vector<std::array<uint32_t, 3>> merges;   // [n_merges] (left, right, merged), rank order
+  std::vector<std::array<uint32_t, 3>> merges;   // [n_merges] (left, right, merged), rank order (model 1)
+  std::vector<float> scores;                     // [n_tokens] (model 2), finite
 };
 
 struct BlobTensor {
@@ -62,6 +81,10 @@ struct BlobContents {
   std::string chat_template;
   std::vector<BlobTensor> tensors;  // written in this order
 };
+
+// The tokenizer section alone (blob::tok layout), as layout_blob writes it:
+// for tests and tools that run a tokenizer without a model.
+Status serialize_tokenizer_section(const BlobTokenizer& tokenizer, std::vector<uint8_t>* out);
 
 // Build the whole blob image in memory. Fails (kInvalidArgument) on anything
 // the format cannot represent: a name too long, a payload of the wrong size,

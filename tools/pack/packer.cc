@@ -10,11 +10,14 @@
 #include <memory>
 
 #include "kernels/blocks.h"
+#include "kernels/gguf_blocks.h"
 #include "kernels/weight_quant.h"
 #include "port/blob_map.h"
 #include "runtime/engine.h"
 #include "runtime/model_file.h"
-#include "runtime/tokenizer.h"
+#include "runtime/tensor_roles.h"
+#include "tools/pack/pack_arch.h"
+#include "tools/pack/pack_tokenizer.h"
 
 namespace tern::pack {
 namespace {
@@ -23,212 +26,16 @@ using blob::DType;
 using blob::TensorRole;
 using ull = unsigned long long;
 
-// ---- Tensor names -> roles ---------------------------------------------------
+// ---- Tensor roles (runtime/tensor_roles.h: the table the loader uses too) ----
 
-struct RoleName { const char* suffix; TensorRole role; bool is_norm; };
-constexpr RoleName kLayerRoles[] = {
-    {"attn_norm", TensorRole::kAttnNorm, true}, {"attn_q", TensorRole::kAttnQ, false},
-    {"attn_k", TensorRole::kAttnK, false},      {"attn_v", TensorRole::kAttnV, false},
-    {"attn_output", TensorRole::kAttnOut, false}, {"ffn_norm", TensorRole::kFfnNorm, true},
-    {"ffn_gate", TensorRole::kFfnGate, false},  {"ffn_up", TensorRole::kFfnUp, false},
-    {"ffn_down", TensorRole::kFfnDown, false},
-};
-
-// The GGUF name of a role ("blk.N.attn_q.weight", "token_embd.weight", ...).
-std::string tensor_name(TensorRole role, uint32_t layer) {
-  switch (role) {
-    case TensorRole::kTokenEmbd: return "token_embd.weight";
-    case TensorRole::kOutputNorm: return "output_norm.weight";
-    case TensorRole::kOutput: return "output.weight";
-    default: break;
-  }
-  for (const RoleName& r : kLayerRoles)
-    if (r.role == role) return "blk." + std::to_string(layer) + "." + r.suffix + ".weight";
-  return "";
+RoleDims role_dims(const BlobHparams& h) {
+  return {h.dim, h.vocab, h.heads * h.head_dim, h.kv_heads * h.head_dim, h.ffn, h.head_dim, h.rope_dim};
 }
 
-// Expected [rows, cols] of a role (norms: [1, dim]).
-void role_shape(TensorRole role, const BlobHparams& h, uint32_t* rows, uint32_t* cols) {
-  const uint32_t q = h.heads * h.head_dim, kv = h.kv_heads * h.head_dim;
-  switch (role) {
-    case TensorRole::kTokenEmbd: case TensorRole::kOutput: *rows = h.vocab; *cols = h.dim; return;
-    case TensorRole::kOutputNorm: case TensorRole::kAttnNorm: case TensorRole::kFfnNorm: *rows = 1; *cols = h.dim; return;
-    case TensorRole::kAttnQ: *rows = q; *cols = h.dim; return;
-    case TensorRole::kAttnK: case TensorRole::kAttnV: *rows = kv; *cols = h.dim; return;
-    case TensorRole::kAttnOut: *rows = h.dim; *cols = q; return;
-    case TensorRole::kFfnGate: case TensorRole::kFfnUp: *rows = h.ffn; *cols = h.dim; return;
-    case TensorRole::kFfnDown: *rows = h.dim; *cols = h.ffn; return;
-  }
-}
-
-bool is_norm(TensorRole r) {
-  return r == TensorRole::kOutputNorm || r == TensorRole::kAttnNorm || r == TensorRole::kFfnNorm;
-}
-
-// ---- Hyperparameters ---------------------------------------------------------
-
-Status read_hparams(const GgufFile& g, blob::WeightKind kind, BlobHparams* h) {
-  std::string arch;
-  TERN_RETURN_IF_ERROR(g.get_string("general.architecture", &arch));
-  if (arch != "llama") return Status::error(StatusCode::kUnsupported, "unsupported architecture \"%.40s\" (reads llama)", arch.c_str());
-  h->arch = blob::Arch::kLlama;
-  TERN_RETURN_IF_ERROR(g.get_u32("llama.block_count", &h->layers));
-  TERN_RETURN_IF_ERROR(g.get_u32("llama.embedding_length", &h->dim));
-  TERN_RETURN_IF_ERROR(g.get_u32("llama.attention.head_count", &h->heads));
-  h->kv_heads = h->heads;
-  TERN_RETURN_IF_ERROR(g.get_u32_opt("llama.attention.head_count_kv", &h->kv_heads));
-  TERN_RETURN_IF_ERROR(g.get_u32("llama.feed_forward_length", &h->ffn));
-  TERN_RETURN_IF_ERROR(g.get_u32("llama.context_length", &h->train_context));
-  TERN_RETURN_IF_ERROR(g.get_f32_opt("llama.rope.freq_base", &h->rope_base));
-  TERN_RETURN_IF_ERROR(g.get_f32("llama.attention.layer_norm_rms_epsilon", &h->norm_eps));
-  if (h->layers == 0 || h->dim == 0 || h->heads == 0 || h->kv_heads == 0 || h->ffn == 0)
-    return Status::error(StatusCode::kBadHparams, "zero layers, dim, heads, kv heads or ffn");
-  if (h->layers > 1024 || h->dim > 65536 || h->heads > 1024 || h->ffn > 1u << 20)
-    return Status::error(StatusCode::kBadHparams, "hyperparameters out of range");
-  if (h->heads % h->kv_heads != 0)
-    return Status::error(StatusCode::kBadHparams, "heads %u not a multiple of kv heads %u", h->heads, h->kv_heads);
-  if (const GgufValue* kl = g.find("llama.attention.key_length")) {
-    (void)kl;
-    TERN_RETURN_IF_ERROR(g.get_u32("llama.attention.key_length", &h->head_dim));
-    uint32_t vl = h->head_dim;
-    TERN_RETURN_IF_ERROR(g.get_u32_opt("llama.attention.value_length", &vl));
-    if (vl != h->head_dim) return Status::error(StatusCode::kUnsupported, "value_length %u != key_length %u", vl, h->head_dim);
-  } else {
-    if (h->dim % h->heads != 0) return Status::error(StatusCode::kBadHparams, "dim %u not a multiple of heads %u", h->dim, h->heads);
-    h->head_dim = h->dim / h->heads;
-  }
-  h->rope_dim = h->head_dim;
-  TERN_RETURN_IF_ERROR(g.get_u32_opt("llama.rope.dimension_count", &h->rope_dim));
-  if (h->head_dim == 0 || h->head_dim > 1024 || h->rope_dim == 0 || h->rope_dim > h->head_dim || h->rope_dim % 2 != 0)
-    return Status::error(StatusCode::kBadHparams, "head_dim %u / rope_dim %u invalid", h->head_dim, h->rope_dim);
-  if (!(h->rope_base > 0.0f) || !std::isfinite(h->rope_base) || !(h->norm_eps > 0.0f) || !std::isfinite(h->norm_eps))
-    return Status::error(StatusCode::kBadHparams, "rope base %g or norm eps %g invalid", double(h->rope_base), double(h->norm_eps));
-  if (h->dim % kGroup != 0 || h->ffn % kGroup != 0 || (h->heads * h->head_dim) % kGroup != 0)
-    return Status::error(StatusCode::kBadHparams, "dim %u, ffn %u and q_dim %u must be multiples of 32", h->dim, h->ffn, h->heads * h->head_dim);
-  // llama.cpp's converter permutes Q/K rows so RoPE rotates adjacent pairs.
-  h->rope_pairing = blob::RopePairing::kAdjacent;
-  h->weight_kind = kind;
-  return Status::ok();
-}
-
-// ---- Tokenizer -----------------------------------------------------------------
-
-Status special_id(const GgufFile& g, const char* key, uint32_t n_tokens, int32_t* out) {
-  if (!g.find(key)) { *out = -1; return Status::ok(); }
-  uint32_t id;
-  TERN_RETURN_IF_ERROR(g.get_u32(key, &id));
-  if (id >= n_tokens) return Status::error(StatusCode::kBadTokenizer, "%s = %u is outside the vocabulary of %u", key, id, n_tokens);
-  *out = int32_t(id);
-  return Status::ok();
-}
-
-Status read_tokenizer(const GgufFile& g, BlobHparams* h, BlobTokenizer* t) {
-  std::string model, pre;
-  TERN_RETURN_IF_ERROR(g.get_string("tokenizer.ggml.model", &model));
-  if (model != "gpt2")
-    return Status::error(StatusCode::kUnsupported, "unsupported tokenizer model \"%.40s\" (reads gpt2 byte-level BPE)", model.c_str());
-  TERN_RETURN_IF_ERROR(g.get_string("tokenizer.ggml.pre", &pre));
-  if (pre != "smollm") return Status::error(StatusCode::kUnsupported, "unsupported pre-tokenizer %.60s", pre.c_str());
-  t->model = 1;
-  t->pre = 1;
-
-  const GgufArray* tokens;
-  TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.tokens", GgufType::kString, &tokens));
-  const size_t n = tokens->size();
-  if (n == 0 || n >= (1u << 31)) return Status::error(StatusCode::kBadTokenizer, "vocabulary of %llu tokens", ull(n));
-  t->tokens.resize(n);
-  // Text -> id by the runtime's own rule and code (runtime/tokenizer.h,
-  // sort_token_texts): a sorted id array, no hash a crafted GGUF could aim;
-  // two tokens with one non-empty text are refused, as llama.cpp refuses them.
-  std::vector<uint8_t> offsets(4 * (n + 1));
-  std::string pool;
-  for (size_t i = 0; i < n; ++i) {
-    t->tokens[i] = (*tokens)[i].str;
-    if (t->tokens[i].size() > UINT32_MAX - pool.size())
-      return Status::error(StatusCode::kBadTokenizer, "token texts exceed 4 GiB");
-    blob::store_u32(&offsets[4 * i], uint32_t(pool.size()));
-    pool += t->tokens[i];
-  }
-  blob::store_u32(&offsets[4 * n], uint32_t(pool.size()));
-  const TokenTexts texts{offsets.data(), reinterpret_cast<const uint8_t*>(pool.data()), uint32_t(n)};
-  std::vector<uint32_t> sorted(n);
-  std::vector<uint64_t> scratch(2 * n);
-  uint64_t steps = 0;
-  if (const uint32_t k = sort_token_texts(texts, sorted.data(), scratch.data(), scratch.data() + n, &steps))
-    return Status::error(StatusCode::kBadTokenizer, "tokens %u and %u have the same text \"%.60s\" (duplicate tokens are refused, as llama.cpp does)",
-                         sorted[k - 1], sorted[k], t->tokens[sorted[k]].c_str());
-  auto id_of = [&](const std::string& s) {
-    return find_token_text(texts, sorted.data(), reinterpret_cast<const uint8_t*>(s.data()), s.size(), &steps);
-  };
-
-  t->types.assign(n, uint8_t(blob::tok::TokenType::kNormal));
-  if (g.find("tokenizer.ggml.token_type")) {
-    const GgufArray* types;
-    TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.token_type", GgufType::kI32, &types));
-    if (types->size() != n)
-      return Status::error(StatusCode::kBadTokenizer, "%llu token types for %llu tokens", ull(types->size()), ull(n));
-    for (size_t i = 0; i < n; ++i) {
-      const int64_t ty = (*types)[i].i;
-      if (ty < 1 || ty > 6) return Status::error(StatusCode::kBadTokenizer, "token %llu has type %lld (valid: 1..6)", ull(i), (long long)ty);
-      t->types[i] = uint8_t(ty);
-    }
-  }
-
-  const GgufArray* merges;
-  TERN_RETURN_IF_ERROR(g.get_array("tokenizer.ggml.merges", GgufType::kString, &merges));
-  t->merges.resize(merges->size());
-  for (size_t j = 0; j < merges->size(); ++j) {
-    const std::string& m = (*merges)[j].str;
-    const size_t sp = m.find(' ');
-    if (sp == std::string::npos || sp == 0 || sp + 1 == m.size() || m.find(' ', sp + 1) != std::string::npos)
-      return Status::error(StatusCode::kBadTokenizer, "merge %llu \"%.60s\" is not \"A B\"", ull(j), m.c_str());
-    const std::string a = m.substr(0, sp), b = m.substr(sp + 1);
-    const int32_t ia = id_of(a), ib = id_of(b), iab = id_of(a + b);
-    if (ia < 0 || ib < 0 || iab < 0)
-      return Status::error(StatusCode::kBadTokenizer, "merge %llu \"%.60s\": %s not in the vocabulary", ull(j), m.c_str(),
-                           ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token");
-    t->merges[j] = {uint32_t(ia), uint32_t(ib), uint32_t(iab)};
-  }
-
-  const uint32_t nt = uint32_t(n);
-  TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.bos_token_id", nt, &h->bos));
-  TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.eos_token_id", nt, &h->eos));
-  // The runtime refuses a blob without one (generation could never stop): say so at pack time.
-  if (h->eos < 0)
-    return Status::error(StatusCode::kBadGguf, "no tokenizer.ggml.eos_token_id: the model needs an end-of-sequence token");
-  TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.padding_token_id", nt, &h->pad));
-  TERN_RETURN_IF_ERROR(special_id(g, "tokenizer.ggml.unknown_token_id", nt, &h->unk));
-  auto lookup = [&](const char* s) { return id_of(s); };
-  h->im_start = lookup("<|im_start|>");
-  h->im_end = lookup("<|im_end|>");
-  h->add_bos = false;
-  TERN_RETURN_IF_ERROR(g.get_bool_opt("tokenizer.ggml.add_bos_token", &h->add_bos));
-  return Status::ok();
-}
-
-// Bound the tokenizer arrays before read_tokenizer expands them: the
-// vocabulary must fit the runtime (and equal token_embd's rows, checked after),
-// merges at most 4 per token as the runtime allows. Each token then costs the
-// packer a bounded number of bytes, and token_embd holds >= 18 bytes per token
-// of the file, so a huge vocabulary cannot amplify memory.
-Status check_tokenizer_counts(const GgufFile& g) {
-  constexpr uint64_t kMaxVocab = 1u << 22;  // runtime/model_file.cc
-  uint64_t n_tokens = 0, n_merges = 0;
-  TERN_RETURN_IF_ERROR(g.get_array_count("tokenizer.ggml.tokens", GgufType::kString, &n_tokens));
-  if (n_tokens == 0 || n_tokens > kMaxVocab)
-    return Status::error(StatusCode::kBadTokenizer, "vocabulary of %llu tokens (the runtime reads 1..%llu)",
-                         ull(n_tokens), ull(kMaxVocab));
-  const GgufTensor* embd = g.find_tensor("token_embd.weight");
-  if (embd && embd->n_dims == 2 && embd->ne[1] != n_tokens)
-    return Status::error(StatusCode::kBadTokenizer, "vocabulary has %llu tokens, token_embd has %llu rows",
-                         ull(n_tokens), ull(embd->ne[1]));
-  if (g.find("tokenizer.ggml.merges")) {
-    TERN_RETURN_IF_ERROR(g.get_array_count("tokenizer.ggml.merges", GgufType::kString, &n_merges));
-    if (n_merges > 4 * kMaxVocab)
-      return Status::error(StatusCode::kBadTokenizer, "%llu merges (the runtime reads at most %llu)", ull(n_merges),
-                           ull(4 * kMaxVocab));
-  }
-  return Status::ok();
+std::string tensor_name(const TensorRoleInfo& r, uint32_t layer) {
+  char name[blob::tdir::kNameBytes];
+  role_tensor_name(r, layer, name);
+  return name;
 }
 
 // ---- Weights -------------------------------------------------------------------
@@ -310,19 +117,176 @@ Status requantize(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
   return Status::ok();
 }
 
+bool is_supported_weight_type(uint32_t type) {
+  switch (GgmlType(type)) {
+    case GgmlType::kF32: case GgmlType::kF16: case GgmlType::kBF16: case GgmlType::kQ4_0: case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ8_0: case GgmlType::kQ4_K: case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+const char* supported_weight_types() { return "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K"; }
+
+// Distinct (rope base, scaled) pairs among the layers: the runtime keeps one
+// table of RoPE angles for each (ModelShape::rope_tables, at most 2).
+uint32_t rope_table_count(const BlobHparams& h) {
+  for (const BlobLayerConfig& c : h.layer_configs)
+    if (c.rope_base != h.layer_configs[0].rope_base || c.rope_scaled != h.layer_configs[0].rope_scaled) return 2;
+  return 1;
+}
+
+// Block `index` of a block-quantized source (32 or 256 weights) as floats.
+Status dequantize_block(const GgufTensor& src, uint64_t index, float* out) {
+  uint32_t elems = 0, bytes = 0;
+  if (!ggml_type_layout(src.type, &elems, &bytes) ||
+      !gguf::dequantize_gguf(src.type, src.data + index * bytes, elems, out))
+    return Status::error(StatusCode::kUnsupported, "tensor %.64s: cannot read type %s", src.name.c_str(),
+                         ggml_type_name(src.type));
+  return Status::ok();
+}
+
+// The largest |blob weight - source weight| of a converted matrix.
+double requantization_error(const GgufTensor& src, const BlobTensor& t, const uint8_t* out) {
+  WeightMatrix w;
+  w.type = static_cast<WeightType>(t.dtype);
+  w.rows = t.rows;
+  w.cols = t.cols;
+  w.data = out;
+  const uint64_t q_bytes = t.dtype == DType::kInt8G32 ? uint64_t(t.rows) * t.cols : uint64_t(t.rows) * t.cols / 2;
+  w.scales = reinterpret_cast<const uint16_t*>(out + q_bytes);
+  std::vector<float> a(t.cols), b(t.cols);
+  double worst = 0.0;
+  for (uint32_t r = 0; r < t.rows; ++r) {
+    if (!dequantize_rows(src, r, 1, a.data()).is_ok()) return -1.0;
+    dequantize_row(w, r, b.data());
+    for (uint32_t c = 0; c < t.cols; ++c) worst = std::max(worst, std::fabs(double(a[c]) - double(b[c])));
+  }
+  return worst;
+}
+
+// Q4_0 -> kInt4G32, exactly: w = d * (q - 8) = d * q + m with m = -8 d
+// (a power-of-two multiple: exact in f16 unless it overflows, then the group
+// is re-quantized). Same nibble order as the blob.
+Status copy_q4_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out, uint64_t* requantized_groups) {
+  const uint64_t rows = t.rows, groups = t.cols / kGroup;
+  uint8_t* q = out;
+  uint8_t* dm = q + rows * t.cols / 2;
+  const uint8_t* blk = src.data;
+  for (uint64_t b = 0; b < rows * groups; ++b, blk += sizeof(gguf::BlockQ4_0)) {
+    const uint16_t dh = le16(blk);
+    if (!f16_finite(dh)) return non_finite(src);
+    const float d = f16_to_f32(dh);
+    const uint16_t mh = f32_to_f16(-8.0f * d);
+    if (f16_finite(mh) && f16_to_f32(mh) == -8.0f * d) {
+      st16(dm + 4 * b, dh);
+      st16(dm + 4 * b + 2, mh);
+      std::memcpy(q + 16 * b, blk + 2, 16);
+      continue;
+    }
+    float x[32];
+    TERN_RETURN_IF_ERROR(dequantize_block(src, b, x));
+    uint16_t scales[2];
+    quantize_row_int4_g32(x, 32, q + 16 * b, scales);
+    st16(dm + 4 * b, scales[0]);
+    st16(dm + 4 * b + 2, scales[1]);
+    ++*requantized_groups;
+  }
+  return Status::ok();
+}
+
+// Q5_0 -> kInt8G32, exactly: w = d * (q - 16), q - 16 in [-16, 15].
+Status copy_q5_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
+  const uint64_t rows = t.rows, groups = t.cols / kGroup;
+  int8_t* q = reinterpret_cast<int8_t*>(out);
+  uint8_t* d = out + rows * t.cols;
+  const uint8_t* blk = src.data;
+  for (uint64_t b = 0; b < rows * groups; ++b, blk += sizeof(gguf::BlockQ5_0)) {
+    gguf::BlockQ5_0 x;
+    std::memcpy(&x, blk, sizeof x);
+    if (!f16_finite(x.d)) return non_finite(src);
+    const uint32_t qh = uint32_t(x.qh[0]) | uint32_t(x.qh[1]) << 8 | uint32_t(x.qh[2]) << 16 | uint32_t(x.qh[3]) << 24;
+    for (uint32_t j = 0; j < 16; ++j) {
+      q[32 * b + j] = int8_t(((x.qs[j] & 0x0f) | (((qh >> j) & 1) << 4)) - 16);
+      q[32 * b + j + 16] = int8_t(((x.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+    }
+    st16(d + 2 * b, x.d);
+  }
+  return Status::ok();
+}
+
+// Q4_K -> kInt4G32 with the same 4-bit values: each 32-weight sub-block is
+// w = (d sc) q - (dmin m), so the blob's {d, m} per group are f16(d * sc) and
+// f16(-(dmin * m)): one f16 rounding of each scale (relative error <= 2^-11,
+// far below the 4-bit step), the nibbles unchanged (re-ordered: Q4_K puts
+// sub-block 2c in the low nibbles of a 32-byte run, the blob pairs weight j
+// with j + 16 within a group).
+Status convert_q4_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, double* max_abs_err) {
+  const uint64_t rows = t.rows, supers = t.cols / gguf::kSuperBlock;
+  uint8_t* q = out;
+  uint8_t* dm = q + rows * t.cols / 2;
+  const uint8_t* blk = src.data;
+  float want[gguf::kSuperBlock];
+  for (uint64_t sb = 0; sb < rows * supers; ++sb, blk += sizeof(gguf::BlockQ4_K)) {
+    gguf::BlockQ4_K x;
+    std::memcpy(&x, blk, sizeof x);
+    if (!f16_finite(x.d) || !f16_finite(x.dmin)) return non_finite(src);
+    TERN_RETURN_IF_ERROR(dequantize_block(src, sb, want));
+    const float d = f16_to_f32(x.d), dmin = f16_to_f32(x.dmin);
+    for (uint32_t j = 0; j < 8; ++j) {  // sub-block j = blob group 8 sb + j
+      uint8_t sc, m;
+      gguf::scale_min_k4(j, x.scales, &sc, &m);
+      const uint16_t dh = f32_to_f16(d * float(sc)), mh = f32_to_f16(-(dmin * float(m)));
+      if (!f16_finite(dh) || !f16_finite(mh)) return non_finite(src);
+      const uint64_t g = 8 * sb + j;
+      st16(dm + 4 * g, dh);
+      st16(dm + 4 * g + 2, mh);
+      const uint8_t* qs = x.qs + 32 * (j / 2);
+      const int shift = (j % 2) * 4;
+      uint8_t* o = q + 16 * g;
+      const float dd = f16_to_f32(dh), mm = f16_to_f32(mh);
+      for (uint32_t i = 0; i < 16; ++i) {
+        const uint8_t lo = (qs[i] >> shift) & 0x0f, hi = (qs[i + 16] >> shift) & 0x0f;
+        o[i] = uint8_t(lo | hi << 4);
+        const double e0 = std::fabs(double(dd * float(lo) + mm) - double(want[32 * j + i]));
+        const double e1 = std::fabs(double(dd * float(hi) + mm) - double(want[32 * j + i + 16]));
+        *max_abs_err = std::max(*max_abs_err, std::max(e0, e1));
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// How a source type becomes a blob type (--weights int4 | int8):
+//   int8: every matrix kInt8G32.
+//   int4: 4-bit sources (Q4_0, Q4_1, Q4_K) and float sources kInt4G32;
+//         5- to 8-bit sources (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0) kInt8G32, because
+//         taking them down to 4 bits would lose what the file's author kept.
+DType blob_type_for(GgmlType src, blob::WeightKind kind) {
+  if (kind == blob::WeightKind::kInt8) return DType::kInt8G32;
+  if (kind == blob::WeightKind::kF32) return DType::kF32;
+  switch (src) {
+    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ5_K: case GgmlType::kQ6_K: case GgmlType::kQ8_0:
+      return DType::kInt8G32;
+    default:
+      return DType::kInt4G32;
+  }
+}
+
 // Validate the source's shape for its role and fix the stored dtype and shape
 // (no payload: it is converted straight into the blob image by fill_tensor).
-Status describe_tensor(const GgufTensor& src, TensorRole role, uint32_t layer, const BlobHparams& h,
+Status describe_tensor(const GgufTensor& src, const TensorRoleInfo& role, uint32_t layer, const BlobHparams& h,
                        blob::WeightKind kind, BlobTensor* out) {
-  uint32_t rows = 0, cols = 0;
-  role_shape(role, h, &rows, &cols);
+  const RoleDims dims = role_dims(h);
+  const uint32_t rows = extent_value(role.rows, dims), cols = extent_value(role.cols, dims);
   const char* nm = src.name.c_str();
   out->name = src.name;
-  out->role = role;
+  out->role = role.role;
   out->layer = layer;
   out->rows = rows;
   out->cols = cols;
-  if (is_norm(role)) {
+  if (!role.matrix) {
     if (src.n_dims != 1 || src.ne[0] != cols)
       return Status::error(StatusCode::kBadTensor, "tensor %.64s: expected a vector of %u", nm, cols);
     out->dtype = DType::kF32;
@@ -331,30 +295,58 @@ Status describe_tensor(const GgufTensor& src, TensorRole role, uint32_t layer, c
   if (src.n_dims != 2 || src.ne[0] != cols || src.ne[1] != rows)
     return Status::error(StatusCode::kBadTensor, "tensor %.64s: GGUF shape [%llu, %llu] (n_dims %u), expected [%u, %u] (cols, rows)",
                          nm, ull(src.ne[0]), ull(src.ne[1]), src.n_dims, cols, rows);
-  const bool q8_source = GgmlType(src.type) == GgmlType::kQ8_0;
-  out->dtype = (kind == blob::WeightKind::kInt8 || q8_source) ? DType::kInt8G32 : DType::kInt4G32;
+  out->dtype = blob_type_for(GgmlType(src.type), kind);
   return Status::ok();
 }
 
 // Convert `src` into `out`: exactly blob::tensor_bytes(t.dtype, t.rows, t.cols) bytes.
 Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, PackSummary* sum) {
-  if (t.dtype == DType::kF32) {  // norms: one row
+  TensorConversion conv;
+  conv.name = t.name;
+  conv.source_type = src.type;
+  conv.dtype = t.dtype;
+  conv.elems = uint64_t(t.rows) * t.cols;
+  conv.source_bytes = src.bytes;
+  conv.blob_bytes = blob::tensor_bytes(t.dtype, t.rows, t.cols);
+  Status st = Status::ok();
+  const GgmlType type = GgmlType(src.type);
+  if (t.dtype == DType::kF32) {  // vectors (norms, biases, rope factors), and matrices with --weights f32
     std::vector<float> v(t.cols);
-    TERN_RETURN_IF_ERROR(source_row(src, 0, v.data()));
-    for (uint32_t c = 0; c < t.cols; ++c) blob::store_f32(out + 4 * uint64_t(c), v[c]);
-    return Status::ok();
-  }
-  const GgmlType st = GgmlType(src.type);
-  if (st == GgmlType::kQ8_0) {
+    for (uint32_t r = 0; r < t.rows && st.is_ok(); ++r) {
+      st = source_row(src, r, v.data());
+      uint8_t* o = out + 4 * uint64_t(r) * t.cols;
+      if (st.is_ok())
+        for (uint32_t c = 0; c < t.cols; ++c) blob::store_f32(o + 4 * uint64_t(c), v[c]);
+    }
+    conv.method = type == GgmlType::kF32 ? ConversionMethod::kExact : ConversionMethod::kWidened;
+  } else if (type == GgmlType::kQ8_0 && t.dtype == DType::kInt8G32) {
     ++sum->copied_q8_0;
-    return copy_q8_0(src, t, out, &sum->q8_minus128_groups);
-  }
-  if (st == GgmlType::kQ4_1 && t.dtype == DType::kInt4G32) {
+    uint64_t before = sum->q8_minus128_groups;
+    st = copy_q8_0(src, t, out, &sum->q8_minus128_groups);
+    conv.method = sum->q8_minus128_groups == before ? ConversionMethod::kExact : ConversionMethod::kExactButGroups;
+    conv.groups_requantized = sum->q8_minus128_groups - before;
+  } else if (type == GgmlType::kQ4_1 && t.dtype == DType::kInt4G32) {
     ++sum->copied_q4_1;
-    return copy_q4_1(src, t, out);
+    st = copy_q4_1(src, t, out);
+    conv.method = ConversionMethod::kExact;
+  } else if (type == GgmlType::kQ4_0 && t.dtype == DType::kInt4G32) {
+    st = copy_q4_0(src, t, out, &conv.groups_requantized);
+    conv.method = conv.groups_requantized == 0 ? ConversionMethod::kExact : ConversionMethod::kExactButGroups;
+  } else if (type == GgmlType::kQ5_0 && t.dtype == DType::kInt8G32) {
+    st = copy_q5_0(src, t, out);
+    conv.method = ConversionMethod::kExact;
+  } else if (type == GgmlType::kQ4_K && t.dtype == DType::kInt4G32) {
+    st = convert_q4_k(src, t, out, &conv.max_abs_error);
+    conv.method = ConversionMethod::kScalesRounded;
+  } else {
+    ++sum->requantized;
+    st = requantize(src, t, out);
+    conv.method = ConversionMethod::kRequantized;
   }
-  ++sum->requantized;
-  return requantize(src, t, out);
+  TERN_RETURN_IF_ERROR(st);
+  if (conv.method == ConversionMethod::kRequantized) conv.max_abs_error = requantization_error(src, t, out);
+  sum->conversions.push_back(conv);
+  return Status::ok();
 }
 
 }  // namespace
@@ -363,7 +355,7 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   *sum = PackSummary{};
   BlobContents c;
   BlobHparams& h = c.hparams;
-  TERN_RETURN_IF_ERROR(read_hparams(g, opt.weights, &h));
+  TERN_RETURN_IF_ERROR(read_arch_hparams(g, opt.weights, &h));
   TERN_RETURN_IF_ERROR(check_tokenizer_counts(g));
   TERN_RETURN_IF_ERROR(read_tokenizer(g, &h, &c.tokenizer));
   if (g.find("tokenizer.chat_template")) TERN_RETURN_IF_ERROR(g.get_string("tokenizer.chat_template", &c.chat_template));
@@ -377,36 +369,43 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   if (h.vocab != c.tokenizer.tokens.size())
     return Status::error(StatusCode::kBadTokenizer, "vocabulary has %llu tokens, token_embd has %u rows",
                          ull(c.tokenizer.tokens.size()), h.vocab);
-  if (const GgufValue* vs = g.find("llama.vocab_size")) {
+  std::string arch;
+  TERN_RETURN_IF_ERROR(g.get_string("general.architecture", &arch));
+  if (g.find(arch + ".vocab_size")) {
     uint32_t v;
-    TERN_RETURN_IF_ERROR(g.get_u32("llama.vocab_size", &v));
-    if (v != h.vocab) return Status::error(StatusCode::kBadHparams, "llama.vocab_size %u != token_embd rows %u", v, h.vocab);
-    (void)vs;
+    TERN_RETURN_IF_ERROR(g.get_u32(arch + ".vocab_size", &v));
+    if (v != h.vocab) return Status::error(StatusCode::kBadHparams, "%s.vocab_size %u != token_embd rows %u", arch.c_str(), v, h.vocab);
   }
   h.tied_embed = g.find_tensor("output.weight") == nullptr;
 
-  // The tensor list the blob needs, in directory order; every GGUF tensor must be one of them.
-  struct Want { TensorRole role; uint32_t layer; };
-  std::vector<Want> want = {{TensorRole::kTokenEmbd, 0}, {TensorRole::kOutputNorm, 0}};
-  if (!h.tied_embed) want.push_back({TensorRole::kOutput, 0});
+  // The tensor list the blob needs, in directory order (the role table's);
+  // every GGUF tensor must be one of them.
+  struct Want { const TensorRoleInfo* role; uint32_t layer; };
+  std::vector<Want> want;
+  for (size_t i = 0; i < kTensorRoleCount; ++i)
+    if (!kTensorRoles[i].per_layer && role_required(kTensorRoles[i], h.flags, h.tied_embed)) want.push_back({&kTensorRoles[i], 0});
   for (uint32_t l = 0; l < h.layers; ++l)
-    for (const RoleName& r : kLayerRoles) want.push_back({r.role, l});
+    for (size_t i = 0; i < kTensorRoleCount; ++i)
+      if (kTensorRoles[i].per_layer && role_required(kTensorRoles[i], h.flags, h.tied_embed)) want.push_back({&kTensorRoles[i], l});
   if (g.tensors().size() != want.size()) {
     // Sorted names and binary search: no hash a file could aim.
     std::vector<std::string> names;
-    for (const Want& w : want) names.push_back(tensor_name(w.role, w.layer));
+    for (const Want& w : want) names.push_back(tensor_name(*w.role, w.layer));
     std::sort(names.begin(), names.end());
     for (const GgufTensor& t : g.tensors())
       if (!std::binary_search(names.begin(), names.end(), t.name))
-        return Status::error(StatusCode::kUnsupported, "unsupported tensor %.64s", t.name.c_str());
+        return Status::error(StatusCode::kUnsupported, "unsupported tensor %.64s for architecture %s", t.name.c_str(), arch.c_str());
   }
   c.tensors.resize(want.size());
   std::vector<const GgufTensor*> sources(want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    const std::string name = tensor_name(want[i].role, want[i].layer);
+    const std::string name = tensor_name(*want[i].role, want[i].layer);
     sources[i] = g.find_tensor(name);
     if (!sources[i]) return Status::error(StatusCode::kMissingTensor, "missing tensor %.64s", name.c_str());
-    TERN_RETURN_IF_ERROR(describe_tensor(*sources[i], want[i].role, want[i].layer, h, opt.weights, &c.tensors[i]));
+    if (want[i].role->matrix && !is_supported_weight_type(sources[i]->type))
+      return Status::error(StatusCode::kUnsupported, "tensor %.64s has type %s; tern reads %s", name.c_str(),
+                           ggml_type_name(sources[i]->type), supported_weight_types());
+    TERN_RETURN_IF_ERROR(describe_tensor(*sources[i], *want[i].role, want[i].layer, h, opt.weights, &c.tensors[i]));
   }
 
   // Memory plan for the requested limits.
@@ -419,8 +418,16 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
   shape.ffn = h.ffn;
   shape.vocab = h.vocab;
   shape.rope_dim = h.rope_dim;
+  shape.rope_tables = rope_table_count(h);
+  for (const BlobLayerConfig& lc : h.layer_configs) {
+    if (!lc.sliding) continue;
+    ++shape.sliding_layers;
+    shape.window = std::max(shape.window, lc.window);
+  }
+  shape.tokenizer_model = c.tokenizer.model;
   shape.n_tokens = uint32_t(c.tokenizer.tokens.size());
   shape.n_merges = uint32_t(c.tokenizer.merges.size());
+  for (const std::string& t : c.tokenizer.tokens) shape.token_text_bytes += uint32_t(t.size());  // < 4 GiB: read_tokenizer
   const char* why = "";
   if (!plan_memory(shape, opt.limits, &sum->plan, &why))
     return Status::error(StatusCode::kInvalidArgument, "run limits cannot be planned: %s", why);
@@ -451,7 +458,7 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
     const uint64_t bytes = blob::tensor_bytes(t.dtype, t.rows, t.cols);
     sum->bytes_by_dtype[uint32_t(t.dtype)] += bytes;
     sum->tensors_by_dtype[uint32_t(t.dtype)] += 1;
-    if (!is_norm(t.role)) {
+    if (tensor_role_info(uint32_t(t.role))->matrix) {
       sum->matrix_elems += uint64_t(t.rows) * t.cols;
       sum->matrix_bytes += bytes;
     }
@@ -523,14 +530,92 @@ Status check_blob_opens(const uint8_t* data, size_t size) {
   return st;
 }
 
-std::string format_summary(const PackSummary& s) {
+namespace {
+const char* arch_name(blob::Arch a) {
+  switch (a) {
+    case blob::Arch::kLlama: return "llama";
+    case blob::Arch::kQwen2: return "qwen2";
+    case blob::Arch::kQwen3: return "qwen3";
+    case blob::Arch::kGemma3: return "gemma3";
+  }
+  return "?";
+}
+const char* dtype_name(DType d) {
+  return d == DType::kF32 ? "f32" : d == DType::kInt8G32 ? "int8" : "int4";
+}
+const char* method_name(ConversionMethod m) {
+  switch (m) {
+    case ConversionMethod::kExact: return "exact";
+    case ConversionMethod::kExactButGroups: return "exact except re-quantized groups";
+    case ConversionMethod::kScalesRounded: return "same 4-bit values, scales rounded to f16";
+    case ConversionMethod::kWidened: return "widened to f32 (exact)";
+    case ConversionMethod::kRequantized: return "re-quantized";
+  }
+  return "?";
+}
+
+// Bytes and bits per weight by (source type, blob type, method), and the
+// per-tensor lines.
+std::string format_conversions(const PackSummary& s, bool per_tensor) {
+  struct Row {
+    uint32_t src;
+    DType dtype;
+    ConversionMethod method;
+    uint32_t tensors = 0;
+    uint64_t elems = 0, src_bytes = 0, blob_bytes = 0, groups = 0;
+    double max_err = 0.0;
+  };
+  std::vector<Row> rows;
+  for (const TensorConversion& c : s.conversions) {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) {
+      return r.src == c.source_type && r.dtype == c.dtype && r.method == c.method;
+    });
+    if (it == rows.end()) {
+      rows.push_back(Row{c.source_type, c.dtype, c.method});
+      it = rows.end() - 1;
+    }
+    it->tensors += 1;
+    it->elems += c.elems;
+    it->src_bytes += c.source_bytes;
+    it->blob_bytes += c.blob_bytes;
+    it->groups += c.groups_requantized;
+    it->max_err = std::max(it->max_err, c.max_abs_error);
+  }
+  std::string out = "conversion (source -> blob: tensors, bytes, bits per weight, method, largest |weight error|):\n";
+  char line[512];
+  for (const Row& r : rows) {
+    const double e = double(r.elems);
+    std::snprintf(line, sizeof line, "  %-5s -> %-4s %4u tensors %11" PRIu64 " -> %11" PRIu64 " bytes  %6.3f -> %6.3f bpw  %s",
+                  ggml_type_name(r.src), dtype_name(r.dtype), r.tensors, r.src_bytes, r.blob_bytes,
+                  8.0 * double(r.src_bytes) / e, 8.0 * double(r.blob_bytes) / e, method_name(r.method));
+    out += line;
+    if (r.groups) out += " (" + std::to_string(r.groups) + " groups)";
+    if (r.method == ConversionMethod::kScalesRounded || r.method == ConversionMethod::kRequantized) {
+      std::snprintf(line, sizeof line, ", max %.3g", r.max_err);
+      out += line;
+    }
+    out += "\n";
+  }
+  if (per_tensor) {
+    for (const TensorConversion& c : s.conversions) {
+      if (c.method == ConversionMethod::kExact || c.method == ConversionMethod::kWidened) continue;
+      std::snprintf(line, sizeof line, "  %-34s %-5s -> %-4s %s, max |error| %.3g\n", c.name.c_str(),
+                    ggml_type_name(c.source_type), dtype_name(c.dtype), method_name(c.method), c.max_abs_error);
+      out += line;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string format_summary(const PackSummary& s, bool per_tensor) {
   char buf[4096];
   const auto mib = [](uint64_t b) { return double(b) / (1024.0 * 1024.0); };
   const BlobHparams& h = s.hparams;
   const double bpw = s.matrix_elems ? 8.0 * double(s.matrix_bytes) / double(s.matrix_elems) : 0.0;
   int n = std::snprintf(
       buf, sizeof buf,
-      "model: llama, %u layers, dim %u, heads %u/%u (head_dim %u), ffn %u, vocab %u, %s embeddings\n"
+      "model: %s, %u layers, dim %u, heads %u/%u (head_dim %u), ffn %u, vocab %u, %s embeddings\n"
       "tokenizer: %u tokens, %u merges; bos %d eos %d pad %d unk %d im_start %d im_end %d add_bos %d\n"
       "weights: %s\n"
       "tensors: %u\n"
@@ -540,11 +625,12 @@ std::string format_summary(const PackSummary& s) {
       "matrices: %" PRIu64 " weights, %" PRIu64 " bytes, %.3f bits per weight (scales included)\n"
       "  Q4_1 copied exactly to int4: %u; Q8_0 copied exactly to int8: %u; re-quantized: %u\n"
       "  Q8_0 groups re-quantized because they held -128: %" PRIu64 "\n",
-      h.layers, h.dim, h.heads, h.kv_heads, h.head_dim, h.ffn, h.vocab, h.tied_embed ? "tied" : "untied",
+      arch_name(h.arch), h.layers, h.dim, h.heads, h.kv_heads, h.head_dim, h.ffn, h.vocab, h.tied_embed ? "tied" : "untied",
       s.n_tokens, s.n_merges, h.bos, h.eos, h.pad, h.unk, h.im_start, h.im_end, h.add_bos ? 1 : 0,
       h.weight_kind == blob::WeightKind::kInt4
-          ? "int4 (kInt4G32; the Q8_0 token embedding stays 8-bit as kInt8G32: 8->4 bit re-quantization would lose accuracy)"
-          : "int8 (kInt8G32)",
+          ? "int4 (kInt4G32 from 4-bit and float sources; 5- to 8-bit sources stay 8-bit as kInt8G32: fewer bits would lose accuracy)"
+          : h.weight_kind == blob::WeightKind::kF32 ? "f32 (kF32: exact for float sources; for tests, not deployment)"
+                                                    : "int8 (kInt8G32)",
       s.tensors, s.tensors_by_dtype[0], s.bytes_by_dtype[0], mib(s.bytes_by_dtype[0]), s.tensors_by_dtype[1],
       s.bytes_by_dtype[1], mib(s.bytes_by_dtype[1]), s.tensors_by_dtype[2], s.bytes_by_dtype[2],
       mib(s.bytes_by_dtype[2]), s.matrix_elems, s.matrix_bytes, bpw, s.copied_q4_1, s.copied_q8_0, s.requantized,
@@ -562,7 +648,28 @@ std::string format_summary(const PackSummary& s) {
                 s.blob_bytes, mib(s.blob_bytes), s.limits.max_context, s.limits.max_sequences, s.limits.prefill_chunk,
                 s.limits.kv_block_tokens, s.limits.logit_rows, s.limits.threads, p.activations, p.kv_blocks,
                 p.kv_block_count, p.kv_bytes_per_token, p.logits, p.tokenizer, p.sampler, p.total, mib(p.total));
-  return buf;
+  std::string out = buf;
+  // The architecture beyond llama's, and each layer kind.
+  uint32_t sliding = 0, window = 0;
+  for (const BlobLayerConfig& c : h.layer_configs) {
+    sliding += c.sliding ? 1 : 0;
+    if (c.sliding) window = c.window;
+  }
+  char arch_line[512];
+  std::snprintf(arch_line, sizeof arch_line,
+                "architecture: %s FFN, rope %s base %g%s%s%s%s, embed scale %g, attention scale %g%s; %u sliding layers (window %u), %u global\n",
+                h.activation == blob::Activation::kGeluTanh ? "GELU(tanh)" : "SiLU",
+                h.rope_pairing == blob::RopePairing::kAdjacent ? "adjacent-pair" : "half-split", double(h.rope_base),
+                h.rope_scaling == blob::RopeScaling::kLinear ? " (linear scaling)" : "",
+                (h.flags & blob::kFlagRopeFreqs) ? " (llama3 frequency factors)" : "",
+                (h.flags & blob::kFlagQkNorm) ? ", QK-norm" : "", (h.flags & blob::kFlagPostNorms) ? ", post-norms" : "",
+                double(h.embed_scale), double(h.attn_scale), (h.flags & blob::kFlagQkvBias) ? ", Q/K/V bias" : "",
+                sliding, window, h.layers - sliding);
+  const size_t at = out.find("tokenizer:");
+  out.insert(at == std::string::npos ? 0 : at, arch_line);
+  const size_t at2 = out.find("blob:");
+  out.insert(at2 == std::string::npos ? out.size() : at2, format_conversions(s, per_tensor));
+  return out;
 }
 
 }  // namespace tern::pack

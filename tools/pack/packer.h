@@ -1,17 +1,19 @@
-// GGUF (llama architecture) -> tern blob: the whole conversion tern-pack
-// performs, as a library call so tests can run it in memory.
+// GGUF (llama, qwen2, qwen3, gemma3; see pack_arch.h) -> tern blob: the
+// whole conversion tern-pack performs, as a library call so tests can run it
+// in memory.
 //
 // Weights (--weights):
-//   int4: every matrix becomes kInt4G32. A Q4_1 source is copied exactly
-//         (d, m and nibbles; same nibble order). A Q8_0 source (SmolLM2's token
-//         embedding) is kept 8-bit as kInt8G32, copied exactly, because
-//         re-quantizing 8-bit weights to 4 bits would lose accuracy. Other
-//         sources are dequantized and quantized with quantize_row_int4_g32.
-//   int8: every matrix becomes kInt8G32. A Q8_0 source is copied exactly;
-//         anything else is dequantized and quantized with quantize_row_int8_g32.
-//   Q8_0 allows q = -128, kInt8G32 does not: a group holding -128 is
-//   re-quantized with quantize_row_int8_g32 and counted.
-// Norms are stored as kF32 [1, n].
+//   int4: 4-bit and float sources become kInt4G32, 5- to 8-bit sources
+//         (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0) kInt8G32: taking them to 4 bits
+//         would lose accuracy the file's author kept.
+//   int8: every matrix becomes kInt8G32.
+//   Exact: Q4_1 -> int4 (same d, m, nibbles), Q4_0 -> int4 (m = -8 d),
+//   Q8_0 -> int8 (except groups holding q = -128, re-quantized and counted),
+//   Q5_0 -> int8 (q - 16). Q4_K -> int4 keeps every 4-bit value and rounds
+//   each sub-block's d*sc and dmin*m to f16 once. Everything else is
+//   dequantized and quantized again (quantize_row_int{8,4}_g32). The summary
+//   lists each tensor's method and largest weight error.
+// Vectors (norms, biases, rope factors) are stored as kF32 [1, n].
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -36,6 +38,24 @@ struct PackOptions {
   std::function<void(uint32_t done, uint32_t total, const std::string& name)> progress;
 };
 
+// How one tensor went from its GGUF type to the blob.
+enum class ConversionMethod : uint8_t {
+  kExact,           // the same values (copied bits, or a lossless re-encoding)
+  kExactButGroups,  // exact except groups_requantized groups (Q8_0 q = -128; Q4_0 with an f16-overflowing offset)
+  kScalesRounded,   // same quantized values, scales rounded to f16 once (Q4_K -> int4)
+  kWidened,         // f16/bf16/quantized vector widened to f32: exact
+  kRequantized,     // dequantized and quantized again (max_abs_error says how far)
+};
+struct TensorConversion {
+  std::string name;
+  uint32_t source_type = 0;  // GgmlType
+  blob::DType dtype = blob::DType::kF32;
+  ConversionMethod method = ConversionMethod::kExact;
+  uint64_t elems = 0, source_bytes = 0, blob_bytes = 0;
+  uint64_t groups_requantized = 0;
+  double max_abs_error = 0.0;  // largest |blob weight - source weight| (0 when exact)
+};
+
 struct PackSummary {
   uint32_t tensors = 0;
   uint64_t bytes_by_dtype[3] = {0, 0, 0};   // payload bytes: kF32, kInt8G32, kInt4G32
@@ -51,6 +71,7 @@ struct PackSummary {
   RunLimits limits;
   BlobHparams hparams;
   uint32_t n_tokens = 0, n_merges = 0;
+  std::vector<TensorConversion> conversions;  // one per tensor, directory order
 };
 
 // Convert a parsed GGUF into a blob image. With options.check_opens (the
@@ -69,7 +90,9 @@ Status pack_gguf(const GgufFile& gguf, const PackOptions& options, std::vector<u
 // page-aligned scratch first.
 Status check_blob_opens(const uint8_t* data, size_t size);
 
-// The human-readable summary tern-pack prints.
-std::string format_summary(const PackSummary& s);
+// The human-readable summary tern-pack prints: the model, a table of bytes
+// and bits per weight by (source type, blob type, method), the memory plan.
+// per_tensor: also one line per tensor that was not copied exactly.
+std::string format_summary(const PackSummary& s, bool per_tensor = false);
 
 }  // namespace tern::pack
