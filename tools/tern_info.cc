@@ -16,6 +16,16 @@
 
 namespace {
 
+const char* arch_name(uint32_t arch) {
+  switch (static_cast<tern::blob::Arch>(arch)) {
+    case tern::blob::Arch::kLlama: return "llama";
+    case tern::blob::Arch::kQwen2: return "qwen2";
+    case tern::blob::Arch::kQwen3: return "qwen3";
+    case tern::blob::Arch::kGemma3: return "gemma3";
+  }
+  return "unknown";
+}
+
 using namespace tern;
 
 constexpr const char* kTool = "tern-info";
@@ -161,6 +171,15 @@ int main(int argc, char** argv) {
   uint64_t weight_bytes = 0;
   for (const TypeStats& t : ts) weight_bytes += t.bytes;
   const double bpw = params ? weight_bytes * 8.0 / double(params) : 0;
+  uint32_t sliding = 0;
+  float local_base = hp.rope_base;
+  for (uint32_t l = 0; l < hp.layers; ++l) {
+    const LayerConfig c = f.layer_config(l);
+    if (c.sliding) {
+      ++sliding;
+      local_base = c.rope_base;
+    }
+  }
   const char* weights_crc = opt.verify_weights ? "verified" : "not checked (--verify checks it)";
 
   if (json) {
@@ -169,7 +188,12 @@ int main(int argc, char** argv) {
     std::printf(",\"format_version\":%u,\"file_bytes\":%zu,\"checksums\":{\"header\":\"verified\","
                 "\"sections\":\"verified\",\"weights\":\"%s\"},",
                 version, f.size, opt.verify_weights ? "verified" : "not_checked");
-    std::printf("\"architecture\":\"llama\",\"parameters\":%llu,\"layers\":%u,\"dim\":%u,\"heads\":%u,"
+    std::printf("\"architecture\":\"%s\",\"sliding_layers\":%u,\"window\":%u,\"activation\":\"%s\",\"qk_norm\":%s,"
+                "\"post_norms\":%s,\"qkv_bias\":%s,\"embed_scale\":%g,\"attn_scale\":%g,\"final_softcap\":%g,",
+                arch_name(hp.arch), sliding, f.max_window, hp.activation == blob::Activation::kGeluTanh ? "gelu_tanh" : "silu",
+                hp.qk_norm() ? "true" : "false", hp.post_norms() ? "true" : "false", hp.qkv_bias() ? "true" : "false",
+                double(hp.embed_scale), double(hp.attn_scale), double(hp.final_softcap));
+    std::printf("\"parameters\":%llu,\"layers\":%u,\"dim\":%u,\"heads\":%u,"
                 "\"kv_heads\":%u,\"head_dim\":%u,\"ffn\":%u,\"vocab\":%u,\"rope_dim\":%u,\"rope_base\":%g,"
                 "\"norm_eps\":%g,\"tied_embeddings\":%s,",
                 (unsigned long long)params, hp.layers, hp.dim, hp.heads, hp.kv_heads, hp.head_dim, hp.ffn, hp.vocab,
@@ -207,9 +231,19 @@ int main(int argc, char** argv) {
     std::printf("blob:          %s (%zu bytes, %.1f MiB), format version %u\n", opt.model_path, f.size,
                 f.size / 1048576.0, version);
     std::printf("checksums:     header and section CRCs verified; weights CRC %s\n", weights_crc);
-    std::printf("architecture:  llama, %u layers, dim %u, %u heads / %u KV heads of %u, ffn %u, rope %u dims base %g%s\n",
-                hp.layers, hp.dim, hp.heads, hp.kv_heads, hp.head_dim, hp.ffn, hp.rope_dim, double(hp.rope_base),
-                hp.tied_embeddings ? ", tied embeddings" : "");
+    std::printf("architecture:  %s, %u layers, dim %u, %u heads / %u KV heads of %u, ffn %u, rope %u dims base %g%s\n",
+                arch_name(hp.arch), hp.layers, hp.dim, hp.heads, hp.kv_heads, hp.head_dim, hp.ffn, hp.rope_dim,
+                double(hp.rope_base), hp.tied_embeddings ? ", tied embeddings" : "");
+    std::printf("layers:        %u global", hp.layers - sliding);
+    if (sliding) std::printf(", %u sliding (window %u, rope base %g)", sliding, f.max_window, double(local_base));
+    std::printf("; %s gate%s%s%s", hp.activation == blob::Activation::kGeluTanh ? "GELU(tanh)" : "SiLU",
+                hp.qk_norm() ? ", QK-norm" : "", hp.post_norms() ? ", post-norms" : "",
+                hp.qkv_bias() ? ", Q/K/V bias" : "");
+    if (hp.embed_scale != 1.0f) std::printf(", embeddings x %g", double(hp.embed_scale));
+    if (hp.final_softcap > 0.0f) std::printf(", logit soft-cap %g", double(hp.final_softcap));
+    if (hp.rope_scaling == blob::RopeScaling::kLinear) std::printf(", linear rope scaling x%g", double(hp.rope_scale_factor));
+    if (f.rope_freqs != nullptr || (hp.flags & blob::kFlagRopeFreqs)) std::printf(", llama3 rope factors");
+    std::printf("\n");
     std::printf("parameters:    %llu (%.1f M), %llu weight bytes, %.2f bits per weight overall\n",
                 (unsigned long long)params, params / 1e6, (unsigned long long)weight_bytes, bpw);
     for (uint32_t d = 0; d < 3; ++d) {

@@ -321,7 +321,7 @@ TEST(TernInfo, DescribesTheBlob) {
   Result r = run(bin("tern-info") + " " + blob());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* what : {"llama, 30 layers", "parameters:    134515008", "5.74 bits per weight", "49152 tokens",
-                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "format version 1",
+                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "format version 2", "layers:        30 global; SiLU gate",
                            "header and section CRCs verified", "weights CRC not checked"}) {
     EXPECT_NE(r.out.find(what), std::string::npos) << what << "\n" << r.out;
   }

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include <vector>
 
 namespace tern {
@@ -96,6 +99,91 @@ TEST_F(KvPagesTest, LayerViewAddressesPerLayerPools) {
   EXPECT_NE(l0.k_pool, l1.k_pool);
   EXPECT_EQ(l0.block_stride, size_t(4 * 2 * 4));
   EXPECT_EQ(pool_.bytes_per_token(), size_t(2 * 2 * 2 * 4 * 2));
+}
+
+// A sliding-window pool (issue 14): reserve(seq, len, keep_from) gives back
+// the blocks wholly below keep_from before taking new ones, so a sequence
+// that grows forever holds a bounded number of blocks; truncating below what
+// it still holds leaves nothing held; fork shares only the held blocks.
+TEST(KvWindowPool, RecyclesBlocksBelowTheWindow) {
+  KvPoolShape s;
+  s.layers = 1;
+  s.kv_heads = 1;
+  s.head_dim = 4;
+  s.block_tokens = 4;
+  // Window 6, chunks of 2: the 7 positions a chunk sees straddle at most 3 blocks of 4.
+  s.n_blocks = 2 * KvPool::window_blocks(6, 2, 4);
+  ASSERT_EQ(KvPool::window_blocks(6, 2, 4), 3u);
+  std::vector<uint64_t> mem(4096);
+  Arena arena;
+  arena.init(mem.data(), mem.size() * 8);
+  KvPool pool;
+  ASSERT_TRUE(pool.init(s, &arena).is_ok());
+  KvSequence a, b;
+  ASSERT_TRUE(pool.init_sequence(&a, 64, &arena).is_ok());  // 256 positions
+  ASSERT_TRUE(pool.init_sequence(&b, 64, &arena).is_ok());
+  // Grow a to 200 positions two at a time, as the model does (keep_from =
+  // first query position + 1 - window): never more than 4 blocks held.
+  uint32_t most = 0;
+  for (uint32_t pos = 0; pos < 200; pos += 2) {
+    const uint32_t keep_from = pos + 1 > 6 ? pos + 1 - 6 : 0;
+    ASSERT_TRUE(pool.reserve(&a, pos + 2, keep_from).is_ok()) << pos;
+    a.n_past = pos + 2;
+    // Every position the chunk's queries see is in a held block.
+    for (uint32_t p = keep_from; p < pos + 2; ++p) ASSERT_GE(p / 4, a.first_block) << p;
+    most = std::max(most, a.n_blocks - a.first_block);
+  }
+  EXPECT_EQ(most, 3u);
+  EXPECT_EQ(pool.used_blocks(), a.n_blocks - a.first_block);
+  // Fork shares the held whole blocks only, with refcounts.
+  ASSERT_TRUE(pool.fork(a, &b).is_ok());
+  EXPECT_EQ(b.first_block, a.first_block);
+  EXPECT_EQ(b.n_past, 200u);
+  EXPECT_EQ(pool.refcount(a.block_table[a.first_block]), 2u);
+  // Truncating below what is held: nothing stays held, first_block follows.
+  pool.truncate(&a, 40);
+  EXPECT_EQ(a.n_blocks, 10u);
+  EXPECT_EQ(a.first_block, 10u);
+  EXPECT_EQ(a.n_past, 40u);
+  EXPECT_EQ(pool.refcount(b.block_table[b.first_block]), 1u);  // b keeps its shared blocks
+  pool.reset(&a);
+  pool.reset(&b);
+  EXPECT_EQ(a.first_block, 0u);
+  EXPECT_EQ(pool.free_blocks(), s.n_blocks);
+}
+
+// A sequence's window-pool twin follows its truncate, reset and fork.
+TEST(KvWindowPool, FollowsTheGlobalSequence) {
+  KvPoolShape s{1, 1, 4, 4, 16};
+  std::vector<uint64_t> mem(8192);
+  Arena arena;
+  arena.init(mem.data(), mem.size() * 8);
+  KvPool global, window;
+  ASSERT_TRUE(global.init(s, &arena).is_ok());
+  ASSERT_TRUE(window.init(s, &arena).is_ok());
+  global.set_window_pool(&window);
+  KvSequence g0, g1, w0, w1;
+  ASSERT_TRUE(global.init_sequence(&g0, 8, &arena).is_ok());
+  ASSERT_TRUE(global.init_sequence(&g1, 8, &arena).is_ok());
+  ASSERT_TRUE(window.init_sequence(&w0, 8, &arena).is_ok());
+  ASSERT_TRUE(window.init_sequence(&w1, 8, &arena).is_ok());
+  g0.window = &w0;
+  g1.window = &w1;
+  ASSERT_TRUE(global.reserve(&g0, 12).is_ok());
+  ASSERT_TRUE(window.reserve(&w0, 8, 0).is_ok());
+  ASSERT_TRUE(window.reserve(&w0, 12, 5).is_ok());  // block 0 (positions 0..3) is below 5: given back
+  g0.n_past = w0.n_past = 12;
+  EXPECT_EQ(w0.first_block, 1u);
+  ASSERT_TRUE(global.fork(g0, &g1).is_ok());
+  EXPECT_EQ(w1.n_past, 12u);
+  EXPECT_EQ(w1.first_block, 1u);
+  global.truncate(&g0, 8);
+  EXPECT_EQ(w0.n_past, 8u);
+  EXPECT_EQ(w0.n_blocks, 2u);
+  global.reset(&g0);
+  global.reset(&g1);
+  EXPECT_EQ(window.free_blocks(), 16u);
+  EXPECT_EQ(global.free_blocks(), 16u);
 }
 
 }  // namespace

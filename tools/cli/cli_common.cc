@@ -258,6 +258,8 @@ void json_plan_fields(FILE* f, const PlanReport& r) {
                l.max_context, l.max_sequences, l.prefill_chunk, l.kv_block_tokens, l.logit_rows, l.threads,
                p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
                p.total, r.blob_bytes);
+  std::fprintf(f, ",\"kv_window_layers\":%u,\"kv_window_blocks\":%u,\"kv_window_bytes\":%zu", p.window_layers,
+               p.window_kv_block_count, p.window_kv_bytes);
 }
 
 void print_plan_text(FILE* f, const PlanReport& r) {
@@ -269,6 +271,10 @@ void print_plan_text(FILE* f, const PlanReport& r) {
   std::fprintf(f, "  activations  %12zu bytes\n", p.activations);
   std::fprintf(f, "  kv_blocks    %12zu bytes (%u blocks, %zu bytes per token)\n", p.kv_blocks, p.kv_block_count,
                p.kv_bytes_per_token);
+  if (p.window_layers > 0) {
+    std::fprintf(f, "               of which %zu bytes: the %u sliding-window layers' pool (%u recycled blocks; "
+                 "does not grow with the context)\n", p.window_kv_bytes, p.window_layers, p.window_kv_block_count);
+  }
   std::fprintf(f, "  logits       %12zu bytes\n", p.logits);
   std::fprintf(f, "  tokenizer    %12zu bytes\n", p.tokenizer);
   std::fprintf(f, "  sampler      %12zu bytes\n", p.sampler);

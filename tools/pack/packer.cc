@@ -196,22 +196,30 @@ Status copy_q4_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out, uint6
   return Status::ok();
 }
 
-// Q5_0 -> kInt8G32, exactly: w = d * (q - 16), q - 16 in [-16, 15].
-Status copy_q5_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
+// Q5_0 / Q4_0 -> kInt8G32, exactly: w = d * (q - 16) with 5-bit q, or
+// d * (q - 8) with 4-bit q: the centred values fit int8 with the same d.
+Status copy_q5_0_or_q4_0(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
+  const bool five = GgmlType(src.type) == GgmlType::kQ5_0;
+  const size_t block = five ? sizeof(gguf::BlockQ5_0) : sizeof(gguf::BlockQ4_0);
   const uint64_t rows = t.rows, groups = t.cols / kGroup;
   int8_t* q = reinterpret_cast<int8_t*>(out);
   uint8_t* d = out + rows * t.cols;
   const uint8_t* blk = src.data;
-  for (uint64_t b = 0; b < rows * groups; ++b, blk += sizeof(gguf::BlockQ5_0)) {
-    gguf::BlockQ5_0 x;
-    std::memcpy(&x, blk, sizeof x);
-    if (!f16_finite(x.d)) return non_finite(src);
-    const uint32_t qh = uint32_t(x.qh[0]) | uint32_t(x.qh[1]) << 8 | uint32_t(x.qh[2]) << 16 | uint32_t(x.qh[3]) << 24;
-    for (uint32_t j = 0; j < 16; ++j) {
-      q[32 * b + j] = int8_t(((x.qs[j] & 0x0f) | (((qh >> j) & 1) << 4)) - 16);
-      q[32 * b + j + 16] = int8_t(((x.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+  for (uint64_t b = 0; b < rows * groups; ++b, blk += block) {
+    const uint16_t dh = le16(blk);
+    if (!f16_finite(dh)) return non_finite(src);
+    uint32_t qh = 0;
+    const uint8_t* qs = blk + 2;
+    if (five) {
+      qh = uint32_t(blk[2]) | uint32_t(blk[3]) << 8 | uint32_t(blk[4]) << 16 | uint32_t(blk[5]) << 24;
+      qs = blk + 6;
     }
-    st16(d + 2 * b, x.d);
+    const int offset = five ? 16 : 8;
+    for (uint32_t j = 0; j < 16; ++j) {
+      q[32 * b + j] = int8_t(((qs[j] & 0x0f) | (((qh >> j) & 1) << 4)) - offset);
+      q[32 * b + j + 16] = int8_t(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - offset);
+    }
+    st16(d + 2 * b, dh);
   }
   return Status::ok();
 }
@@ -332,8 +340,8 @@ Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, Pac
   } else if (type == GgmlType::kQ4_0 && t.dtype == DType::kInt4G32) {
     st = copy_q4_0(src, t, out, &conv.groups_requantized);
     conv.method = conv.groups_requantized == 0 ? ConversionMethod::kExact : ConversionMethod::kExactButGroups;
-  } else if (type == GgmlType::kQ5_0 && t.dtype == DType::kInt8G32) {
-    st = copy_q5_0(src, t, out);
+  } else if ((type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) && t.dtype == DType::kInt8G32) {
+    st = copy_q5_0_or_q4_0(src, t, out);
     conv.method = ConversionMethod::kExact;
   } else if (type == GgmlType::kQ4_K && t.dtype == DType::kInt4G32) {
     st = convert_q4_k(src, t, out, &conv.max_abs_error);
@@ -640,14 +648,14 @@ std::string format_summary(const PackSummary& s, bool per_tensor) {
                 "blob: %" PRIu64 " bytes (%.2f MiB)\n"
                 "arena for max_context %u, max_sequences %u, prefill_chunk %u, kv_block %u, logit_rows %u, threads %u:\n"
                 "  activations %10zu bytes\n"
-                "  kv_blocks   %10zu bytes (%u blocks, %zu bytes per token)\n"
+                "  kv_blocks   %10zu bytes (%u blocks, %zu bytes per token; sliding-window pool %zu bytes, %u blocks)\n"
                 "  logits      %10zu bytes\n"
                 "  tokenizer   %10zu bytes\n"
                 "  sampler     %10zu bytes\n"
                 "  total       %10zu bytes (%.2f MiB)\n",
                 s.blob_bytes, mib(s.blob_bytes), s.limits.max_context, s.limits.max_sequences, s.limits.prefill_chunk,
                 s.limits.kv_block_tokens, s.limits.logit_rows, s.limits.threads, p.activations, p.kv_blocks,
-                p.kv_block_count, p.kv_bytes_per_token, p.logits, p.tokenizer, p.sampler, p.total, mib(p.total));
+                p.kv_block_count, p.kv_bytes_per_token, p.window_kv_bytes, p.window_kv_block_count, p.logits, p.tokenizer, p.sampler, p.total, mib(p.total));
   std::string out = buf;
   // The architecture beyond llama's, and each layer kind.
   uint32_t sliding = 0, window = 0;
