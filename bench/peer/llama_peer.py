@@ -11,12 +11,18 @@ the same JSON shapes:
              first token, like `stdbuf -oL tern-run --json`.
   greedy     greedy continuation of a token-id prompt (decoding equivalence).
   quantize   make a GGUF of another type with llama.cpp's own quantizer.
+  settings   print the load/context settings below as they apply on this CPU.
 
 Decoding is greedy argmax over the logits (numpy, zero-copy view), the same
 work tern's greedy sampler does. The model is loaded with mmap, n_batch 512,
 the context's defaults otherwise (f16 KV cache, flash attention auto), and
-n_threads = n_threads_batch = --threads. Every process prints
-{"event":"ready"} as soon as model and context exist.
+n_threads = n_threads_batch = --threads, with two exceptions (settings() says
+which applied; the report prints them):
+  - swa_full off: sliding-window layers (Gemma 3) keep only their window in the
+    KV cache, as llama.cpp's own tools do by default (llama-cli/llama-server
+    --swa-full is opt-in; the C API's default is on).
+  - on a CPU with AMX, use_extra_bufts off (see extra_bufts()).
+Every process prints {"event":"ready"} as soon as model and context exist.
 
 Timings inside the process: `import_ms` (importing llama_cpp, i.e. loading
 the shared library) and `load_ms` (model + context creation). The driver adds
@@ -59,6 +65,40 @@ def quiet_logs():
     return _log  # keep a reference alive
 
 
+def cpu_has_amx():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def extra_bufts():
+    """llama_model_params.use_extra_bufts for this CPU: off when it has AMX, else llama.cpp's default (on).
+
+    With extra buffer types on, a GGML_NATIVE build on a CPU with AMX (amx_int8) repacks quantized weights
+    into the AMX buffer type, and llama.cpp 0.3.36's llama_decode then dies with SIGSEGV for every quantized
+    model (Q4_1, Q8_0, Q4_K_M alike; F16 is unaffected); tests/conformance/make_goldens.py does the same.
+    Turning them off also turns off the CPU_REPACK layouts (e.g. Q4_0/Q4_K interleaved for AVX2), so only
+    CPUs with AMX pay for the workaround; elsewhere llama.cpp keeps its default. LLAMA_PEER_EXTRA_BUFTS=0/1
+    forces it either way."""
+    forced = os.environ.get("LLAMA_PEER_EXTRA_BUFTS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return not cpu_has_amx()
+
+
+SWA_FULL = False  # see the module docstring
+
+
+def settings():
+    return {"use_extra_bufts": extra_bufts(), "amx": cpu_has_amx(), "swa_full": SWA_FULL, "kv_cache": "f16",
+            "flash_attn": "auto", "n_batch": 512, "mmap": True}
+
+
 class Peer:
     def __init__(self, model_path, n_ctx, threads, n_batch=512):
         self._log = quiet_logs()
@@ -67,6 +107,7 @@ class Peer:
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = 0
         mp.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP  # mmap on, as asked of both systems
+        mp.use_extra_bufts = extra_bufts()  # off on AMX CPUs: llama_decode segfaults otherwise
         self.model = llama_cpp.llama_model_load_from_file(model_path.encode(), mp)
         if not self.model:
             raise SystemExit(f"llama_peer: cannot load model {model_path}")
@@ -77,6 +118,7 @@ class Peer:
         cp.n_threads = threads
         cp.n_threads_batch = threads
         cp.no_perf = True
+        cp.swa_full = SWA_FULL
         self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise SystemExit("llama_peer: cannot create the context")
@@ -93,7 +135,7 @@ class Peer:
         size = llama_cpp.llama_model_size(self.model)
         params = llama_cpp.llama_model_n_params(self.model)
         return {"weight_bytes": size, "parameters": params, "bits_per_weight": 8.0 * size / params,
-                "n_vocab": self.n_vocab}
+                "n_vocab": self.n_vocab, "settings": settings()}
 
     def reset(self):
         llama_cpp.llama_memory_clear(self.mem, True)
@@ -261,6 +303,11 @@ def cmd_quantize(a):
     emit({"quantized": a.out, "type": a.type, "bytes": os.path.getsize(a.out)})
 
 
+def cmd_settings(a):  # noqa: ARG001
+    emit({**settings(), "llama_cpp_python": llama_cpp.__version__,
+          "system_info": llama_cpp.llama_print_system_info().decode().strip()})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -281,13 +328,15 @@ def main():
     q = sub.add_parser("quantize")
     q.add_argument("--out", required=True)
     q.add_argument("--type", default="Q8_0")
+    sub.add_parser("settings", help="print the llama.cpp settings this peer uses on this CPU")
     for p in (b, f, g, q):
         p.add_argument("--model", required=True)
         p.add_argument("--threads", type=int, default=1)
     for p in (b, f, g):
         p.add_argument("--ids-file", required=True)
     a = ap.parse_args()
-    {"bench": cmd_bench, "footprint": cmd_footprint, "greedy": cmd_greedy, "quantize": cmd_quantize}[a.cmd](a)
+    {"bench": cmd_bench, "footprint": cmd_footprint, "greedy": cmd_greedy, "quantize": cmd_quantize,
+     "settings": cmd_settings}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@
 //     tie, either side may take it); position and gap are printed.
 // llama.cpp itself agrees with this reference on about 97% of the positions
 // (tests/goldens/README.md, peer_agreement.py).
+//
+// The scalar variant is 5-10x slower than the SIMD ones and Gemma's 262,144-
+// row output head runs for every teacher-forced position: when this CPU also
+// runs a SIMD variant, scalar runs the ten short prompts and long_recall (547
+// tokens: past the window), about 1,500 positions and 4 greedy prompts, to
+// stay within CI time (the bar stays 99%); TERN_GEMMA_SCALAR_FULL=1 runs all.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,6 +38,30 @@ using testing::ForcedGolden;
 using testing::GreedyGolden;
 
 constexpr const char* kBlob = "gemma3-270m-int4.tern";
+
+// True when some non-scalar variant of the real table runs on this CPU.
+bool host_runs_simd_variant() {
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  for (size_t i = 0; i < n; ++i) {
+    if (std::string(v[i].name) != "scalar" && (v[i].required_isa & ~host_isa_bits()) == 0) return true;
+  }
+  return false;
+}
+
+// The prompts this variant runs (see the top).
+bool runs_prompt(const std::string& variant, const std::string& name, bool greedy) {
+  if (!testing::prompt_selected(name)) return false;
+  const char* full = std::getenv("TERN_GEMMA_SCALAR_FULL");
+  if (variant != "scalar" || !host_runs_simd_variant() || (full && std::string(full) == "1")) return true;
+  if (greedy) return name == "capital" || name == "py_code" || name == "zh_prose" || name == "long_recall";
+  return name != "long_prose" && name != "long_code";
+}
+
+bool subset_run(const std::string& variant) {
+  const char* sel = std::getenv("TERN_GOLDEN_PROMPTS");
+  return (sel && *sel) || !runs_prompt(variant, "long_prose", false);
+}
 
 std::vector<std::string> variants() {
   std::vector<std::string> out;
@@ -83,7 +113,7 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
   std::map<std::string, std::vector<int32_t>> seqs, top1;
   std::map<std::string, std::vector<double>> logp;
   for (const GreedyGolden& g : greedy) {
-    if (!testing::prompt_selected(g.name)) continue;
+    if (!runs_prompt(GetParam(), g.name, false)) continue;
     std::vector<int32_t> all = g.prompt_ids;
     all.insert(all.end(), g.gen_ids.begin(), g.gen_ids.end());
     seqs[g.name] = all;
@@ -113,7 +143,7 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
   size_t agree = 0, total = 0, beyond_window = 0, agree_beyond = 0;
   double sum_abs = 0, max_abs = 0;
   for (const ForcedGolden& f : forced) {
-    if (!testing::prompt_selected(f.name)) continue;
+    if (!runs_prompt(GetParam(), f.name, false)) continue;
     ASSERT_TRUE(logp.count(f.name)) << f.name;
     ASSERT_LT(f.pos, logp[f.name].size()) << f.name;
     ASSERT_EQ(seqs[f.name][f.pos + 1], f.next) << f.name << " pos " << f.pos;
@@ -133,8 +163,10 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
               "%.4f, mean |dlogp| %.4f, max %.4f; %zu positions past the 512-token window, agreement %.4f\n",
               GetParam().c_str(), total, seqs.size(), longest, agreement, sum_abs / double(total), max_abs,
               beyond_window, beyond_window ? double(agree_beyond) / double(beyond_window) : 0.0);
-  if (!(std::getenv("TERN_GOLDEN_PROMPTS") && *std::getenv("TERN_GOLDEN_PROMPTS"))) {
+  if (!subset_run(GetParam())) {
     EXPECT_GE(total, 2000u);
+  }
+  if (!(std::getenv("TERN_GOLDEN_PROMPTS") && *std::getenv("TERN_GOLDEN_PROMPTS"))) {
     EXPECT_GT(longest, 600u) << "no prompt reaches past the sliding window";
   }
   EXPECT_GE(agreement, 0.99);
@@ -142,7 +174,7 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
 
 TEST_P(Gemma3GoldenTest, GreedyContinuationsMatchReference) {
   for (const GreedyGolden& g : testing::read_greedy("gemma3")) {
-    if (!testing::prompt_selected(g.name)) continue;
+    if (!runs_prompt(GetParam(), g.name, true)) continue;
     KvSequence* seq = engine_->sequence(0);
     engine_->reset(seq);
     ASSERT_TRUE(engine_->prefill(seq, g.prompt_ids.data(), g.prompt_ids.size()).is_ok());
