@@ -141,6 +141,7 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
     ASSERT_TRUE(s.is_ok()) << name << ": " << s.message();
   }
   size_t agree = 0, total = 0, beyond_window = 0, agree_beyond = 0;
+  std::vector<std::string> misses_not_near_tie;
   double sum_abs = 0, max_abs = 0;
   for (const ForcedGolden& f : forced) {
     if (!runs_prompt(GetParam(), f.name, false)) continue;
@@ -149,6 +150,10 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
     ASSERT_EQ(seqs[f.name][f.pos + 1], f.next) << f.name << " pos " << f.pos;
     const bool same = top1[f.name][f.pos] == f.top1;
     agree += same;
+    if (!same && f.gap >= 0.1) {
+      misses_not_near_tie.push_back(f.name + " pos " + std::to_string(f.pos) + " (reference gap " +
+                                    std::to_string(f.gap) + ")");
+    }
     if (f.pos >= 512) {
       ++beyond_window;
       agree_beyond += same;
@@ -163,13 +168,19 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
               "%.4f, mean |dlogp| %.4f, max %.4f; %zu positions past the 512-token window, agreement %.4f\n",
               GetParam().c_str(), total, seqs.size(), longest, agreement, sum_abs / double(total), max_abs,
               beyond_window, beyond_window ? double(agree_beyond) / double(beyond_window) : 0.0);
-  if (!subset_run(GetParam())) {
-    EXPECT_GE(total, 2000u);
+  if (!subset_run(GetParam())) EXPECT_GE(total, 2000u);
+  const char* sel = std::getenv("TERN_GOLDEN_PROMPTS");
+  if (!(sel && *sel)) {
+    EXPECT_GE(agreement, 0.99);  // every prompt (scalar: its 1,500-position subset)
+  } else {
+    // A prompt or two (qemu, sanitizers): too few positions for a percentage
+    // to mean much (one near-tie in 69 is 98.6%), so every disagreement must
+    // be at a near-tie of the reference instead.
+    for (const std::string& m : misses_not_near_tie) ADD_FAILURE() << "top-1 differs where the reference is no near-tie: " << m;
   }
   if (!(std::getenv("TERN_GOLDEN_PROMPTS") && *std::getenv("TERN_GOLDEN_PROMPTS"))) {
     EXPECT_GT(longest, 600u) << "no prompt reaches past the sliding window";
   }
-  EXPECT_GE(agreement, 0.99);
 }
 
 TEST_P(Gemma3GoldenTest, GreedyContinuationsMatchReference) {
@@ -183,10 +194,14 @@ TEST_P(Gemma3GoldenTest, GreedyContinuationsMatchReference) {
     for (size_t i = 0; i < g.gen_ids.size(); ++i) {
       const float* row = engine_->model().logits();
       int32_t best = 0;
-      for (uint32_t v = 1; v < vocab; ++v) if (row[v] > row[best]) best = int32_t(v);
+      for (uint32_t v = 1; v < vocab; ++v) {
+        if (row[v] > row[best]) best = int32_t(v);
+      }
       got.push_back(best);
       if (best != g.gen_ids[i]) break;
-      if (i + 1 < g.gen_ids.size()) ASSERT_TRUE(engine_->decode(seq, best).is_ok());
+      if (i + 1 < g.gen_ids.size()) {
+        ASSERT_TRUE(engine_->decode(seq, best).is_ok());
+      }
     }
     size_t same = 0;
     while (same < got.size() && same < g.gen_ids.size() && got[same] == g.gen_ids[same]) ++same;
