@@ -39,21 +39,11 @@ using testing::GreedyGolden;
 
 constexpr const char* kBlob = "gemma3-270m-int4.tern";
 
-// True when some non-scalar variant of the real table runs on this CPU.
-bool host_runs_simd_variant() {
-  size_t n = 0;
-  const KernelVariant* v = kernel_variants(&n);
-  for (size_t i = 0; i < n; ++i) {
-    if (std::string(v[i].name) != "scalar" && (v[i].required_isa & ~host_isa_bits()) == 0) return true;
-  }
-  return false;
-}
-
 // The prompts this variant runs (see the top).
 bool runs_prompt(const std::string& variant, const std::string& name, bool greedy) {
   if (!testing::prompt_selected(name)) return false;
   const char* full = std::getenv("TERN_GEMMA_SCALAR_FULL");
-  if (variant != "scalar" || !host_runs_simd_variant() || (full && std::string(full) == "1")) return true;
+  if (variant != "scalar" || !testing::host_runs_simd_variant() || (full && std::string(full) == "1")) return true;
   if (greedy) return name == "capital" || name == "py_code" || name == "zh_prose" || name == "long_recall";
   return name != "long_prose" && name != "long_code";
 }

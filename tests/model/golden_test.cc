@@ -51,16 +51,6 @@ std::vector<Case> cases() {
   return out;
 }
 
-// True when some non-scalar variant of the real table runs on this CPU.
-bool host_runs_simd_variant() {
-  size_t n = 0;
-  const KernelVariant* v = kernel_variants(&n);
-  for (size_t i = 0; i < n; ++i) {
-    if (std::string(v[i].name) != "scalar" && (v[i].required_isa & ~host_isa_bits()) == 0) return true;
-  }
-  return false;
-}
-
 class GoldenTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
@@ -164,7 +154,7 @@ TEST_P(GoldenTest, GreedyContinuationsMatchReference) {
   // isa_equivalence_test; so when this CPU runs a SIMD variant, checking the
   // SIMD continuations against the reference covers scalar too, and the slow
   // scalar decode is skipped (set TERN_GOLDEN_SCALAR_GREEDY=1 to run it anyway).
-  if (std::string(GetParam().isa) == "scalar" && host_runs_simd_variant() &&
+  if (std::string(GetParam().isa) == "scalar" && testing::host_runs_simd_variant() &&
       !(std::getenv("TERN_GOLDEN_SCALAR_GREEDY") && std::string(std::getenv("TERN_GOLDEN_SCALAR_GREEDY")) == "1")) {
     GTEST_SKIP() << "scalar greedy == SIMD greedy is proven by isa_equivalence_test";
   }

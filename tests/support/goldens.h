@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dispatch.h"
+#include "runtime/engine.h"  // host_isa_bits
+
 namespace tern::testing {
 
 inline std::string golden_path(const char* name) { return std::string(TERN_SOURCE_DIR) + "/tests/goldens/" + name; }
@@ -103,6 +106,17 @@ inline std::vector<ForcedGolden> read_forced(const std::string& prefix = "model"
     out.push_back(g);
   }
   return out;
+}
+
+// True when some non-scalar variant of the real kernel table runs on this
+// CPU (the golden tests then let the slow scalar variant do less).
+inline bool host_runs_simd_variant() {
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  for (size_t i = 0; i < n; ++i) {
+    if (std::string(v[i].name) != "scalar" && (v[i].required_isa & ~host_isa_bits()) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace tern::testing
