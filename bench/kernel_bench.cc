@@ -2,7 +2,8 @@
 // CPU supports, beside this core's streaming read bandwidth measured in the
 // same run.
 //   decode  (n_tokens = 1): GB/s of weight bytes (q plane + f16 scales) streamed,
-//           for an L2-resident 576x576 matrix and a DRAM-resident ~64 MB one;
+//           for an L2-resident 576x576 matrix and a DRAM-resident ~64 MB one
+//           (int5: nibble + high-bit planes + f16 {d, m}, 24 bytes per 32);
 //   prefill (64 tokens x 1536x576): GOP/s, counted as 2 ops (one multiply-add)
 //           per weight x token, i.e. 2 * rows * cols * tokens per call,
 //           whatever the kernel does inside (the two activation planes make
@@ -100,16 +101,27 @@ double read_bandwidth_gbs(int reps, bool print) {
 
 // ---- quantized problems ----------------------------------------------------------
 
+// Bytes of one row's q planes: int8 1 per weight, int4 1/2, int5 1/2 + 1/8
+// (the high-bit plane follows the nibble plane, kernels/kernels.h).
+size_t q_row_bytes(WeightType type, uint32_t cols) {
+  switch (type) {
+    case WeightType::kInt4G32: return cols / 2;
+    case WeightType::kInt5G32: return cols / 2 + cols / 8;
+    default: return cols;
+  }
+}
+
 struct QMatrix {
   Buffer q, s;
   WeightMatrix w;
-  size_t bytes;  // q plane + scales
+  size_t bytes;  // q planes + scales
   QMatrix(WeightType type, uint32_t rows, uint32_t cols, std::mt19937& rng)
-      : q(type == WeightType::kInt4G32 ? size_t(rows) * cols / 2 : size_t(rows) * cols),
-        s(size_t(rows) * (cols / 32) * (type == WeightType::kInt4G32 ? 4 : 2)),
+      : q(size_t(rows) * q_row_bytes(type, cols)),
+        s(size_t(rows) * (cols / 32) * (type == WeightType::kInt8G32 ? 2 : 4)),
         w{type, rows, cols, q.p, reinterpret_cast<const uint16_t*>(s.p)},
         bytes(q.n + s.n) {
-    std::uniform_int_distribution<int> qd(type == WeightType::kInt4G32 ? 0 : -127, type == WeightType::kInt4G32 ? 255 : 127);
+    const bool is_unsigned = type != WeightType::kInt8G32;  // int4, int5: any byte
+    std::uniform_int_distribution<int> qd(is_unsigned ? 0 : -127, is_unsigned ? 255 : 127);
     for (size_t i = 0; i < q.n; ++i) q.p[i] = uint8_t(qd(rng));
     uint16_t* sc = reinterpret_cast<uint16_t*>(s.p);
     std::uniform_real_distribution<float> sd(0.001f, 0.02f);
@@ -147,7 +159,11 @@ double time_call(int reps, int inner, F&& f) {
   return median(s);
 }
 
-const char* type_name(WeightType t) { return t == WeightType::kInt4G32 ? "int4" : "int8"; }
+const char* type_name(WeightType t) {
+  return t == WeightType::kInt4G32 ? "int4" : t == WeightType::kInt5G32 ? "int5" : "int8";
+}
+constexpr WeightType kBenchTypes[] = {WeightType::kInt8G32, WeightType::kInt4G32, WeightType::kInt5G32};
+constexpr int kBenchTypeCount = 3;
 
 }  // namespace
 
@@ -160,7 +176,7 @@ int main(int argc, char** argv) {
       std::printf("usage: kernel-bench [--quick]\n"
                   "Single thread: every kernel variant this CPU runs (and this build compiled), matrix-vector\n"
                   "decode in GB/s of weight bytes beside a read bandwidth measured in the same run, and\n"
-                  "matrix-matrix prefill in GOP/s; int8 and int4 weights. About a minute.\n"
+                  "matrix-matrix prefill in GOP/s; int8, int4 and int5 weights. About a minute.\n"
                   "  --quick     3 repetitions instead of 7 and 16 MB DRAM matrices instead of 64 MB\n"
                   "  --version   the version\n");
       return 0;
@@ -187,7 +203,7 @@ int main(int argc, char** argv) {
 
   std::printf("| variant | op | weights | shape | ms | GB/s | %% of read BW | GOP/s |\n");
   std::printf("|---|---|---|---|---:|---:|---:|---:|\n");
-  double decode_dram[2][8] = {};  // [int8/int4][variant] GB/s
+  double decode_dram[kBenchTypeCount][8] = {};  // [int8/int4/int5][variant] GB/s
   for (size_t vi = 0; vi < n_variants; ++vi) {
     const KernelVariant& v = variants[vi];
     if ((v.required_isa & isa) != v.required_isa) {
@@ -195,23 +211,27 @@ int main(int argc, char** argv) {
       continue;
     }
     const KernelTable& k = *v.table;
-    for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32}) {
-      const int ti = type == WeightType::kInt4G32 ? 1 : 0;
+    for (int ti = 0; ti < kBenchTypeCount; ++ti) {
+      const WeightType type = kBenchTypes[ti];
+      if (!matmul_for(k, type)) {
+        std::printf("| %s | (no %s product) | | | | | | |\n", v.name, type_name(type));
+        continue;
+      }
       {  // decode, L2-resident
         QMatrix m(type, 576, 576, rng);
         QActs a(k, 1, 576, 576, rng);
-        const double s = time_call(reps, 200, [&] { k.matmul_q8(m.w, a.x, 1, 0, 576, a.y.data(), 576); });
+        const double s = time_call(reps, 200, [&] { matmul_for(k, m.w.type)(m.w, MatmulInput{nullptr, a.x}, 1, 0, 576, a.y.data(), 576); });
         const double gbs = double(m.bytes) / s * 1e-9;
         std::printf("| %s | decode | %s | 576x576 (L2) | %.4f | %.2f | %.0f%% | |\n", v.name, type_name(type), s * 1e3, gbs, 100 * gbs / bw);
       }
       // decode, DRAM-resident: long rows, and the model's short rows (576
       // columns: how every SmolLM2 matrix but the FFN down projection is read).
       for (const uint32_t dram_cols : {dram_cols_long, dram_cols_model}) {
-        const uint32_t rows = uint32_t(dram_bytes / (type == WeightType::kInt4G32 ? dram_cols / 2 : dram_cols));
+        const uint32_t rows = uint32_t(dram_bytes / q_row_bytes(type, dram_cols));
         QMatrix m(type, rows, dram_cols, rng);
         QActs a(k, 1, dram_cols, rows, rng);
         const int r = std::string_view(v.name) == "scalar" ? 3 : reps;
-        const double s = time_call(r, 1, [&] { k.matmul_q8(m.w, a.x, 1, 0, rows, a.y.data(), rows); });
+        const double s = time_call(r, 1, [&] { matmul_for(k, m.w.type)(m.w, MatmulInput{nullptr, a.x}, 1, 0, rows, a.y.data(), rows); });
         const double gbs = double(m.bytes) / s * 1e-9;
         if (dram_cols == dram_cols_long) decode_dram[ti][vi] = gbs;
         // The machine may be shared: compare with the read bandwidth measured
@@ -225,7 +245,7 @@ int main(int argc, char** argv) {
         const uint32_t rows = 1536, cols = 576, nt = 64;
         QMatrix m(type, rows, cols, rng);
         QActs a(k, nt, cols, rows, rng);
-        const double s = time_call(reps, 2, [&] { k.matmul_q8(m.w, a.x, nt, 0, rows, a.y.data(), rows); });
+        const double s = time_call(reps, 2, [&] { matmul_for(k, m.w.type)(m.w, MatmulInput{nullptr, a.x}, nt, 0, rows, a.y.data(), rows); });
         const double gops = 2.0 * rows * cols * nt / s * 1e-9;
         std::printf("| %s | prefill | %s | 64 x 1536x576 | %.3f | | | %.2f |\n", v.name, type_name(type), s * 1e3, gops);
       }
@@ -235,9 +255,9 @@ int main(int argc, char** argv) {
   const size_t scalar_i = n_variants - 1;
   std::printf("\n");
   for (size_t vi = 0; vi + 1 < n_variants; ++vi)
-    for (int ti = 0; ti < 2; ++ti)
+    for (int ti = 0; ti < kBenchTypeCount; ++ti)
       if (decode_dram[ti][vi] > 0 && decode_dram[ti][scalar_i] > 0)
-        std::printf("%s vs scalar, %s DRAM decode: %.1fx\n", variants[vi].name, ti ? "int4" : "int8",
+        std::printf("%s vs scalar, %s DRAM decode: %.1fx\n", variants[vi].name, type_name(kBenchTypes[ti]),
                     decode_dram[ti][vi] / decode_dram[ti][scalar_i]);
   return 0;
 }

@@ -126,7 +126,7 @@ double read_bandwidth_gbs(uint32_t threads, int reps) {
   uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
   if (!buf) return 0;
   std::memset(buf, 1, bytes);  // fault the pages in
-  const size_t slice = bytes / threads / 128 * 128;
+  const size_t slice = bytes / threads / 256 * 256;  // whole lines for each of stream_sum's streams
   std::vector<double> gbs;
   std::atomic<uint64_t> sink{0};
   for (int r = 0; r < reps; ++r) {
@@ -145,15 +145,7 @@ double read_bandwidth_gbs(uint32_t threads, int reps) {
 
 // ---- bytes a decode step reads ------------------------------------------------
 
-uint64_t matrix_bytes(const WeightMatrix& w) {
-  const uint64_t n = uint64_t(w.rows) * w.cols;
-  switch (w.type) {
-    case WeightType::kF32: return n * 4;
-    case WeightType::kInt8G32: return n + n / 32 * 2;     // int8 q + f16 d per 32
-    case WeightType::kInt4G32: return n / 2 + n / 32 * 4;  // nibbles + f16 {d, m} per 32
-  }
-  return 0;
-}
+uint64_t matrix_bytes(const WeightMatrix& w) { return weight_bytes(w.type, w.rows, w.cols); }
 
 // Weight bytes one decode token streams: every layer matrix and norm, the
 // output norm and head (the head reads the whole [vocab, dim] matrix even when
@@ -494,7 +486,8 @@ int main(int argc, char** argv) {
   for (uint32_t l = 0; l < engine.hparams().layers && engine.file().layer_configs; ++l)
     sliding_layers += engine.file().layer_config(l).sliding ? 1 : 0;
   const uint64_t params = parameter_count(engine);
-  const double weight_bytes_total = double(engine.file().bytes_f32 + engine.file().bytes_int8 + engine.file().bytes_int4);
+  const double weight_bytes_total = double(engine.file().bytes_f32 + engine.file().bytes_int8 + engine.file().bytes_int4 +
+                                         engine.file().bytes_int5);
   const double bpw = 8.0 * weight_bytes_total / double(params);
   std::vector<double> ttft[16], pp[16];
   std::vector<double> tok_s[16], p50[16], p95[16], p99[16];

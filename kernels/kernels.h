@@ -18,14 +18,70 @@
 namespace tern {
 
 // A weight matrix in the blob's storage layout (see runtime/blob_format.h).
-enum class WeightType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2 };
+// The kernel table has one matrix product per type (KernelTable::matmul);
+// kernels name both operand types, as ggml's vec_dot_q4_K_q8_K does:
+//   f32    float weights                                   matmul_f32_f32
+//   i8g32  int8 q, f16 d per 32:        w = d * q          matmul_i8g32_q8r
+//   u4g32  4-bit q, f16 {d, m} per 32:  w = d * q + m      matmul_u4g32_q8r
+//   u5g32  5-bit q (4-bit plane + high-bit plane), f16 {d, m} per 32:
+//          w = d * q + m, q in 0..31                       matmul_u5g32_q8r
+// where q8r is the two-plane int8 activation layout (ActRowsQ8 in blocks.h).
+enum class WeightType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2, kInt5G32 = 3 };
+constexpr uint32_t kWeightTypeCount = 4;
+
+constexpr const char* weight_type_name(WeightType t) {
+  switch (t) {
+    case WeightType::kF32: return "f32";
+    case WeightType::kInt8G32: return "i8g32";
+    case WeightType::kInt4G32: return "u4g32";
+    case WeightType::kInt5G32: return "u5g32";
+  }
+  return "unknown";
+}
+
 struct WeightMatrix {
   WeightType type;
   uint32_t rows;
   uint32_t cols;           // multiple of kGroup for the quantized types
   const void* data;        // kF32: float[rows][cols]; quantized: q plane
-  const uint16_t* scales;  // kInt8G32: f16 d[rows][cols/32]; kInt4G32: f16 {d,m}[rows][cols/32]; kF32: null
+  const uint16_t* scales;  // kInt8G32: f16 d[rows][cols/32]; kInt4G32, kInt5G32: f16 {d,m}[rows][cols/32]; kF32: null
 };
+
+// kInt5G32: `data` holds the low 4 bits of every value in the kInt4G32
+// nibble order, [rows][cols/2], directly followed by the high-bit plane
+// [rows][cols/8]: per group of 32, bit i of byte b is bit 4 of value 8b + i.
+// (Derived, not a field: WeightMatrix stays the size the memory plan counts
+// per layer, see runtime/model_file.h.)
+inline const uint8_t* int5_high_bits(const WeightMatrix& w) {
+  return static_cast<const uint8_t*>(w.data) + size_t(w.rows) * (w.cols / 2);
+}
+
+// Bytes of a [rows, cols] matrix of each type (q planes + scales), the sizes
+// the blob stores and the kernels read; static_asserted below per group.
+constexpr size_t weight_bytes(WeightType t, size_t rows, size_t cols) {
+  switch (t) {
+    case WeightType::kF32: return rows * cols * 4;
+    case WeightType::kInt8G32: return rows * (cols + cols / kGroup * 2);
+    case WeightType::kInt4G32: return rows * (cols / 2 + cols / kGroup * 4);
+    case WeightType::kInt5G32: return rows * (cols / 2 + cols / 8 + cols / kGroup * 4);
+  }
+  return 0;
+}
+static_assert(weight_bytes(WeightType::kInt8G32, 1, kGroup) == 34, "i8g32: 32 q + f16 d");
+static_assert(weight_bytes(WeightType::kInt4G32, 1, kGroup) == 20, "u4g32: 16 nibble bytes + f16 d, m");
+static_assert(weight_bytes(WeightType::kInt5G32, 1, kGroup) == 24, "u5g32: 16 nibble bytes + 4 high-bit bytes + f16 d, m");
+
+// The input of a matrix product, in the form each weight type reads: float
+// rows for kF32, the same rows quantized (ActRowsQ8) for the integer types.
+struct MatmulInput {
+  const float* f32;  // [n_tokens, cols], or null when no kF32 weight reads it
+  ActRowsQ8 q8;
+};
+
+// y[t * y_stride + r] = sum_c W[r, c] * x_t[c] for r in [r0, r1), t in [0, n_tokens).
+// n_tokens == 1 is decode (matrix-vector), > 1 is prefill (matrix-matrix).
+using MatmulFn = void (*)(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                          uint32_t r1, float* y, size_t y_stride);
 
 // Paged KV for one layer and one sequence. The pool holds fixed-size blocks;
 // the block table lists this sequence's blocks in position order.
@@ -61,16 +117,11 @@ struct KernelTable {
   // ActRowsQ8 layout. cols % 32 == 0.
   void (*quantize_rows_q8)(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
 
-  // y[t * y_stride + r] = sum_c W[r, c] * x_t[c] for r in [r0, r1), t in [0, n_tokens).
-  // n_tokens == 1 is decode (matrix-vector), > 1 is prefill (matrix-matrix).
-  // x is the quantized activations, n_tokens rows. W is kInt8G32 or kInt4G32.
-  void (*matmul_q8)(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens,
-                    uint32_t r0, uint32_t r1, float* y, size_t y_stride);
-
-  // Float matrix product for kF32 weights (small models, tests):
-  // y[t * y_stride + r] = sum_c W[r, c] * x[t * cols + c].
-  void (*matmul_f32)(const WeightMatrix& w, const float* x, uint32_t n_tokens,
-                     uint32_t r0, uint32_t r1, float* y, size_t y_stride);
+  // The matrix product for each weight type, indexed by WeightType (see
+  // matmul_for). A null entry means this variant lacks the type: the runtime
+  // refuses such a blob at init, naming the type and the variant (never a
+  // silent misread through another type's kernel).
+  MatmulFn matmul[kWeightTypeCount];
 
   // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], n values; out may alias x.
   void (*rmsnorm)(const float* x, const float* weight, uint32_t n, float eps, float* out);
@@ -97,5 +148,10 @@ struct KernelTable {
   // gate[i] = gelu_tanh(gate[i]) * up[i], n values (Gemma's GeGLU).
   void (*gelu_mul)(float* gate, const float* up, uint32_t n);
 };
+
+// The table's product for weight type t, or null if it has none.
+inline MatmulFn matmul_for(const KernelTable& k, WeightType t) {
+  return uint32_t(t) < kWeightTypeCount ? k.matmul[uint32_t(t)] : nullptr;
+}
 
 }  // namespace tern

@@ -17,6 +17,11 @@ void quantize_row_int8_g32(const float* x, uint32_t n, int8_t* q, uint16_t* d);
 // n % 32 == 0. q[n/2], dm[n/32][2].
 void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm);
 
+// Asymmetric int5, groups of 32: as int4 with 31 steps, q in [0, 31]; the
+// low 4 bits to q[n/2] (int4 order), bit 4 to h[n/8] (bit i of byte b: value
+// 8b + i of its group; see int5_high_bits). n % 32 == 0. dm[n/32][2].
+void quantize_row_int5_g32(const float* x, uint32_t n, uint8_t* q, uint8_t* h, uint16_t* dm);
+
 // Row `row` of w as floats: out[w.cols].
 void dequantize_row(const WeightMatrix& w, uint32_t row, float* out);
 

@@ -20,6 +20,9 @@ uint64_t tensor_bytes(DType dtype, uint64_t rows, uint64_t cols) {
     case DType::kInt4G32:  // u8 q[rows][cols/2] + f16 {d,m}[rows][cols/32]
       if (cols % 32 != 0) return 0;
       return checked_mul_add(rows, cols / 2, rows, (cols / 32) * 4, &out) ? out : 0;
+    case DType::kInt5G32:  // u8 q[rows][cols/2] + u8 h[rows][cols/8] + f16 {d,m}[rows][cols/32]
+      if (cols % 32 != 0) return 0;
+      return checked_mul_add(rows, cols / 2 + cols / 8, rows, (cols / 32) * 4, &out) ? out : 0;
   }
   return 0;
 }

@@ -15,8 +15,12 @@ namespace tern::blob {
 constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'B', 'L', 'O', 'B'};
 // Version 2 (issue 14): per-layer architecture section, hparams of 256
 // bytes, new tensor roles (QK-norm, post-norms, Q/K/V bias), the SentencePiece
-// tokenizer model. A blob of another version is refused with both numbers.
-constexpr uint32_t kFormatVersion = 2;
+// tokenizer model.
+// Version 3: storage type kInt5G32 (5-bit weights, Q5_0/Q5_1/Q5_K sources
+// kept at their own bits). A version-2 blob is the same format without it, so
+// readers take 2 and 3; any other version is refused with the numbers.
+constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kOldestReadableVersion = 2;
 constexpr uint32_t kEndianMarker = 0x01020304u;  // stored LE: 04 03 02 01
 constexpr uint32_t kHeaderBytes = 128;
 constexpr uint32_t kSectionEntryBytes = 32;
@@ -241,7 +245,13 @@ enum class TensorRole : uint32_t {
 //   kInt4G32: u8  q[rows][cols/2] (per group of 32: byte j holds element j in
 //             the low nibble and element j+16 in the high nibble),
 //             then f16 dm[rows][cols/32][2] = {d, m};    w = d * q + m, q in [0, 15]
-enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2 };
+//   kInt5G32: u8  q[rows][cols/2], the low 4 bits as kInt4G32,
+//             then u8 h[rows][cols/8] (per group of 32, 4 bytes: bit i of
+//             byte b is bit 4 of element 8b + i),
+//             then f16 dm[rows][cols/32][2] = {d, m};    w = d * q + m, q in [0, 31]
+// The same numbering as the kernels' WeightType (kernels/kernels.h).
+enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2, kInt5G32 = 3 };
+constexpr uint32_t kDTypeCount = 4;
 
 // Weight kind requested from the packer (--weights).
 // kF32: every matrix kF32 (exact for F32/F16/BF16 sources; large and slow:

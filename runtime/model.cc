@@ -18,8 +18,7 @@ struct MatmulJob {
   const WeightMatrix* w[kMaxMatmulParts];
   float* y[kMaxMatmulParts];  // y[p]: [n, w[p]->rows]
   uint32_t parts;
-  ActRowsQ8 act;
-  const float* x;  // float input, for kF32 weights
+  MatmulInput in;  // the float rows (kF32 weights) and their quantized form
   uint32_t n;
 };
 
@@ -32,11 +31,8 @@ void run_matmul(void* ctx, uint32_t r0, uint32_t r1, uint32_t) {
     const uint32_t hi = r1 < first + w.rows ? r1 : first + w.rows;
     if (lo >= hi) continue;
     const uint32_t b = lo - first, e = hi - first;
-    if (w.type == WeightType::kF32) {
-      j.k->matmul_f32(w, j.x, j.n, b, e, j.y[p], w.rows);
-    } else {
-      j.k->matmul_q8(w, j.act, j.n, b, e, j.y[p], w.rows);
-    }
+    // Non-null: Model::init checked every matrix's type against the table.
+    matmul_for(*j.k, w.type)(w, j.in, j.n, b, e, j.y[p], w.rows);
   }
 }
 
@@ -79,6 +75,27 @@ void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
 
 }  // namespace
 
+// Every matrix the forward pass multiplies must have a product in the chosen
+// table: a variant that lacks a weight type is refused here, by name, rather
+// than read through another type's kernel.
+Status check_kernels_cover(const ModelFile& file, const KernelTable& k) {
+  auto check = [&](const WeightMatrix& w, const char* what, uint32_t layer) -> Status {
+    if (matmul_for(k, w.type) != nullptr) return Status::ok();
+    return Status::error(StatusCode::kUnsupportedIsa,
+                         "kernel variant '%s' lacks weight type %s (%s, layer %u): use another --isa "
+                         "(scalar has every type)",
+                         k.name, weight_type_name(w.type), what, layer);
+  };
+  TERN_RETURN_IF_ERROR(check(file.output, "output", 0));
+  for (uint32_t l = 0; l < file.hp.layers; ++l) {
+    const LayerWeights& L = file.layers[l];
+    const WeightMatrix* ms[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down};
+    const char* names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    for (size_t i = 0; i < 7; ++i) TERN_RETURN_IF_ERROR(check(*ms[i], names[i], l));
+  }
+  return Status::ok();
+}
+
 Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelTable* kernels, ThreadPool* pool,
                    Arena* arena) {
   file_ = file;
@@ -106,6 +123,7 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   if (file->layers == nullptr) {
     return Status::error(StatusCode::kInternal, "bind_weights must run before Model::init");
   }
+  TERN_RETURN_IF_ERROR(check_kernels_cover(*file, *kernels));
   for (size_t i = 1; i < n_specs; ++i) {  // spec 0 is the layer table bind_weights took
     bufs[i] = arena->allocate(specs[i].bytes, specs[i].region);
     if (bufs[i] == nullptr) {
@@ -235,7 +253,7 @@ void Model::matmul(const WeightMatrix& w, const float* x, uint32_t n, float* y) 
 
 void Model::matmuls(const WeightMatrix* const* ws, float* const* ys, uint32_t count, const float* x, uint32_t n) {
   if (count > kMaxMatmulParts) count = kMaxMatmulParts;  // callers pass 1..3
-  MatmulJob job{k_, {}, {}, count, ActRowsQ8{act_.act_q, act_.act_r, act_.act_d, act_.act_s, ws[0]->cols}, x, n};
+  MatmulJob job{k_, {}, {}, count, MatmulInput{x, ActRowsQ8{act_.act_q, act_.act_r, act_.act_d, act_.act_s, ws[0]->cols}}, n};
   uint32_t rows = 0;
   for (uint32_t p = 0; p < count; ++p) {
     job.w[p] = ws[p];

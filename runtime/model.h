@@ -47,6 +47,11 @@ struct BufferSpec {
 constexpr size_t kMaxBufferSpecs = 20;
 size_t model_buffer_specs(const ModelShape& shape, const RunLimits& limits, BufferSpec* specs);
 
+// OK if the kernel table has a matrix product for the type of every matrix
+// the forward pass multiplies; otherwise kUnsupportedIsa naming the variant,
+// the weight type and the first tensor of that type. Model::init calls it.
+Status check_kernels_cover(const ModelFile& file, const KernelTable& kernels);
+
 class Model {
  public:
   Status init(const ModelFile* file, const RunLimits& limits, const KernelTable* kernels, ThreadPool* pool,

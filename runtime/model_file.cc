@@ -50,11 +50,13 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
                          blob::kEndianMarker);
   }
   const uint32_t version = load_u32(data + blob::hdr::kVersion);
-  if (version != blob::kFormatVersion) {
+  if (version < blob::kOldestReadableVersion || version > blob::kFormatVersion) {
     return Status::error(StatusCode::kBadVersion,
-                         "blob format version %u, this runtime reads version %u: repack the GGUF with this tern-pack",
-                         version, blob::kFormatVersion);
+                         "blob format version %u, this runtime reads versions %u to %u: repack the GGUF with this "
+                         "tern-pack",
+                         version, blob::kOldestReadableVersion, blob::kFormatVersion);
   }
+  f->version = version;
   const uint32_t header_crc = load_u32(data + blob::hdr::kHeaderCrc);
   if (blob::crc32(data, blob::hdr::kHeaderCrc) != header_crc) {
     return Status::error(StatusCode::kBadChecksum, "header checksum mismatch (corrupt blob)");
@@ -407,7 +409,7 @@ Status validate_directory(ModelFile* f) {
   static_assert(kLayerRoleCount <= 16, "layer_seen holds a bit per per-layer role");
   uint16_t layer_seen[kMaxLayers] = {};  // bit r: per-layer role kFirstLayerRole + r seen
   uint32_t global_seen = 0;              // bit role: global role seen
-  f->bytes_f32 = f->bytes_int8 = f->bytes_int4 = 0;
+  f->bytes_f32 = f->bytes_int8 = f->bytes_int4 = f->bytes_int5 = 0;
   uint64_t prev_end = 0;  // end of the previous entry's payload
   const Hparams& hp = f->hp;
   const RoleDims dims = {hp.dim, hp.vocab, hp.q_dim(), hp.kv_dim(), hp.ffn, hp.head_dim, hp.rope_dim};
@@ -437,7 +439,8 @@ Status validate_directory(ModelFile* f) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': shape [%u, %u], expected [%u, %u]", d.name, d.rows,
                            d.cols, ex.rows, ex.cols);
     }
-    if (d.dtype > uint32_t(blob::DType::kInt4G32) || (!ex.matrix && d.dtype != uint32_t(blob::DType::kF32))) {
+    // kInt5G32 arrived with version 3: a version-2 blob cannot hold it.
+    if (d.dtype >= blob::kDTypeCount || (d.dtype == uint32_t(blob::DType::kInt5G32) && f->version < 3) || (!ex.matrix && d.dtype != uint32_t(blob::DType::kF32))) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': storage type %u not allowed here", d.name, d.dtype);
     }
     const uint64_t need = blob::tensor_bytes(static_cast<blob::DType>(d.dtype), d.rows, d.cols);
@@ -480,6 +483,7 @@ Status validate_directory(ModelFile* f) {
     if (d.dtype == uint32_t(blob::DType::kF32)) f->bytes_f32 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt4G32)) f->bytes_int4 += d.bytes;
+    if (d.dtype == uint32_t(blob::DType::kInt5G32)) f->bytes_int5 += d.bytes;
   }
   uint32_t required_layer_roles = 0;
   for (size_t i = 0; i < kTensorRoleCount; ++i) {
@@ -519,6 +523,13 @@ Status validate_directory(ModelFile* f) {
   return Status::ok();
 }
 
+static_assert(uint32_t(blob::DType::kF32) == uint32_t(WeightType::kF32) &&
+                  uint32_t(blob::DType::kInt8G32) == uint32_t(WeightType::kInt8G32) &&
+                  uint32_t(blob::DType::kInt4G32) == uint32_t(WeightType::kInt4G32) &&
+                  uint32_t(blob::DType::kInt5G32) == uint32_t(WeightType::kInt5G32) &&
+                  blob::kDTypeCount == kWeightTypeCount,
+              "blob storage types and kernel weight types are one numbering");
+
 WeightMatrix make_matrix(const uint8_t* base, const DirEntry& d) {
   WeightMatrix w;
   w.type = static_cast<WeightType>(d.dtype);
@@ -530,6 +541,9 @@ WeightMatrix make_matrix(const uint8_t* base, const DirEntry& d) {
     w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols);
   } else if (w.type == WeightType::kInt4G32) {
     w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols / 2);
+  } else if (w.type == WeightType::kInt5G32) {
+    // The high-bit plane follows the q plane (int5_high_bits in kernels/kernels.h).
+    w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * (d.cols / 2 + d.cols / 8));
   }
   return w;
 }

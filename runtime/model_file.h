@@ -86,6 +86,7 @@ struct Section {
 struct ModelFile {
   const uint8_t* data = nullptr;  // the whole blob
   size_t size = 0;
+  uint32_t version = 0;           // blob format version (blob::kOldestReadableVersion .. kFormatVersion)
   Hparams hp;
   RunLimits default_limits;       // from the memory-plan section
   MemoryPlan stored_plan;         // the packer's plan for default_limits, by category (same section)
@@ -104,7 +105,7 @@ struct ModelFile {
   LayerWeights* layers = nullptr;  // [hp.layers], allocated from the arena by bind_weights
 
   // Byte counts by storage type, for reports.
-  uint64_t bytes_f32 = 0, bytes_int8 = 0, bytes_int4 = 0;
+  uint64_t bytes_f32 = 0, bytes_int8 = 0, bytes_int4 = 0, bytes_int5 = 0;
 
   const uint8_t* layer_configs = nullptr;  // the per-layer section, validated at open
   LayerConfig layer_config(uint32_t layer) const;

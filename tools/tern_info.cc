@@ -56,6 +56,7 @@ const char* dtype_name(uint32_t d) {
     case blob::DType::kF32: return "f32";
     case blob::DType::kInt8G32: return "int8 (group 32, f16 scale)";
     case blob::DType::kInt4G32: return "int4 (group 32, f16 scale + min)";
+    case blob::DType::kInt5G32: return "int5 (group 32, f16 scale + min)";
   }
   return "unknown";
 }
@@ -64,6 +65,7 @@ const char* dtype_key(uint32_t d) {
     case blob::DType::kF32: return "f32";
     case blob::DType::kInt8G32: return "int8_g32";
     case blob::DType::kInt4G32: return "int4_g32";
+    case blob::DType::kInt5G32: return "int5_g32";
   }
   return "unknown";
 }

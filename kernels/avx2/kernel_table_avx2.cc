@@ -5,10 +5,18 @@ namespace tern {
 
 const KernelTable& avx2_kernels() {
   static const KernelTable table = {
-      "avx2",           avx2::quantize_rows_q8, avx2::matmul_q8, avx2::matmul_f32,
-      avx2::rmsnorm,    avx2::rope,             avx2::softmax,   avx2::silu_mul,
-      avx2::attention,  avx2::kv_store,       avx2::gelu_mul,
+      "avx2",
+      avx2::quantize_rows_q8,
+      {avx2::matmul_f32_f32, avx2::matmul_i8g32_q8r, avx2::matmul_u4g32_q8r, avx2::matmul_u5g32_q8r},
+      avx2::rmsnorm,
+      avx2::rope,
+      avx2::softmax,
+      avx2::silu_mul,
+      avx2::attention,
+      avx2::kv_store,
+      avx2::gelu_mul,
   };
+
   return table;
 }
 

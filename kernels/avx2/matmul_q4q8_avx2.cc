@@ -1,8 +1,12 @@
-// AVX2 matmul, kInt4G32 weights x two-plane int8 activations; two groups
-// share one 256-bit step, the nibbles as i16 against x16 = 254 q + r with
+// AVX2 matmul, kInt4G32 and kInt5G32 weights x two-plane int8 activations;
+// two groups share one 256-bit step, the nibbles (int5: with the high bit
+// OR'ed in, see high_bits_int5) as i16 against x16 = 254 q + r with
 // madd_epi16 (kernels/avx2/matmul_q8_tiles_avx2.h). Decode has its own
 // bandwidth-oriented 4-row kernel below; prefill uses the 2-row x 4-token
-// tiles of the header.
+// tiles of the header. int5 is the int4 code instantiated with kInt5, so the
+// int4 instantiation is unchanged. int5 bounds: a lane adds 8 products
+// |q5 * x16| <= 31 * 32385, 8 * 31 * 32385 = 8031480 < 2^23: exact in int32
+// and exact when converted to float.
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
 
 namespace tern {
@@ -22,18 +26,24 @@ using namespace tiles;
 // m * x.s term is taken straight from the interleaved {d, m} lanes (times
 // {0, x.s}), and the per-pair scales are permuted out of one register.
 // y[r+i] = partial (accumulate: y[r+i] += partial).
-template <int R>
+// kInt5: the rows' high-bit planes too (4 bytes per group, a third stream per
+// row, prefetched as far ahead as the nibbles).
+template <bool kInt5, int R>
 void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs, uint32_t gb,
                  uint32_t ge, uint32_t r, float* y, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = w.cols / 2;
-  const size_t tiles_ahead = decode_tiles_ahead(R * row_bytes);
+  const size_t row_high = w.cols / 8;
+  const size_t tiles_ahead = decode_tiles_ahead(R * (kInt5 ? row_bytes + row_high : row_bytes));
   const size_t ahead = tiles_ahead * R * row_bytes;
+  const size_t ahead_high = tiles_ahead * R * row_high;
   const size_t row_scales = 2 * groups;
   const uint8_t* wq[R];
+  const uint8_t* wh[R];
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
+    wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
   const __m256 zero = _mm256_setzero_ps();
@@ -51,6 +61,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
       _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
+      // A chunk's high bits are 32 bytes: half a line, prefetched twice.
+      if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
       const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
       const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
                                      : _mm256_maskload_epi32(src, mask);
@@ -77,7 +89,10 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
         // from the 32 KB L1 before use).
         if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
         __m256i w16[4];
-        load_w16_int4(p, full, w16);
+        if constexpr (kInt5)
+          load_w16_int5(p, wh[i] + g * (kGroup / 8), full, w16);
+        else
+          load_w16_int4(p, full, w16);
         const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1)),
                                              _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3)));
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], idx), acc[i]);
@@ -105,12 +120,18 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
 }
 
-}  // namespace
-
-void matmul_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
+// Both products: kInt5 selects the high-bit plane.
+template <bool kInt5>
+void matmul_q4q5(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
                  uint32_t r1, float* y, size_t y_stride) {
+  const ActRowsQ8& x = in.q8;
+  if (n_tokens >= kUnpackMinTokens) {
+    if (kInt5) prefill_u5g32_unpacked(w, x, n_tokens, r0, r1, y, y_stride);
+    else prefill_u4g32_unpacked(w, x, n_tokens, r0, r1, y, y_stride);
+    return;
+  }
   if (n_tokens > 1) {
-    matmul_prefill<true>(w, x, n_tokens, r0, r1, y, y_stride);
+    matmul_prefill<true, kInt5>(w, x, n_tokens, r0, r1, y, y_stride);
     return;
   }
   const uint32_t groups = w.cols / kGroup;
@@ -120,9 +141,21 @@ void matmul_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, u
     build_x16_int4(x.q + gb * kGroup, x.r + gb * kGroup, ge - gb, xs.v);
     const bool accumulate = gb > 0;
     uint32_t r = r0;
-    for (; r + 4 <= r1; r += 4) decode_int4<4>(w, x, xs, gb, ge, r, y, accumulate);
-    for (; r < r1; ++r) decode_int4<1>(w, x, xs, gb, ge, r, y, accumulate);
+    for (; r + 4 <= r1; r += 4) decode_int4<kInt5, 4>(w, x, xs, gb, ge, r, y, accumulate);
+    for (; r < r1; ++r) decode_int4<kInt5, 1>(w, x, xs, gb, ge, r, y, accumulate);
   }
+}
+
+}  // namespace
+
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  matmul_q4q5<false>(w, in, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  matmul_q4q5<true>(w, in, n_tokens, r0, r1, y, y_stride);
 }
 
 }  // namespace avx2

@@ -1,5 +1,5 @@
 // Machinery shared by the AVX2 quantized matmuls (matmul_q8q8_avx2.cc for
-// int8 weights, matmul_q4q8_avx2.cc for int4) against the two-plane
+// int8 weights, matmul_q4q8_avx2.cc for int4 and int5) against the two-plane
 // activations of kernels/blocks.h (coarse q, residual r, x ~= d (254 q + r)).
 //
 // The planes are combined once per call into 16-bit activations
@@ -11,12 +11,15 @@
 //                 b give four i16 vectors with two and/shift ops each:
 //                 b & 0xf, (b >> 4) & 0xf, (b >> 8) & 0xf, b >> 12,
 //                 4 madd per two groups; x16 is stored in the matching order.
+//   int5 weights: the int4 unpack with the high-bit plane OR'ed into the
+//                 nibble bytes first (high_bits_int5, load_w16_int5), then
+//                 even/odd bytes as words: the same four i16 vectors.
 // The madd results of a group add to 8 x i32 partials of
 //   isum = 254 sum(w q) + sum(w r)
-// of 4 (int8: 4 * 127 * 32385 = 16451580) or 8 (int4: 8 * 15 * 32385) products
-// each, all < 2^24: exact in int32 and exact when converted to float. They are
-// FMA'd with the combined scale d_w[r,g] * x.d[t,g] into 8-lane accumulators,
-// so every integer partial of the reference's group sum is exact and only the
+// of 4 (int8: 4 * 127 * 32385 = 16451580) or 8 (int4: 8 * 15 * 32385; int5:
+// 8 * 31 * 32385 = 8031480) products each, all < 2^24: exact in int32 and
+// exact when converted to float. They are FMA'd with the combined scale
+// d_w[r,g] * x.d[t,g] into 8-lane accumulators, so every integer partial of the reference's group sum is exact and only the
 // float accumulation order differs (lanes, a horizontal sum per output, and
 // per slice of columns). For int4 the m_w[r,g] * x.s[t,g] term is FMA'd 8
 // groups at a time into the same accumulator. (Against the maddubs route,
@@ -29,6 +32,7 @@
 // group is loaded (and widened or unpacked) once and used for 4 tokens.
 // Only files under kernels/avx2/ include this header.
 #pragma once
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -143,6 +147,71 @@ inline void load_w16_int4(const uint8_t* p, bool pair, __m256i* w16) {
   w16[3] = _mm256_srli_epi16(b, 12);
 }
 
+// ---- int5: the high-bit plane ----------------------------------------------------
+//
+// A kInt5G32 group adds 4 bytes H of high bits (bit k of H = bit 4 of element
+// k, little-endian) to the int4 nibbles. They are spread to one byte per
+// element, 16 or 0, in the nibble bytes' order (byte k of the "lo" vector:
+// element k, low nibble; of the "hi" vector: element k + 16, high nibble) and
+// OR'ed into the unpacked nibbles, so the products see q5 = nibble | hb << 4
+// and everything after the unpack is the int4 code. Per pair of groups it
+// costs 7 ops (one shift, then shuffle, and, min per vector) plus one OR per
+// vector:
+//   src   = the pair's 8 bytes [H_g H_g+1] in each 64-bit lane, the odd lanes
+//           shifted left by 4 (vpsllvq), so every bit of H sits at bit 4..7 of
+//           some source byte: bit i >= 4 of byte t in the even qword, bit i < 4
+//           (as i + 4) in the odd one;
+//   byte  = shuffle(src): per output byte that source byte (in-lane, so the
+//           low lane reads H_g and the high lane H_g+1);
+//   hb16  = min_epu8(byte & (1 << (4 + i % 4)), 16): the bit, isolated, is 16,
+//           32, 64 or 128 when set and 0 when clear; min makes it 16 or 0.
+// (The obvious and + cmpeq + and needs one op more per vector; AVX2 has no
+// per-byte variable shift.)
+// h: the pair's first group's 4 high-bit bytes; `pair` false: one group only,
+// the high lane zero (as the nibbles of an odd last group).
+inline void high_bits_int5(const uint8_t* h, bool pair, __m256i* lo, __m256i* hi) {
+  // vbroadcastsd from memory is a pure load (a broadcast of a register is a
+  // shuffle-port op); the lone group is loaded as 4 bytes, zero-extended.
+  __m256i h8;
+  if (pair) {
+    h8 = _mm256_castpd_si256(_mm256_broadcast_sd(reinterpret_cast<const double*>(h)));
+  } else {
+    uint32_t v4;
+    std::memcpy(&v4, h, 4);
+    h8 = _mm256_set1_epi64x(int64_t(v4));
+  }
+  const __m256i src = _mm256_sllv_epi64(h8, _mm256_setr_epi64x(0, 4, 0, 4));
+  // Element k's byte: H byte k / 8, bit i = k % 8; i >= 4 from byte k / 8,
+  // i < 4 from byte 8 + k / 8 (shifted). High lane: H_g+1, 4 bytes further.
+  const __m256i idx_lo = _mm256_setr_epi8(8, 8, 8, 8, 0, 0, 0, 0, 9, 9, 9, 9, 1, 1, 1, 1,
+                                          12, 12, 12, 12, 4, 4, 4, 4, 13, 13, 13, 13, 5, 5, 5, 5);
+  const __m256i idx_hi = _mm256_add_epi8(idx_lo, _mm256_set1_epi8(2));  // H bytes 2, 3: elements 16..31
+  const __m256i bit = _mm256_set1_epi32(int32_t(0x80402010u));
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  *lo = _mm256_min_epu8(_mm256_and_si256(_mm256_shuffle_epi8(src, idx_lo), bit), sixteen);
+  *hi = _mm256_min_epu8(_mm256_and_si256(_mm256_shuffle_epi8(src, idx_hi), bit), sixteen);
+}
+
+// The q5 values of a pair of int5 groups (or one group, zero-extended) as four
+// i16 vectors in the order of build_x16_int4 (the int4 layout): the nibble
+// bytes with the high bits OR'ed in, lo5 (elements k) and hi5 (k + 16), then
+// even bytes (& 0x00ff) and odd bytes (>> 8) of each as words. 16 ops per
+// pair against int4's 7.
+inline void load_w16_int5(const uint8_t* p, const uint8_t* h, bool pair, __m256i* w16) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m8 = _mm256_set1_epi16(0x00ff);
+  const __m256i b = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                         : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  __m256i hb_lo, hb_hi;
+  high_bits_int5(h, pair, &hb_lo, &hb_hi);
+  const __m256i lo5 = _mm256_or_si256(_mm256_and_si256(b, m4), hb_lo);
+  const __m256i hi5 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4), hb_hi);
+  w16[0] = _mm256_and_si256(lo5, m8);    // elements 0, 2, .., 14
+  w16[1] = _mm256_and_si256(hi5, m8);    // 16, 18, .., 30
+  w16[2] = _mm256_srli_epi16(lo5, 8);    // 1, 3, .., 15
+  w16[3] = _mm256_srli_epi16(hi5, 8);    // 17, 19, .., 31
+}
+
 // 8 x i32 partials of a group (int8) or a pair of groups (int4) against x16.
 inline __m256i dot_int8(const __m256i* w16, const __m256i* x16) {
   return _mm256_add_epi32(_mm256_madd_epi16(w16[0], _mm256_load_si256(x16)),
@@ -213,16 +282,19 @@ inline void unrolled(F&& f) {
 
 // One R x T prefill tile: rows [r, r+R), tokens [t, t+T), groups [gb, ge)
 // whose x16 is in xb (built from gb). y = partial (accumulate: y += partial).
-template <bool kInt4, int R, int T>
+// kInt5 (with kInt4): the int4 tile with the high-bit plane OR'ed in.
+template <bool kInt4, int R, int T, bool kInt5 = false>
 void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
           uint32_t ge, uint32_t r, uint32_t t, float* y, size_t y_stride, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = kInt4 ? w.cols / 2 : w.cols;
   const size_t row_scales = kInt4 ? 2 * groups : groups;
   const uint8_t* wq[R];
+  const uint8_t* wh[R];  // kInt5: the rows' high-bit planes
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
+    wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * (w.cols / 8) : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
   const float* xd[T];
@@ -268,7 +340,12 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
     if constexpr (kInt4) {
       for (uint32_t gi = 0; gi < n; gi += 2) {
         __m256i w16[R][4];
-        unrolled<R>([&](auto i) { load_w16_int4(wq[i] + (g0 + gi) * (kGroup / 2), gi + 2 <= n, w16[i]); });
+        unrolled<R>([&](auto i) {
+          if constexpr (kInt5)
+            load_w16_int5(wq[i] + (g0 + gi) * (kGroup / 2), wh[i] + (g0 + gi) * (kGroup / 8), gi + 2 <= n, w16[i]);
+          else
+            load_w16_int4(wq[i] + (g0 + gi) * (kGroup / 2), gi + 2 <= n, w16[i]);
+        });
         unrolled<T>([&](auto j) {
           const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off + gi * kGroup);
           unrolled<R>([&](auto i) {
@@ -302,15 +379,15 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
   });
 }
 
-template <bool kInt4, int R>
+template <bool kInt4, int R, bool kInt5 = false>
 void tile_tokens(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
                  uint32_t ge, uint32_t nt, uint32_t r, uint32_t t, float* y, size_t y_stride,
                  bool accumulate) {
   switch (nt) {
-    case 1: tile<kInt4, R, 1>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 2: tile<kInt4, R, 2>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 3: tile<kInt4, R, 3>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    default: tile<kInt4, R, 4>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 1: tile<kInt4, R, 1, kInt5>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 2: tile<kInt4, R, 2, kInt5>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 3: tile<kInt4, R, 3, kInt5>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    default: tile<kInt4, R, 4, kInt5>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
   }
 }
 
@@ -318,12 +395,14 @@ void tile_tokens(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb
 // panel's weights (~64 KB) stay in L2 while every token block passes over
 // them, so each weight byte comes from DRAM once per call, not once per token
 // block; a token block's x16 (one column slice, 16 KB) is built once and used
-// by every row of the panel.
-template <bool kInt4>
+// by every row of the panel. kInt5 (with kInt4): int5 weights, the int4 x16
+// layout (panels sized by both planes).
+template <bool kInt4, bool kInt5 = false>
 void matmul_prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
                     uint32_t r1, float* y, size_t y_stride) {
+  static_assert(kInt4 || !kInt5, "int5 is the int4 path plus a high-bit plane");
   const uint32_t groups = w.cols / kGroup;
-  const size_t row_bytes = kInt4 ? w.cols / 2 : w.cols;
+  const size_t row_bytes = kInt5 ? w.cols / 2 + w.cols / 8 : kInt4 ? w.cols / 2 : w.cols;
   uint32_t panel = uint32_t((size_t(64) << 10) / (row_bytes ? row_bytes : 1));
   panel = panel < 2 ? 2 : panel & ~1u;
   X16Prefill xb;
@@ -340,8 +419,8 @@ void matmul_prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens
           else build_x16_int8(q, r, ge - gb, xb.v[j]);
         }
         uint32_t r = p0;
-        for (; r + 2 <= p1; r += 2) tile_tokens<kInt4, 2>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
-        if (r < p1) tile_tokens<kInt4, 1>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+        for (; r + 2 <= p1; r += 2) tile_tokens<kInt4, 2, kInt5>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+        if (r < p1) tile_tokens<kInt4, 1, kInt5>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
       }
     }
   }

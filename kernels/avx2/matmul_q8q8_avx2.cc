@@ -63,8 +63,9 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
 
 }  // namespace
 
-void matmul_q8q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-                 uint32_t r1, float* y, size_t y_stride) {
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  const ActRowsQ8& x = in.q8;
   if (n_tokens > 1) {
     matmul_prefill<false>(w, x, n_tokens, r0, r1, y, y_stride);
     return;

@@ -1,5 +1,6 @@
-// The AVX-VNNI table: the AVX2 table with matmul_q8 replaced by the variant
-// that uses vpdpbusd where it pays (kernels/avxvnni/matmul_q4q8_avxvnni.cc).
+// The AVX-VNNI table: the AVX2 table with the int4 and int5 matrix products
+// replaced by the variants that use vpdpbusd where it pays
+// (kernels/avxvnni/matmul_q4q8_avxvnni.cc).
 // Compiled a second time as "avxvnni-emulated" for tests (kernels_avxvnni.h).
 #include "kernels/avxvnni/kernels_avxvnni.h"
 
@@ -14,9 +15,17 @@ const KernelTable& avxvnni_kernels() {
   static const KernelTable table = {
       "avxvnni",
 #endif
-      avx2::quantize_rows_q8, TERN_AVXVNNI_NS::matmul_q8, avx2::matmul_f32,
-      avx2::rmsnorm,          avx2::rope,                 avx2::softmax,
-      avx2::silu_mul,         avx2::attention,            avx2::kv_store,
+      avx2::quantize_rows_q8,
+      // int8 is bandwidth-bound in decode: vpdpbusd saves one op of five (see
+      // matmul_q4q8_avxvnni.cc), so the AVX2 kernel serves it.
+      {avx2::matmul_f32_f32, avx2::matmul_i8g32_q8r, TERN_AVXVNNI_NS::matmul_u4g32_q8r,
+       TERN_AVXVNNI_NS::matmul_u5g32_q8r},
+      avx2::rmsnorm,
+      avx2::rope,
+      avx2::softmax,
+      avx2::silu_mul,
+      avx2::attention,
+      avx2::kv_store,
       avx2::gelu_mul,
   };
   return table;

@@ -38,8 +38,11 @@ inline __m256i dpbusd(__m256i acc, __m256i a, __m256i b) {
 #endif
 }
 
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride);
+// kInt4G32 and kInt5G32 weights (int8 weights run the AVX2 kernel, see the table).
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
 
 }  // namespace TERN_AVXVNNI_NS
 }  // namespace tern

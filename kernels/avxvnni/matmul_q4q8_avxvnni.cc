@@ -1,7 +1,8 @@
-// AVX-VNNI matmul_q8 for kInt4G32 weights with vpdpbusd, decode (one token)
-// and prefill; int8 weights run the AVX2 kernels, which this table reuses.
+// AVX-VNNI matrix products for kInt4G32 and kInt5G32 weights with vpdpbusd,
+// decode (one token) and prefill; int8 weights run the AVX2 kernels, which
+// this table reuses.
 //
-// Why only int4: it is the compute-bound case. With AVX2 a pair of int4
+// Why only int4 and int5: they are the compute-bound cases. With AVX2 a pair of int4
 // groups (32 weight bytes) costs ~15 vector ops per row and token (nibbles to
 // four i16 vectors, 4 vpmaddwd against x16 = 254 q + r, adds, scaling); int8
 // decode is bound by DRAM bandwidth already (AVX2 reaches ~97% of it), and
@@ -18,7 +19,19 @@
 // sum l w (<= 8 * 255 * 15) stays below 2^22: exact in int32 and exact when
 // converted to float. The four lanes of a group add up to the reference's
 //   isum = 254 sum(w q) + sum(w r)
-// exactly; the float side (combined scales, the m * x.s term, 8-lane FMA
+// exactly.
+//
+// kInt5G32 is the same code with the high-bit plane OR'ed into w_lo / w_hi
+// (avx2::tiles::high_bits_int5: 16 or 0 per byte, in the nibble bytes'
+// order), so w = q5 in 0..31. Still exact: q5 <= 31 fits both operand types
+// of vpdpbusd (u8 against h; s8, <= 127, against the unsigned l), and per
+// int32 lane |sum w h| <= 8 * 31 * 127 = 31496 (h in [-127, 126]), so
+// 256 * 31496 + 8 * 255 * 31 = 8126216 < 2^23: exact in int32 (the shifted
+// partial and every dpbusd step included) and exact when converted to float.
+// The unpack costs 9 more ops per pair of groups and row (7 for the high
+// bits, 2 ORs) on top of int4's ~11.
+//
+// The float side (combined scales, the m * x.s term, 8-lane FMA
 // accumulators, decode 4 rows x 1 token, prefill 2 rows x 4 tokens over
 // panels) is the AVX2 kernels' (kernels/avx2/matmul_q8_tiles_avx2.h).
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
@@ -61,19 +74,24 @@ inline void build_hl_int4(const int8_t* q, const int8_t* r, uint32_t n, int16_t*
 
 // Rows [r, r+R), groups [gb, ge) of the slice `xs` (built from gb by
 // build_hl_int4). y[r+i] = partial (accumulate: y[r+i] += partial). Scales and
-// the m * x.s term as in the AVX2 decode_int4.
-template <int R>
+// the m * x.s term as in the AVX2 decode_int4. kInt5: q5 weights, the
+// high-bit plane a third stream per row (prefetched like the nibbles).
+template <bool kInt5, int R>
 void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs, uint32_t gb,
                  uint32_t ge, uint32_t r, float* y, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
   const size_t row_bytes = w.cols / 2;
-  const size_t tiles_ahead = decode_tiles_ahead(R * row_bytes);
+  const size_t row_high = w.cols / 8;
+  const size_t tiles_ahead = decode_tiles_ahead(R * (kInt5 ? row_bytes + row_high : row_bytes));
   const size_t ahead = tiles_ahead * R * row_bytes;
+  const size_t ahead_high = tiles_ahead * R * row_high;
   const size_t row_scales = 2 * groups;
   const uint8_t* wq[R];
+  const uint8_t* wh[R];
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
+    wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
   const __m256 zero = _mm256_setzero_ps();
@@ -92,6 +110,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
       _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
+      // A chunk's high bits are 32 bytes: half a line, prefetched twice.
+      if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
       const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
       const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
                                      : _mm256_maskload_epi32(src, mask);
@@ -119,8 +139,14 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
         _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
         const __m256i bytes = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
                                    : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        const __m256i w_lo = _mm256_and_si256(bytes, nib);                         // elements 0..15
-        const __m256i w_hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);   // elements 16..31
+        __m256i w_lo = _mm256_and_si256(bytes, nib);                         // elements 0..15
+        __m256i w_hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);   // elements 16..31
+        if constexpr (kInt5) {
+          __m256i hb_lo, hb_hi;
+          high_bits_int5(wh[i] + g * (kGroup / 8), full, &hb_lo, &hb_hi);
+          w_lo = _mm256_or_si256(w_lo, hb_lo);
+          w_hi = _mm256_or_si256(w_hi, hb_hi);
+        }
         const __m256i wh = dpbusd(dpbusd(_mm256_setzero_si256(), w_lo, h_a), w_hi, h_b);
         const __m256i s32 = dpbusd(dpbusd(_mm256_slli_epi32(wh, 8), l_a, w_lo), l_b, w_hi);
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], pair_idx), acc[i]);
@@ -134,6 +160,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
 }
 
+template <bool kInt5>
 void decode_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, float* y) {
   const uint32_t groups = w.cols / kGroup;
   X16Decode xs;  // 64 bytes per group: h_A h_B l_A l_B per pair
@@ -142,8 +169,8 @@ void decode_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_
     build_hl_int4(x.q + gb * kGroup, x.r + gb * kGroup, ge - gb, xs.v);
     const bool accumulate = gb > 0;
     uint32_t r = r0;
-    for (; r + 4 <= r1; r += 4) decode_int4<4>(w, x, xs, gb, ge, r, y, accumulate);
-    for (; r < r1; ++r) decode_int4<1>(w, x, xs, gb, ge, r, y, accumulate);
+    for (; r + 4 <= r1; r += 4) decode_int4<kInt5, 4>(w, x, xs, gb, ge, r, y, accumulate);
+    for (; r < r1; ++r) decode_int4<kInt5, 1>(w, x, xs, gb, ge, r, y, accumulate);
   }
 }
 
@@ -157,7 +184,8 @@ inline __m256i dot_hl(__m256i w_lo, __m256i w_hi, const __m256i* xv) {
 // One R x T prefill tile (rows [r, r+R), tokens [t, t+T), groups [gb, ge) of
 // the slices in xb, built from gb by build_hl_int4): the AVX2 tile<true, R, T>
 // with dot_hl for the integer part. y = partial (accumulate: y += partial).
-template <int R, int T>
+// kInt5: q5 weights (high-bit plane OR'ed in, as in decode).
+template <bool kInt5, int R, int T>
 void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
                uint32_t ge, uint32_t r, uint32_t t, float* y, size_t y_stride, bool accumulate) {
   const uint32_t groups = w.cols / kGroup;
@@ -165,9 +193,11 @@ void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, 
   const size_t row_scales = 2 * groups;
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const uint8_t* wq[R];
+  const uint8_t* wh[R];
   const uint16_t* ws[R];
   unrolled<R>([&](auto i) {
     wq[i] = static_cast<const uint8_t*>(w.data) + (r + i) * row_bytes;
+    wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * (w.cols / 8) : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
   const float* xd[T];
@@ -207,6 +237,12 @@ void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, 
                                           : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         w_lo[i] = _mm256_and_si256(bytes, nib);
         w_hi[i] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);
+        if constexpr (kInt5) {
+          __m256i hb_lo, hb_hi;
+          high_bits_int5(wh[i] + (g0 + gi) * (kGroup / 8), gi + 2 <= n, &hb_lo, &hb_hi);
+          w_lo[i] = _mm256_or_si256(w_lo[i], hb_lo);
+          w_hi[i] = _mm256_or_si256(w_hi[i], hb_hi);
+        }
       });
       unrolled<T>([&](auto j) {
         const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off + gi * kGroup);
@@ -226,24 +262,25 @@ void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, 
   });
 }
 
-template <int R>
+template <bool kInt5, int R>
 void tile_int4_tokens(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint32_t gb,
                       uint32_t ge, uint32_t nt, uint32_t r, uint32_t t, float* y, size_t y_stride,
                       bool accumulate) {
   switch (nt) {
-    case 1: tile_int4<R, 1>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 2: tile_int4<R, 2>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 3: tile_int4<R, 3>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
-    default: tile_int4<R, 4>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 1: tile_int4<kInt5, R, 1>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 2: tile_int4<kInt5, R, 2>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 3: tile_int4<kInt5, R, 3>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
+    default: tile_int4<kInt5, R, 4>(w, x, xb, gb, ge, r, t, y, y_stride, accumulate); break;
   }
 }
 
 // Prefill, the loop structure of the AVX2 matmul_prefill: panels of ~64 KB of
 // weights stay in L2 while every block of 4 tokens passes over them.
+template <bool kInt5>
 void prefill_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
                   uint32_t r1, float* y, size_t y_stride) {
   const uint32_t groups = w.cols / kGroup;
-  const size_t row_bytes = w.cols / 2;
+  const size_t row_bytes = kInt5 ? w.cols / 2 + w.cols / 8 : w.cols / 2;
   uint32_t panel = uint32_t((size_t(64) << 10) / (row_bytes ? row_bytes : 1));
   panel = panel < 2 ? 2 : panel & ~1u;
   X16Prefill xb;
@@ -257,8 +294,8 @@ void prefill_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, 
           build_hl_int4(x.q + size_t(t + j) * x.cols + gb * kGroup, x.r + size_t(t + j) * x.cols + gb * kGroup,
                         ge - gb, xb.v[j]);
         uint32_t r = p0;
-        for (; r + 2 <= p1; r += 2) tile_int4_tokens<2>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
-        if (r < p1) tile_int4_tokens<1>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+        for (; r + 2 <= p1; r += 2) tile_int4_tokens<kInt5, 2>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
+        if (r < p1) tile_int4_tokens<kInt5, 1>(w, x, xb, gb, ge, nt, r, t, y, y_stride, gb > 0);
       }
     }
   }
@@ -266,14 +303,26 @@ void prefill_q4q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, 
 
 }  // namespace
 
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride) {
-  if (w.type != WeightType::kInt4G32)
-    avx2::matmul_q8(w, x, n_tokens, r0, r1, y, y_stride);
-  else if (n_tokens == 1)
-    decode_q4q8(w, x, r0, r1, y);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  const ActRowsQ8& x = in.q8;
+  if (n_tokens == 1)
+    decode_q4q8<false>(w, x, r0, r1, y);
+  else if (n_tokens >= avx2::kUnpackMinTokens)
+    avx2::prefill_u4g32_unpacked(w, x, n_tokens, r0, r1, y, y_stride);
   else
-    prefill_q4q8(w, x, n_tokens, r0, r1, y, y_stride);
+    prefill_q4q8<false>(w, x, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  const ActRowsQ8& x = in.q8;
+  if (n_tokens == 1)
+    decode_q4q8<true>(w, x, r0, r1, y);
+  else if (n_tokens >= avx2::kUnpackMinTokens)
+    avx2::prefill_u5g32_unpacked(w, x, n_tokens, r0, r1, y, y_stride);
+  else
+    prefill_q4q8<true>(w, x, n_tokens, r0, r1, y, y_stride);
 }
 
 }  // namespace TERN_AVXVNNI_NS

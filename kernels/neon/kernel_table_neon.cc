@@ -11,8 +11,8 @@ const KernelTable& neon_kernels() {
   static const KernelTable table = {
       "neon",
       neon::quantize_rows_q8,
-      neon::matmul_q8,
-      neon::matmul_f32,
+      {neon::matmul_f32_f32, neon::matmul_i8g32_q8r, neon::matmul_u4g32_q8r,
+       neon::matmul_u5g32_q8r},
       neon::rmsnorm,
       neon::rope,
 #if defined(__aarch64__)

@@ -9,8 +9,8 @@ const KernelTable& neondot_kernels() {
   static const KernelTable table = {
       "neon-dotprod",
       neon::quantize_rows_q8,
-      neondot::matmul_q8,
-      neon::matmul_f32,
+      {neon::matmul_f32_f32, neondot::matmul_i8g32_q8r, neondot::matmul_u4g32_q8r,
+       neondot::matmul_u5g32_q8r},
       neon::rmsnorm,
       neon::rope,
       neon::softmax,

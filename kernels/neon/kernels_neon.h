@@ -12,10 +12,15 @@ namespace tern {
 
 namespace neon {
 void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride);
-void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32_t r0,
-                uint32_t r1, float* y, size_t y_stride);
+// The matrix products by weight type (KernelTable::matmul).
+void matmul_f32_f32(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                    uint32_t r1, float* y, size_t y_stride);
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
 void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
           bool adjacent_pairs);
@@ -31,8 +36,12 @@ void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t po
 }  // namespace neon
 
 namespace neondot {
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride);
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
 }  // namespace neondot
 
 }  // namespace tern

@@ -1,4 +1,4 @@
-// y = W x for int8 / int4 weights with ARMv8.0 (and ARMv7) NEON: the group
+// y = W x for int8 / int4 / int5 weights with ARMv8.0 (and ARMv7) NEON: the group
 // dot product multiplies int8 x int8 into int16 with vmull_s8/vmlal_s8 (two
 // products per lane: |2 * 127 * 127| < 2^15, exact) and widens into int32 with
 // vpadalq_s16, once per activation plane (coarse q, residual r) with the same
@@ -28,9 +28,19 @@ struct DotMull {
 
 }  // namespace
 
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride) {
-  matmul_q8_tiled<DotMull>(w, x, n_tokens, r0, r1, y, y_stride);
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  matmul_q8_typed<DotMull, QKind::kI8>(w, x.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  matmul_q8_typed<DotMull, QKind::kU4>(w, x.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  matmul_q8_typed<DotMull, QKind::kU5>(w, x.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 }  // namespace neon

@@ -1,4 +1,4 @@
-// y = W x for int8 / int4 weights with the ARMv8.2 dot product: one sdot
+// y = W x for int8 / int4 / int5 weights with the ARMv8.2 dot product: one sdot
 // (vdotq_s32) per 16 bytes adds four 4-byte dot products into int32 lanes; the
 // same weight registers feed one accumulator per activation plane (coarse q,
 // residual r), combined as 254 * q-part + r-part.
@@ -24,9 +24,19 @@ struct DotSdot {
 
 }  // namespace
 
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride) {
-  neon::matmul_q8_tiled<DotSdot>(w, x, n_tokens, r0, r1, y, y_stride);
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  neon::matmul_q8_typed<DotSdot, neon::QKind::kI8>(w, x.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  neon::matmul_q8_typed<DotSdot, neon::QKind::kU4>(w, x.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride) {
+  neon::matmul_q8_typed<DotSdot, neon::QKind::kU5>(w, x.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 }  // namespace neondot

@@ -6,10 +6,18 @@ namespace tern {
 
 const KernelTable& scalar_kernels() {
   static const KernelTable table = {
-      "scalar",        ref::quantize_rows_q8, ref::matmul_q8, ref::matmul_f32,
-      ref::rmsnorm,    ref::rope,             ref::softmax,   ref::silu_mul,
-      ref::attention,  ref::kv_store,       ref::gelu_mul,
+      "scalar",
+      ref::quantize_rows_q8,
+      {ref::matmul_f32_f32, ref::matmul_i8g32_q8r, ref::matmul_u4g32_q8r, ref::matmul_u5g32_q8r},
+      ref::rmsnorm,
+      ref::rope,
+      ref::softmax,
+      ref::silu_mul,
+      ref::attention,
+      ref::kv_store,
+      ref::gelu_mul,
   };
+
   return table;
 }
 

@@ -11,10 +11,15 @@ namespace tern {
 namespace ref {
 
 void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
-void matmul_q8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
-               uint32_t r1, float* y, size_t y_stride);
-void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32_t r0,
-                uint32_t r1, float* y, size_t y_stride);
+// The matrix products by weight type (KernelTable::matmul).
+void matmul_f32_f32(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                    uint32_t r1, float* y, size_t y_stride);
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
 void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
           bool adjacent_pairs);

@@ -4,8 +4,9 @@
 namespace tern {
 namespace ref {
 
-void matmul_f32(const WeightMatrix& w, const float* x, uint32_t n_tokens, uint32_t r0,
-                uint32_t r1, float* y, size_t y_stride) {
+void matmul_f32_f32(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                    uint32_t r1, float* y, size_t y_stride) {
+  const float* x = in.f32;
   const float* W = static_cast<const float*>(w.data);  // [rows, cols]
   for (uint32_t t = 0; t < n_tokens; ++t) {
     const float* xt = x + size_t(t) * w.cols;  // [cols]

@@ -43,7 +43,8 @@ void quantize_row_int8_g32(const float* x, uint32_t n, int8_t* q, uint16_t* d) {
   }
 }
 
-void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm) {
+// int4 (levels 15) and int5 (levels 31, h != null): min/max scaling.
+static void quantize_row_unsigned_g32(const float* x, uint32_t n, int levels, uint8_t* q, uint8_t* h, uint16_t* dm) {
   for (uint32_t g = 0; g < n / kGroup; ++g) {
     const float* xg = x + size_t(g) * kGroup;
     float mn = xg[0], mx = xg[0];
@@ -51,7 +52,7 @@ void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm)
       mn = std::fmin(mn, xg[i]);
       mx = std::fmax(mx, xg[i]);
     }
-    const uint16_t dh = scale_to_f16((mx - mn) / 15.0f);
+    const uint16_t dh = scale_to_f16((mx - mn) / float(levels));
     uint16_t mh = f32_to_f16(mn);
     if ((mh & 0x7c00u) == 0x7c00u) mh = uint16_t((mh & 0x8000u) | kF16MaxFinite);
     const float df = f16_to_f32(dh);
@@ -63,14 +64,30 @@ void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm)
       int v = 0;
       if (df > 0.0f) {
         const float r = (xg[i] - mf) / df;
-        v = round_to_int(std::fmin(std::fmax(r, 0.0f), 15.0f));
+        v = round_to_int(std::fmin(std::fmax(r, 0.0f), float(levels)));
       }
       nib[i] = uint8_t(v);
     }
     // Byte j: element j in the low nibble, element j + 16 in the high nibble (GGML order).
     uint8_t* qg = q + size_t(g) * (kGroup / 2);
-    for (uint32_t j = 0; j < kGroup / 2; ++j) qg[j] = uint8_t(nib[j] | (nib[j + 16] << 4));
+    for (uint32_t j = 0; j < kGroup / 2; ++j) qg[j] = uint8_t((nib[j] & 0x0f) | ((nib[j + 16] & 0x0f) << 4));
+    if (h != nullptr) {
+      uint8_t* hg = h + size_t(g) * (kGroup / 8);
+      for (uint32_t b = 0; b < kGroup / 8; ++b) {
+        uint8_t bits = 0;
+        for (uint32_t i = 0; i < 8; ++i) bits = uint8_t(bits | ((nib[8 * b + i] >> 4) & 1u) << i);
+        hg[b] = bits;
+      }
+    }
   }
+}
+
+void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm) {
+  quantize_row_unsigned_g32(x, n, 15, q, nullptr, dm);
+}
+
+void quantize_row_int5_g32(const float* x, uint32_t n, uint8_t* q, uint8_t* h, uint16_t* dm) {
+  quantize_row_unsigned_g32(x, n, 31, q, h, dm);
 }
 
 void dequantize_row(const WeightMatrix& w, uint32_t row, float* out) {
@@ -102,6 +119,23 @@ void dequantize_row(const WeightMatrix& w, uint32_t row, float* out) {
         for (uint32_t j = 0; j < kGroup / 2; ++j) {
           og[j] = d * float(qg[j] & 0x0f) + m;
           og[j + 16] = d * float(qg[j] >> 4) + m;
+        }
+      }
+      return;
+    }
+    case WeightType::kInt5G32: {
+      const uint8_t* qr = static_cast<const uint8_t*>(w.data) + size_t(row) * (cols / 2);
+      const uint8_t* hr = int5_high_bits(w) + size_t(row) * (cols / 8);
+      const uint16_t* dmr = w.scales + size_t(row) * groups * 2;
+      for (uint32_t g = 0; g < groups; ++g) {
+        const float d = f16_to_f32(dmr[2 * g + 0]);
+        const float m = f16_to_f32(dmr[2 * g + 1]);
+        const uint8_t* qg = qr + g * (kGroup / 2);
+        const uint8_t* hg = hr + g * (kGroup / 8);
+        float* og = out + g * kGroup;
+        for (uint32_t j = 0; j < kGroup; ++j) {
+          const uint32_t nibble = j < kGroup / 2 ? qg[j] & 0x0f : qg[j - kGroup / 2] >> 4;
+          og[j] = d * float(nibble | (((hg[j / 8] >> (j % 8)) & 1u) << 4)) + m;
         }
       }
       return;

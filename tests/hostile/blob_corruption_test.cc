@@ -136,13 +136,22 @@ TEST(BlobCorruption, ValidBlobLoads) {
   EXPECT_EQ(r, b) << "reseal must be the identity on a valid blob";
 }
 
+// Version 3 only added the int5 storage type: a version-2 blob (no int5) still loads.
+TEST(BlobCorruption, Version2BlobWithoutInt5StillLoads) {
+  std::vector<uint8_t> b = valid_blob();
+  store_u32(&b[8], 2);
+  reseal(&b);
+  const Status st = load(b);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+}
+
 TEST(BlobCorruption, HeaderCases) {
   const std::vector<Case> cases = {
       {"bad magic", false, StatusCode::kBadMagic, "magic", [](auto& b) { b[0] = 'X'; }},
       {"magic of a GGUF", false, StatusCode::kBadMagic, "TERNBLOB", [](auto& b) { std::memcpy(b.data(), "GGUF\3\0\0\0", 8); }},
-      {"version 1 (older)", true, StatusCode::kBadVersion, "version 1, this runtime reads version 2: repack",
+      {"version 1 (older)", true, StatusCode::kBadVersion, "version 1, this runtime reads versions 2 to 3: repack",
        [](auto& b) { store_u32(&b[8], 1); }},
-      {"version 3", true, StatusCode::kBadVersion, "version 3", [](auto& b) { store_u32(&b[8], 3); }},
+      {"version 4 (newer)", true, StatusCode::kBadVersion, "version 4", [](auto& b) { store_u32(&b[8], 4); }},
       {"version 0", true, StatusCode::kBadVersion, "version 0", [](auto& b) { store_u32(&b[8], 0); }},
       {"version -1", true, StatusCode::kBadVersion, "version 4294967295", [](auto& b) { store_u32(&b[8], 0xffffffffu); }},
       {"big-endian marker", true, StatusCode::kBadEndian, "0x04030201", [](auto& b) { store_u32(&b[12], 0x04030201u); }},
@@ -415,7 +424,11 @@ TEST(BlobCorruption, TensorDirectoryCases) {
       {"rows -1", true, StatusCode::kBadTensor, "shape [4294967295, 32]", [&](auto& b) { store_u32(at(b, q, kRows), ~0u); }},
       {"rows and cols 2^31 (product overflows 32 bits)", true, StatusCode::kBadTensor, "shape [2147483648, 2147483648]",
        [&](auto& b) { store_u32(at(b, q, kRows), 1u << 31); store_u32(at(b, q, kCols), 1u << 31); }},
-      {"dtype 3", true, StatusCode::kBadTensor, "storage type 3", [&](auto& b) { store_u32(at(b, q, kDtype), 3); }},
+      {"dtype 4 (unknown)", true, StatusCode::kBadTensor, "storage type 4", [&](auto& b) { store_u32(at(b, q, kDtype), 4); }},
+      {"dtype 3 (int5) with the bytes of int4", true, StatusCode::kBadTensor, "shape and type need",
+       [&](auto& b) { store_u32(at(b, q, kDtype), 3); }},
+      {"dtype 3 (int5) in a version-2 blob", true, StatusCode::kBadTensor, "storage type 3 not allowed",
+       [&](auto& b) { store_u32(&b[8], 2); store_u32(at(b, q, kDtype), 3); }},
       {"dtype -1", true, StatusCode::kBadTensor, "storage type 4294967295", [&](auto& b) { store_u32(at(b, q, kDtype), ~0u); }},
       {"norm stored int8", true, StatusCode::kBadTensor, "storage type 1 not allowed", [&](auto& b) { store_u32(at(b, "output_norm.weight", kDtype), 1); }},
       {"bytes one more than the shape needs", true, StatusCode::kBadTensor, "shape and type need",

@@ -303,7 +303,8 @@ QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_
                       std::mt19937& rng) {
   QProblem p{type, rows, cols, n_tokens, {}, {}, {}, {}, {}, {}};
   const uint32_t groups = cols / kGroup;
-  const bool int4 = type == WeightType::kInt4G32;
+  const bool int4 = type != WeightType::kInt8G32;  // unsigned q with {d, m}: int4 and int5
+  const int umax = type == WeightType::kInt5G32 ? 31 : 15;
   auto ir = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   auto fr = [&](float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); };
   const float pow2[] = {0.25f, 0.5f, 1.0f, 2.0f};
@@ -314,21 +315,27 @@ QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_
       int v;
       const bool zero_group = fill == Fill::kZeroGroups && ((c / kGroup + r) % 3 == 0);
       switch (fill) {
-        case Fill::kAllMax: case Fill::kOpposite: v = int4 ? 15 : 127; break;
+        case Fill::kAllMax: case Fill::kOpposite: v = int4 ? umax : 127; break;
         case Fill::kAllMin: v = int4 ? 0 : -127; break;
-        default: v = int4 ? ir(0, 15) : ir(-127, 127); break;
+        default: v = int4 ? ir(0, umax) : ir(-127, 127); break;
       }
       if (zero_group) v = int4 ? 0 : 0;
       we[size_t(r) * cols + c] = v;
     }
   if (int4) {
-    p.wq.assign(size_t(rows) * cols / 2 + 1, 0);
+    // Nibble plane, then (int5) the high-bit plane right after it.
+    const size_t nibbles = size_t(rows) * cols / 2;
+    p.wq.assign(1 + nibbles + (type == WeightType::kInt5G32 ? size_t(rows) * cols / 8 : 0), 0);
     for (uint32_t r = 0; r < rows; ++r)
       for (uint32_t g = 0; g < groups; ++g)
         for (uint32_t j = 0; j < 16; ++j) {
           const int lo = we[size_t(r) * cols + g * 32 + j], hi = we[size_t(r) * cols + g * 32 + j + 16];
-          p.wq[1 + size_t(r) * cols / 2 + g * 16 + j] = uint8_t(lo | (hi << 4));
+          p.wq[1 + size_t(r) * cols / 2 + g * 16 + j] = uint8_t((lo & 15) | ((hi & 15) << 4));
         }
+    if (type == WeightType::kInt5G32)
+      for (uint32_t r = 0; r < rows; ++r)
+        for (uint32_t c = 0; c < cols; ++c)
+          if (we[size_t(r) * cols + c] & 16) p.wq[1 + nibbles + size_t(r) * cols / 8 + c / 8] |= uint8_t(1u << (c % 8));
     p.ws.resize(size_t(rows) * groups * 2);
   } else {
     p.wq.assign(size_t(rows) * cols + 1, 0);
@@ -382,7 +389,7 @@ QProblem make_problem(WeightType type, uint32_t rows, uint32_t cols, uint32_t n_
 // group's integer products between lanes and planes.
 void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* mag) {
   const uint32_t groups = p.cols / kGroup;
-  const bool int4 = p.type == WeightType::kInt4G32;
+  const bool int4 = p.type != WeightType::kInt8G32;  // int4 and int5: {d, m}
   double acc = 0.0, m = 0.0;
   for (uint32_t g = 0; g < groups; ++g) {
     int64_t isum = 0, iabs = 0;  // 254 sum w*q + sum w*r, and the same of |w*q|, |w*r|
@@ -392,6 +399,10 @@ void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* 
       if (int4) {
         const uint8_t b = p.wq[1 + size_t(r) * p.cols / 2 + g * 16 + (j % 16)];
         wv = j < 16 ? (b & 15) : (b >> 4);
+        if (p.type == WeightType::kInt5G32) {
+          const uint8_t h = p.wq[1 + size_t(p.rows) * p.cols / 2 + size_t(r) * p.cols / 8 + c / 8];
+          wv |= ((h >> (c % 8)) & 1) << 4;
+        }
       } else {
         wv = int8_t(p.wq[1 + size_t(r) * p.cols + c]);
       }
@@ -422,13 +433,13 @@ void exact_output(const QProblem& p, uint32_t r, uint32_t t, double* y, double* 
 void check_matmul(const KernelTable* k, const QProblem& p, Fill fill, uint32_t r0, uint32_t r1) {
   const size_t y_stride = p.rows + 3;  // odd stride between token rows
   std::vector<float> y(size_t(p.n_tokens) * y_stride, kNaN);
-  k->matmul_q8(p.w(), p.x(), p.n_tokens, r0, r1, y.data(), y_stride);
+  matmul_for(*k, p.type)(p.w(), MatmulInput{nullptr, p.x()}, p.n_tokens, r0, r1, y.data(), y_stride);
   const uint32_t groups = p.cols / kGroup;
-  const std::string shape = std::string(p.type == WeightType::kInt4G32 ? "int4" : "int8") +
+  const std::string shape = std::string(weight_type_name(p.type)) +
                             " rows=" + std::to_string(p.rows) + " cols=" + std::to_string(p.cols) +
                             " n_tokens=" + std::to_string(p.n_tokens) + " r=[" + std::to_string(r0) +
                             "," + std::to_string(r1) + ") fill=" + fill_name(fill);
-  const std::string at = where(k, "matmul_q8", shape);
+  const std::string at = where(k, "matmul", shape);
   for (uint32_t t = 0; t < p.n_tokens; ++t)
     for (size_t i = 0; i < y_stride; ++i) {
       const float got = y[t * y_stride + i];
@@ -451,8 +462,12 @@ void check_matmul(const KernelTable* k, const QProblem& p, Fill fill, uint32_t r
     }
 }
 
+// The quantized weight types, each run only where the variant has its product
+// (SelectKernels.EveryVariantCoversEveryWeightType asserts that they all do).
+const WeightType kQuantTypes[] = {WeightType::kInt8G32, WeightType::kInt4G32, WeightType::kInt5G32};
+
 TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
-  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+  for (WeightType type : kQuantTypes)
     for (uint32_t cols : {32u, 64u, 96u, 576u, 1536u, 4128u, 8224u})  // 8224: longer than an AVX2 decode slice
       for (uint32_t rows : {1u, 3u, 7u, 8u, 9u, 33u})
         for (uint32_t n_tokens : {1u, 2u, 3u, 5u, 17u})
@@ -460,6 +475,7 @@ TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
             // Keep the big shapes to fewer fills so the test stays quick.
             if (cols >= 1536 && rows * n_tokens > 40 && fill != Fill::kRandom && fill != Fill::kPow2) continue;
             if (cols > 4128 && rows * n_tokens > 40 && fill != Fill::kRandom) continue;
+            if (!matmul_for(*k, type)) continue;
             const QProblem p = make_problem(type, rows, cols, n_tokens, fill, rng);
             check_matmul(k, p, fill, 0, rows);
             if (HasFatalFailure()) return;
@@ -467,8 +483,9 @@ TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
 }
 
 TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
-  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+  for (WeightType type : kQuantTypes)
     for (uint32_t n_tokens : {1u, 5u}) {
+      if (!matmul_for(*k, type)) continue;
       const QProblem p = make_problem(type, 33, 576, n_tokens, Fill::kRandom, rng);
       check_matmul(k, p, Fill::kRandom, 5, 30);
       check_matmul(k, p, Fill::kRandom, 7, 8);
@@ -485,9 +502,10 @@ TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
 // is actually reached.
 TEST_P(KernelVariantTest, MatmulQ8SingleGroupBitExactToScalar) {
   int exact_checked = 0;
-  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32})
+  for (WeightType type : kQuantTypes)
     for (uint32_t n_tokens : {1u, 3u, 17u})
       for (Fill fill : {Fill::kPow2, Fill::kAllMax, Fill::kAllMin, Fill::kOpposite}) {
+        if (!matmul_for(*k, type)) continue;
         QProblem p = make_problem(type, 9, 32, n_tokens, Fill::kPow2, rng);
         if (fill != Fill::kPow2) {  // edge values with power-of-two scales
           const QProblem e = make_problem(type, 9, 32, n_tokens, fill, rng);
@@ -497,9 +515,9 @@ TEST_P(KernelVariantTest, MatmulQ8SingleGroupBitExactToScalar) {
           p.set_sums();
         }
         std::vector<float> ya(size_t(n_tokens) * 9, kNaN), yb(size_t(n_tokens) * 9, kNaN);
-        s.matmul_q8(p.w(), p.x(), n_tokens, 0, 9, ya.data(), 9);
-        k->matmul_q8(p.w(), p.x(), n_tokens, 0, 9, yb.data(), 9);
-        const std::string at = where(k, "matmul_q8", std::string(type == WeightType::kInt4G32 ? "int4" : "int8") +
+        matmul_for(s, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, 9, ya.data(), 9);
+        matmul_for(*k, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, 9, yb.data(), 9);
+        const std::string at = where(k, "matmul", std::string(weight_type_name(type)) +
                                                          " rows=9 cols=32 n_tokens=" + std::to_string(n_tokens) +
                                                          " fill=" + fill_name(fill));
         for (size_t i = 0; i < ya.size(); ++i) {
@@ -514,14 +532,16 @@ TEST_P(KernelVariantTest, MatmulQ8SingleGroupBitExactToScalar) {
           }
         }
       }
-  EXPECT_GT(exact_checked, 100) << where(k, "matmul_q8", "single group") << " too few exact cases";
+  EXPECT_GT(exact_checked, 100) << where(k, "matmul", "single group") << " too few exact cases";
 }
 
 // quantize then matmul, end to end, against float math on the dequantized
 // operands (catches a layout disagreement between the two kernels).
 TEST_P(KernelVariantTest, QuantizeThenMatmulAgreesWithScalar) {
   const uint32_t rows = 17, cols = 576, n_tokens = 3;
-  const QProblem p = make_problem(WeightType::kInt4G32, rows, cols, n_tokens, Fill::kRandom, rng);
+  for (WeightType type : kQuantTypes) {
+  if (!matmul_for(*k, type)) continue;
+  const QProblem p = make_problem(type, rows, cols, n_tokens, Fill::kRandom, rng);
   std::vector<float> x(size_t(n_tokens) * cols);
   for (float& v : x) v = uniform(-2.0f, 2.0f);
   const uint32_t groups = cols / kGroup;
@@ -530,12 +550,14 @@ TEST_P(KernelVariantTest, QuantizeThenMatmulAgreesWithScalar) {
   std::vector<float> ya(size_t(n_tokens) * rows, kNaN), yb(size_t(n_tokens) * rows, kNaN);
   const ActRowsQ8 act{q.data(), r.data(), d.data(), sm.data(), cols};
   s.quantize_rows_q8(x.data(), n_tokens, cols, act);
-  s.matmul_q8(p.w(), act, n_tokens, 0, rows, ya.data(), rows);
+  matmul_for(s, type)(p.w(), MatmulInput{nullptr, act}, n_tokens, 0, rows, ya.data(), rows);
   k->quantize_rows_q8(x.data(), n_tokens, cols, act);
-  k->matmul_q8(p.w(), act, n_tokens, 0, rows, yb.data(), rows);
+  matmul_for(*k, type)(p.w(), MatmulInput{nullptr, act}, n_tokens, 0, rows, yb.data(), rows);
   for (size_t i = 0; i < ya.size(); ++i)
     ASSERT_NEAR(ya[i], yb[i], 1e-4f * (1.0f + std::fabs(ya[i])))  // float order only
-        << where(k, "quantize+matmul_q8", "rows=17 cols=576 n_tokens=3") << " i=" << i;
+        << where(k, "quantize+matmul", std::string(weight_type_name(type)) + " rows=17 cols=576 n_tokens=3")
+        << " i=" << i;
+  }
 }
 
 // ---- float ops --------------------------------------------------------------------
@@ -549,8 +571,9 @@ TEST_P(KernelVariantTest, MatmulF32) {
         for (float& v : x) v = uniform(-1, 1);
         const WeightMatrix w{WeightType::kF32, rows, cols, W.data(), nullptr};
         std::vector<float> ya(size_t(n_tokens) * rows, kNaN), yb(ya);
-        s.matmul_f32(w, x.data() + 1, n_tokens, 0, rows, ya.data(), rows);
-        k->matmul_f32(w, x.data() + 1, n_tokens, 0, rows, yb.data(), rows);
+        const MatmulInput in{x.data() + 1, ActRowsQ8{}};
+        matmul_for(s, WeightType::kF32)(w, in, n_tokens, 0, rows, ya.data(), rows);
+        matmul_for(*k, WeightType::kF32)(w, in, n_tokens, 0, rows, yb.data(), rows);
         for (uint32_t t = 0; t < n_tokens; ++t)
           for (uint32_t r = 0; r < rows; ++r) {
             double mag = 0;
@@ -806,10 +829,28 @@ TEST(SelectKernels, ScalarIsLastAndAlwaysAvailable) {
   for (size_t i = 0; i < n; ++i) {
     EXPECT_STREQ(v[i].name, v[i].table->name);
     const KernelTable& t = *v[i].table;
-    EXPECT_TRUE(t.quantize_rows_q8 && t.matmul_q8 && t.matmul_f32 && t.rmsnorm && t.rope && t.softmax &&
-                t.silu_mul && t.attention && t.kv_store)
+    EXPECT_TRUE(t.quantize_rows_q8 && t.rmsnorm && t.rope && t.softmax && t.silu_mul && t.attention &&
+                t.kv_store && t.gelu_mul)
         << "variant " << t.name << " has an empty slot";
   }
+}
+
+// The runtime refuses a blob whose weight type the chosen variant lacks
+// (tests/model/kernel_coverage_test.cc); every variant shipped here covers all
+// of them, so no blob tern-pack writes is refused on any CPU.
+TEST(SelectKernels, EveryVariantCoversEveryWeightType) {
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  size_t ne = 0;
+  const KernelVariant* e = emulated_kernel_variants(&ne);
+  std::vector<const KernelVariant*> all;
+  for (size_t i = 0; i < n; ++i) all.push_back(&v[i]);
+  for (size_t i = 0; i < ne; ++i) all.push_back(&e[i]);
+  for (const KernelVariant* kv : all)
+    for (uint32_t t = 0; t < kWeightTypeCount; ++t)
+      EXPECT_NE(matmul_for(*kv->table, WeightType(t)), nullptr)
+          << "variant " << kv->name << " lacks the " << weight_type_name(WeightType(t)) << " product";
+  EXPECT_EQ(matmul_for(scalar_kernels(), WeightType(kWeightTypeCount)), nullptr) << "out-of-range type";
 }
 
 TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {

@@ -92,6 +92,65 @@ TEST(WeightQuant, Int4RoundTripWithinHalfStep) {
   }
 }
 
+// int5: the q plane (low 4 bits) and the high-bit plane contiguous, as the
+// blob stores them (int5_high_bits reads the bits right after the nibbles).
+struct Int5Row {
+  std::vector<uint8_t> qh;  // [n/2] nibbles then [n/8] high bits
+  std::vector<uint16_t> dm;
+  WeightMatrix view(uint32_t cols) const { return {WeightType::kInt5G32, 1, cols, qh.data(), dm.data()}; }
+};
+Int5Row quant5(const std::vector<float>& x) {
+  const size_t n = x.size();
+  Int5Row r{std::vector<uint8_t>(n / 2 + n / 8, 0xaa), std::vector<uint16_t>(n / 16, 0xffff)};
+  quantize_row_int5_g32(x.data(), uint32_t(n), r.qh.data(), r.qh.data() + n / 2, r.dm.data());
+  return r;
+}
+
+TEST(WeightQuant, Int5RoundTripWithinHalfStep) {
+  for (uint32_t n : {32u, 64u, 576u, 1536u}) {
+    for (float scale : {1e-3f, 0.05f, 3.0f}) {
+      const auto x = random_row(n, scale, 77 + n);
+      const auto r5 = quant5(x);
+      const auto y = dequant(r5.view(n));
+      const auto y4 = dequant(quant4(x).view(n));
+      double err5 = 0, err4 = 0;
+      for (uint32_t g = 0; g < n / 32; ++g) {
+        const float d = f16_to_f32(r5.dm[2 * g]);
+        const float m = f16_to_f32(r5.dm[2 * g + 1]);
+        float mn = x[g * 32], mx = x[g * 32];
+        for (uint32_t i = 0; i < 32; ++i) { mn = std::fmin(mn, x[g * 32 + i]); mx = std::fmax(mx, x[g * 32 + i]); }
+        EXPECT_NEAR(d, (mx - mn) / 31.0f, (mx - mn) / 31.0f * 4.9e-4f + 3e-8f) << "31 steps, n=" << n << " g=" << g;
+        const float bound = d * 0.5f + std::fabs(m - mn) + (mx - mn) * 1e-3f;
+        for (uint32_t i = 0; i < 32; ++i) {
+          const uint32_t k = g * 32 + i;
+          ASSERT_LE(std::fabs(x[k] - y[k]), bound) << "n=" << n << " scale=" << scale << " k=" << k;
+          err5 += std::fabs(x[k] - y[k]);
+          err4 += std::fabs(x[k] - y4[k]);
+        }
+      }
+      EXPECT_LT(err5, 0.6 * err4) << "int5 should halve int4's error, n=" << n << " scale=" << scale;
+    }
+  }
+}
+
+// Every value 0..31 lands in its element: low nibble in the int4 order, bit 4
+// at bit i of byte b for element 8b + i.
+TEST(WeightQuant, Int5BitPlaneOrder) {
+  std::vector<float> x(32);
+  for (uint32_t i = 0; i < 32; ++i) x[i] = float((i * 7) % 32);  // a permutation of 0..31
+  const auto r = quant5(x);
+  EXPECT_EQ(f16_to_f32(r.dm[0]), 1.0f);
+  EXPECT_EQ(f16_to_f32(r.dm[1]), 0.0f);
+  for (uint32_t i = 0; i < 32; ++i) {
+    const uint32_t v = uint32_t(x[i]);
+    const uint8_t nib = i < 16 ? r.qh[i] & 15 : r.qh[i - 16] >> 4;
+    EXPECT_EQ(nib, v & 15) << i;
+    EXPECT_EQ((r.qh[16 + i / 8] >> (i % 8)) & 1, v >> 4) << i;
+  }
+  const auto y = dequant(r.view(32));
+  for (uint32_t i = 0; i < 32; ++i) EXPECT_EQ(y[i], x[i]) << i;
+}
+
 TEST(WeightQuant, AllZeroGroup) {
   const std::vector<float> x(64, 0.0f);
   const auto r8 = quant8(x);

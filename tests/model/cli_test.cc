@@ -44,7 +44,20 @@ TEST(TernRun, JsonHasOneObjectPerTokenAndTimings) {
   EXPECT_EQ(count(r.out, "{\"id\":"), 8u) << r.out;
   EXPECT_NE(r.out.find("\"text\":\" Paris\""), std::string::npos) << r.out;
   for (const char* key : {"\"load_ms\":", "\"ttft_ms\":", "\"prefill_tok_s\":", "\"decode_tok_s\":", "\"isa\":",
-                          "\"arena_bytes\":", "\"kv_bytes_per_token\":", "\"peak_rss_bytes\":"}) {
+                          "\"arena_bytes\":", "\"kv_bytes_per_token\":", "\"peak_rss_bytes\":",
+                          "\"kv_window_layers\":0,", "\"kv_window_bytes_per_token\":0,"}) {
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  }
+}
+
+// Gemma 3: the 3 global layers' KV grows with the context, the 15 sliding
+// layers' sits in the window pool; --json reports the two apart.
+TEST(TernRun, JsonReportsTheSlidingWindowPoolApart) {
+  const Result r = run(bin("tern-run") + " --model " + testing::model_path("gemma3-270m-int4.tern") +
+                       " --prompt 'The capital of France is' -n 2 --json --max-context 2048");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* key : {"\"kv_bytes_per_token\":3072,", "\"kv_window_layers\":15,",
+                          "\"kv_window_bytes_per_token\":15360,", "\"kv_window_blocks_used\":1"}) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
   }
 }
@@ -321,7 +334,7 @@ TEST(TernInfo, DescribesTheBlob) {
   Result r = run(bin("tern-info") + " " + blob());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* what : {"llama, 30 layers", "parameters:    134515008", "5.74 bits per weight", "49152 tokens",
-                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "format version 2", "layers:        30 global; SiLU gate",
+                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "format version 3", "layers:        30 global; SiLU gate",
                            "header and section CRCs verified", "weights CRC not checked"}) {
     EXPECT_NE(r.out.find(what), std::string::npos) << what << "\n" << r.out;
   }

@@ -113,8 +113,10 @@ TEST(PackerConversion, EveryTypeExactOrReportedWithItsMeasuredError) {
       ASSERT_NE(t, nullptr);
       if (t->dtype == blob::DType::kF32 && t->rows == 1) continue;  // vectors
       method[c.name] = c.method;
-      const uint64_t qbytes = t->dtype == blob::DType::kInt4G32 ? uint64_t(t->rows) * t->cols / 2
-                                                               : uint64_t(t->rows) * t->cols;
+      // Bytes before the scales: the q plane (int5: and its high-bit plane).
+      const uint64_t qbytes = t->dtype == blob::DType::kInt4G32   ? uint64_t(t->rows) * t->cols / 2
+                              : t->dtype == blob::DType::kInt5G32 ? uint64_t(t->rows) * (t->cols / 2 + t->cols / 8)
+                                                                  : uint64_t(t->rows) * t->cols;
       const WeightMatrix w{WeightType(uint32_t(t->dtype)), t->rows, t->cols, t->data,
                            reinterpret_cast<const uint16_t*>(t->data + qbytes)};
       std::vector<float> want(size_t(t->rows) * t->cols), got(t->cols);
@@ -134,17 +136,22 @@ TEST(PackerConversion, EveryTypeExactOrReportedWithItsMeasuredError) {
         EXPECT_GT(max_err, 0.0) << c.name << " " << k;
       }
       std::printf("--weights %s: %-26s %-5s -> %-4s max |error| %.3g\n", k, c.name.c_str(), ggml_type_name(src->type),
-                  t->dtype == blob::DType::kInt4G32 ? "int4" : "int8", max_err);
+                  t->dtype == blob::DType::kInt4G32 ? "int4" : t->dtype == blob::DType::kInt5G32 ? "int5" : "int8", max_err);
     }
     // The exact conversions the packer promises (docs/blob_format.md section 9).
     EXPECT_EQ(method["token_embd.weight"], ConversionMethod::kExact);        // Q8_0 -> int8
-    EXPECT_EQ(method["blk.0.attn_k.weight"], ConversionMethod::kExact);      // Q5_0 -> int8
+    EXPECT_EQ(method["blk.0.attn_k.weight"], ConversionMethod::kExact);      // Q5_0 -> int8 or int5 (m = -16 d)
     EXPECT_EQ(method["blk.0.attn_q.weight"], ConversionMethod::kExact);      // Q4_0 -> int4 (m = -8 d) or int8 (q - 8)
     if (kind == blob::WeightKind::kInt4) {
       EXPECT_EQ(method["blk.0.attn_q.weight"], ConversionMethod::kExact);    // Q4_0 -> int4
       EXPECT_EQ(method["blk.0.ffn_down.weight"], ConversionMethod::kExact);  // Q4_1 -> int4
       EXPECT_EQ(method["blk.0.attn_output.weight"], ConversionMethod::kScalesRounded);  // Q4_K -> int4
       EXPECT_EQ(method["blk.0.ffn_up.weight"], ConversionMethod::kRequantized);         // Q6_K -> int8
+      EXPECT_EQ(method["blk.0.attn_v.weight"], ConversionMethod::kExact);               // Q5_1 -> int5
+      EXPECT_EQ(method["blk.0.ffn_gate.weight"], ConversionMethod::kScalesRounded);     // Q5_K -> int5
+      // 5-bit sources keep 5 bits (+ {d, m} per 32: 6 bits per weight), not 8.
+      for (const char* name : {"blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.ffn_gate.weight"})
+        EXPECT_EQ(v.tensor(name)->dtype, blob::DType::kInt5G32) << name;
     }
     // Each (source, blob type, method) is a line of the summary with bits per weight.
     const std::string text = format_summary(sum, true);

@@ -232,6 +232,14 @@ void json_memory_fields(FILE* f, const Engine& e) {
                "\"max_context\":%u,\"peak_rss_bytes\":%zu",
                kv.bytes_per_token(), kv.shape().n_blocks, kv.used_blocks(), kv.shape().block_tokens,
                e.limits().max_context, peak_rss_bytes());
+  // kv_* above: the layers whose cache grows with the context (global
+  // attention). Sliding-window layers keep only their window in a pool of
+  // their own, reported apart (zeros when the model has none).
+  const KvPool* w = const_cast<Engine&>(e).model().window_kv();
+  std::fprintf(f, ",\"kv_window_layers\":%u,\"kv_window_bytes_per_token\":%zu,\"kv_window_blocks_total\":%u,"
+               "\"kv_window_blocks_used\":%u",
+               p.window_layers, w ? w->bytes_per_token() : size_t(0), w ? w->shape().n_blocks : 0u,
+               w ? w->used_blocks() : 0u);
 }
 
 Status plan_for(const ModelFile& file, size_t blob_bytes, const EngineOptions& opt, PlanReport* out) {

@@ -33,7 +33,9 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
   if (std::memcmp(p + hdr::kMagic, kMagic, sizeof(kMagic)) != 0) return Status::error(StatusCode::kBadMagic, "not a tern blob");
   if (load_u32(p + hdr::kEndian) != kEndianMarker) return Status::error(StatusCode::kBadEndian, "endian marker mismatch");
   v.version = load_u32(p + hdr::kVersion);
-  if (v.version != kFormatVersion) return Status::error(StatusCode::kBadVersion, "blob version %u, reader reads %u", v.version, kFormatVersion);
+  if (v.version < kOldestReadableVersion || v.version > kFormatVersion)
+    return Status::error(StatusCode::kBadVersion, "blob version %u, reader reads %u to %u", v.version,
+                         kOldestReadableVersion, kFormatVersion);
   if (load_u32(p + hdr::kHeaderCrc) != crc32(p, hdr::kHeaderCrc)) return Status::error(StatusCode::kBadChecksum, "header CRC mismatch");
   v.file_bytes = load_u64(p + hdr::kFileBytes);
   if (v.file_bytes != size) return Status::error(StatusCode::kTruncated, "header says %llu bytes, file has %llu", ull(v.file_bytes), ull(size));
@@ -122,7 +124,7 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     t.role = TensorRole(load_u32(e + 48));
     t.layer = load_u32(e + 52);
     const uint32_t dtype = load_u32(e + 56);
-    if (dtype > uint32_t(DType::kInt4G32)) return Status::error(StatusCode::kBadTensor, "tensor %.48s: unknown dtype %u", t.name.c_str(), dtype);
+    if (dtype >= kDTypeCount || (dtype == uint32_t(DType::kInt5G32) && v.version < 3)) return Status::error(StatusCode::kBadTensor, "tensor %.48s: unknown dtype %u", t.name.c_str(), dtype);
     t.dtype = DType(dtype);
     t.rows = load_u32(e + 60);
     t.cols = load_u32(e + 64);

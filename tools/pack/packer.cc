@@ -108,6 +108,11 @@ Status requantize(const GgufTensor& src, const BlobTensor& t, uint8_t* out) {
       quantize_row_int8_g32(row.data(), cols, reinterpret_cast<int8_t*>(q) + uint64_t(r) * cols, scales.data());
       uint8_t* d = q + uint64_t(rows) * cols + uint64_t(r) * groups * 2;
       for (uint32_t g = 0; g < groups; ++g) st16(d + 2 * g, scales[g]);
+    } else if (t.dtype == DType::kInt5G32) {
+      uint8_t* h = q + uint64_t(rows) * cols / 2;
+      quantize_row_int5_g32(row.data(), cols, q + uint64_t(r) * cols / 2, h + uint64_t(r) * cols / 8, scales.data());
+      uint8_t* dm = h + uint64_t(rows) * cols / 8 + uint64_t(r) * groups * 4;
+      for (uint32_t g = 0; g < 2 * groups; ++g) st16(dm + 2 * g, scales[g]);
     } else {
       quantize_row_int4_g32(row.data(), cols, q + uint64_t(r) * cols / 2, scales.data());
       uint8_t* dm = q + uint64_t(rows) * cols / 2 + uint64_t(r) * groups * 4;
@@ -154,7 +159,9 @@ double requantization_error(const GgufTensor& src, const BlobTensor& t, const ui
   w.rows = t.rows;
   w.cols = t.cols;
   w.data = out;
-  const uint64_t q_bytes = t.dtype == DType::kInt8G32 ? uint64_t(t.rows) * t.cols : uint64_t(t.rows) * t.cols / 2;
+  const uint64_t q_bytes = t.dtype == DType::kInt8G32   ? uint64_t(t.rows) * t.cols
+                           : t.dtype == DType::kInt5G32 ? uint64_t(t.rows) * (t.cols / 2 + t.cols / 8)
+                                                        : uint64_t(t.rows) * t.cols / 2;
   w.scales = reinterpret_cast<const uint16_t*>(out + q_bytes);
   std::vector<float> a(t.cols), b(t.cols);
   double worst = 0.0;
@@ -224,6 +231,96 @@ Status copy_q5_0_or_q4_0(const GgufTensor& src, const BlobTensor& t, uint8_t* ou
   return Status::ok();
 }
 
+// Q5_0 / Q5_1 -> kInt5G32, exactly: the blob's int5 planes are the GGML
+// block's own (nibbles in the same order, qh read as a little-endian u32 puts
+// bit 4 of weight j at bit j % 8 of byte j / 8, the high-bit plane's order).
+// Q5_1 keeps its {d, m}; Q5_0's w = d * (q - 16) = d * q + m with m = -16 d
+// (a power-of-two multiple: exact in f16 unless it overflows, then the group
+// is re-quantized as int5, counted in *requantized_groups).
+Status copy_q5_to_int5(const GgufTensor& src, const BlobTensor& t, uint8_t* out, uint64_t* requantized_groups) {
+  const bool q5_1 = GgmlType(src.type) == GgmlType::kQ5_1;
+  const size_t block = q5_1 ? sizeof(gguf::BlockQ5_1) : sizeof(gguf::BlockQ5_0);
+  const uint64_t rows = t.rows, groups = t.cols / kGroup;
+  uint8_t* q = out;
+  uint8_t* h = q + rows * t.cols / 2;
+  uint8_t* dm = h + rows * t.cols / 8;
+  const uint8_t* blk = src.data;
+  for (uint64_t b = 0; b < rows * groups; ++b, blk += block) {
+    const uint16_t dh = le16(blk);
+    if (!f16_finite(dh)) return non_finite(src);
+    uint16_t mh;
+    if (q5_1) {
+      mh = le16(blk + 2);
+      if (!f16_finite(mh)) return non_finite(src);
+    } else {
+      const float d = f16_to_f32(dh);
+      mh = f32_to_f16(-16.0f * d);
+      if (!f16_finite(mh) || f16_to_f32(mh) != -16.0f * d) {
+        float x[32];
+        TERN_RETURN_IF_ERROR(dequantize_block(src, b, x));
+        uint16_t scales[2];
+        quantize_row_int5_g32(x, 32, q + 16 * b, h + 4 * b, scales);
+        st16(dm + 4 * b, scales[0]);
+        st16(dm + 4 * b + 2, scales[1]);
+        ++*requantized_groups;
+        continue;
+      }
+    }
+    const uint8_t* qh = blk + (q5_1 ? 4 : 2);
+    st16(dm + 4 * b, dh);
+    st16(dm + 4 * b + 2, mh);
+    std::memcpy(h + 4 * b, qh, 4);
+    std::memcpy(q + 16 * b, qh + 4, 16);
+  }
+  return Status::ok();
+}
+
+// Q5_K -> kInt5G32 with the same 5-bit values, as convert_q4_k does for Q4_K:
+// per 32-weight sub-block {d, m} = {f16(d sc), f16(-(dmin m))}, one f16
+// rounding each; bit 4 of weight l of sub-block j is bit j of qh[l].
+Status convert_q5_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, double* max_abs_err) {
+  const uint64_t rows = t.rows, supers = t.cols / gguf::kSuperBlock;
+  uint8_t* q = out;
+  uint8_t* hp = q + rows * t.cols / 2;
+  uint8_t* dm = hp + rows * t.cols / 8;
+  const uint8_t* blk = src.data;
+  float want[gguf::kSuperBlock];
+  for (uint64_t sb = 0; sb < rows * supers; ++sb, blk += sizeof(gguf::BlockQ5_K)) {
+    gguf::BlockQ5_K x;
+    std::memcpy(&x, blk, sizeof x);
+    if (!f16_finite(x.d) || !f16_finite(x.dmin)) return non_finite(src);
+    TERN_RETURN_IF_ERROR(dequantize_block(src, sb, want));
+    const float d = f16_to_f32(x.d), dmin = f16_to_f32(x.dmin);
+    for (uint32_t j = 0; j < 8; ++j) {  // sub-block j = blob group 8 sb + j
+      uint8_t sc, m;
+      gguf::scale_min_k4(j, x.scales, &sc, &m);
+      const uint16_t dh = f32_to_f16(d * float(sc)), mh = f32_to_f16(-(dmin * float(m)));
+      if (!f16_finite(dh) || !f16_finite(mh)) return non_finite(src);
+      const uint64_t g = 8 * sb + j;
+      st16(dm + 4 * g, dh);
+      st16(dm + 4 * g + 2, mh);
+      const uint8_t* qs = x.qs + 32 * (j / 2);
+      const int shift = (j % 2) * 4;
+      uint8_t vals[32];
+      for (uint32_t l = 0; l < 32; ++l) vals[l] = uint8_t(((qs[l] >> shift) & 0x0f) | (((x.qh[l] >> j) & 1u) << 4));
+      uint8_t* o = q + 16 * g;
+      for (uint32_t i = 0; i < 16; ++i) o[i] = uint8_t((vals[i] & 0x0f) | (vals[i + 16] & 0x0f) << 4);
+      uint8_t* hb = hp + 4 * g;
+      for (uint32_t b = 0; b < 4; ++b) {
+        uint8_t bits = 0;
+        for (uint32_t i = 0; i < 8; ++i) bits = uint8_t(bits | ((vals[8 * b + i] >> 4) & 1u) << i);
+        hb[b] = bits;
+      }
+      const float dd = f16_to_f32(dh), mm = f16_to_f32(mh);
+      for (uint32_t l = 0; l < 32; ++l) {
+        const double e = std::fabs(double(dd * float(vals[l]) + mm) - double(want[32 * j + l]));
+        *max_abs_err = std::max(*max_abs_err, e);
+      }
+    }
+  }
+  return Status::ok();
+}
+
 // Q4_K -> kInt4G32 with the same 4-bit values: each 32-weight sub-block is
 // w = (d sc) q - (dmin m), so the blob's {d, m} per group are f16(d * sc) and
 // f16(-(dmin * m)): one f16 rounding of each scale (relative error <= 2^-11,
@@ -269,13 +366,16 @@ Status convert_q4_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, do
 // How a source type becomes a blob type (--weights int4 | int8):
 //   int8: every matrix kInt8G32.
 //   int4: 4-bit sources (Q4_0, Q4_1, Q4_K) and float sources kInt4G32;
-//         5- to 8-bit sources (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0) kInt8G32, because
-//         taking them down to 4 bits would lose what the file's author kept.
+//         5-bit sources (Q5_0, Q5_1, Q5_K) kInt5G32 with the same values;
+//         6- and 8-bit sources (Q6_K, Q8_0) kInt8G32, because taking any of
+//         them down to 4 bits would lose what the file's author kept.
 DType blob_type_for(GgmlType src, blob::WeightKind kind) {
   if (kind == blob::WeightKind::kInt8) return DType::kInt8G32;
   if (kind == blob::WeightKind::kF32) return DType::kF32;
   switch (src) {
-    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ5_K: case GgmlType::kQ6_K: case GgmlType::kQ8_0:
+    case GgmlType::kQ5_0: case GgmlType::kQ5_1: case GgmlType::kQ5_K:
+      return DType::kInt5G32;
+    case GgmlType::kQ6_K: case GgmlType::kQ8_0:
       return DType::kInt8G32;
     default:
       return DType::kInt4G32;
@@ -345,6 +445,12 @@ Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, Pac
     conv.method = ConversionMethod::kExact;
   } else if (type == GgmlType::kQ4_K && t.dtype == DType::kInt4G32) {
     st = convert_q4_k(src, t, out, &conv.max_abs_error);
+    conv.method = ConversionMethod::kScalesRounded;
+  } else if ((type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1) && t.dtype == DType::kInt5G32) {
+    st = copy_q5_to_int5(src, t, out, &conv.groups_requantized);
+    conv.method = conv.groups_requantized == 0 ? ConversionMethod::kExact : ConversionMethod::kExactButGroups;
+  } else if (type == GgmlType::kQ5_K && t.dtype == DType::kInt5G32) {
+    st = convert_q5_k(src, t, out, &conv.max_abs_error);
     conv.method = ConversionMethod::kScalesRounded;
   } else {
     ++sum->requantized;
@@ -549,13 +655,13 @@ const char* arch_name(blob::Arch a) {
   return "?";
 }
 const char* dtype_name(DType d) {
-  return d == DType::kF32 ? "f32" : d == DType::kInt8G32 ? "int8" : "int4";
+  return d == DType::kF32 ? "f32" : d == DType::kInt8G32 ? "int8" : d == DType::kInt5G32 ? "int5" : "int4";
 }
 const char* method_name(ConversionMethod m) {
   switch (m) {
     case ConversionMethod::kExact: return "exact";
     case ConversionMethod::kExactButGroups: return "exact except re-quantized groups";
-    case ConversionMethod::kScalesRounded: return "same 4-bit values, scales rounded to f16";
+    case ConversionMethod::kScalesRounded: return "same 4/5-bit values, scales rounded to f16";
     case ConversionMethod::kWidened: return "widened to f32 (exact)";
     case ConversionMethod::kRequantized: return "re-quantized";
   }
@@ -630,18 +736,19 @@ std::string format_summary(const PackSummary& s, bool per_tensor) {
       "  f32:  %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "  int8: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "  int4: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
+      "  int5: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "matrices: %" PRIu64 " weights, %" PRIu64 " bytes, %.3f bits per weight (scales included)\n"
       "  Q4_1 copied exactly to int4: %u; Q8_0 copied exactly to int8: %u; re-quantized: %u\n"
       "  Q8_0 groups re-quantized because they held -128: %" PRIu64 "\n",
       arch_name(h.arch), h.layers, h.dim, h.heads, h.kv_heads, h.head_dim, h.ffn, h.vocab, h.tied_embed ? "tied" : "untied",
       s.n_tokens, s.n_merges, h.bos, h.eos, h.pad, h.unk, h.im_start, h.im_end, h.add_bos ? 1 : 0,
       h.weight_kind == blob::WeightKind::kInt4
-          ? "int4 (kInt4G32 from 4-bit and float sources; 5- to 8-bit sources stay 8-bit as kInt8G32: fewer bits would lose accuracy)"
+          ? "int4 (kInt4G32 from 4-bit and float sources, kInt5G32 from 5-bit sources, kInt8G32 from 6- and 8-bit sources: fewer bits would lose accuracy)"
           : h.weight_kind == blob::WeightKind::kF32 ? "f32 (kF32: exact for float sources; for tests, not deployment)"
                                                     : "int8 (kInt8G32)",
       s.tensors, s.tensors_by_dtype[0], s.bytes_by_dtype[0], mib(s.bytes_by_dtype[0]), s.tensors_by_dtype[1],
       s.bytes_by_dtype[1], mib(s.bytes_by_dtype[1]), s.tensors_by_dtype[2], s.bytes_by_dtype[2],
-      mib(s.bytes_by_dtype[2]), s.matrix_elems, s.matrix_bytes, bpw, s.copied_q4_1, s.copied_q8_0, s.requantized,
+      mib(s.bytes_by_dtype[2]), s.tensors_by_dtype[3], s.bytes_by_dtype[3], mib(s.bytes_by_dtype[3]), s.matrix_elems, s.matrix_bytes, bpw, s.copied_q4_1, s.copied_q8_0, s.requantized,
       s.q8_minus128_groups);
   const MemoryPlan& p = s.plan;
   std::snprintf(buf + n, sizeof buf - size_t(n),

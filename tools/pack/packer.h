@@ -3,14 +3,15 @@
 // in memory.
 //
 // Weights (--weights):
-//   int4: 4-bit and float sources become kInt4G32, 5- to 8-bit sources
-//         (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0) kInt8G32: taking them to 4 bits
-//         would lose accuracy the file's author kept.
+//   int4: 4-bit and float sources become kInt4G32, 5-bit sources (Q5_0,
+//         Q5_1, Q5_K) kInt5G32, 6- and 8-bit sources (Q6_K, Q8_0) kInt8G32:
+//         taking them to 4 bits would lose accuracy the file's author kept.
 //   int8: every matrix becomes kInt8G32.
 //   Exact: Q4_1 -> int4 (same d, m, nibbles), Q4_0 -> int4 (m = -8 d),
 //   Q8_0 -> int8 (except groups holding q = -128, re-quantized and counted),
-//   Q5_0 -> int8 (q - 16). Q4_K -> int4 keeps every 4-bit value and rounds
-//   each sub-block's d*sc and dmin*m to f16 once. Everything else is
+//   Q5_0 -> int8 (q - 16), Q5_0 -> int5 (m = -16 d), Q5_1 -> int5. Q4_K -> int4
+//   and Q5_K -> int5 keep every 4/5-bit value and round each sub-block's d*sc
+//   and dmin*m to f16 once. Everything else is
 //   dequantized and quantized again (quantize_row_int{8,4}_g32). The summary
 //   lists each tensor's method and largest weight error.
 // Vectors (norms, biases, rope factors) are stored as kF32 [1, n].
@@ -58,8 +59,8 @@ struct TensorConversion {
 
 struct PackSummary {
   uint32_t tensors = 0;
-  uint64_t bytes_by_dtype[3] = {0, 0, 0};   // payload bytes: kF32, kInt8G32, kInt4G32
-  uint32_t tensors_by_dtype[3] = {0, 0, 0};
+  uint64_t bytes_by_dtype[blob::kDTypeCount] = {};  // payload bytes by blob::DType
+  uint32_t tensors_by_dtype[blob::kDTypeCount] = {};
   uint64_t matrix_elems = 0;                // weights of all 2-D matrices
   uint64_t matrix_bytes = 0;                // their payload bytes (q planes + scales)
   uint32_t copied_q4_1 = 0;                 // Q4_1 -> kInt4G32 exact copies
