@@ -81,7 +81,7 @@ def machine_section(meta, bw_rows):
     lines.append(f"- OS: {m.get('platform', '?')}; load average at start {' '.join(m.get('loadavg_at_start', []))}")
     for t in sorted({r["threads"] for r in bw_rows}):
         v = med([r["read_bw_gbs"] for r in bw_rows if r["threads"] == t and not r["warmup"]])
-        lines.append(f"- read bandwidth (256 MiB streaming sum, tern-bench --bw-only, same run), {t} thread(s): "
+        lines.append(f"- read bandwidth (256 MiB streaming sum, 4 interleaved streams per thread with prefetch: tern-bench --bw-only, same run), {t} thread(s): "
                      f"{fmt(v, 2)} GB/s")
     lines.append(f"- run: {meta.get('started', '?')} to {meta.get('finished', '?')}; {meta['reps']} repetitions "
                  f"after {meta['warmup_rounds']} warm-up round(s), systems alternated run by run, one process per run")

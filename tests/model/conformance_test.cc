@@ -175,7 +175,10 @@ void check_model(const std::string& model_name, uint32_t chunk) {
     double max_abs = 0, sum_sq = 0, max_lse = 0;
     size_t n = 0, top1_checked = 0, top1_equal = 0;
     std::vector<std::string> failures;
-  } ctx{m, &logits.at(m->name), vocab};
+  } ctx;
+  ctx.m = m;
+  ctx.want = &logits.at(m->name);
+  ctx.vocab = vocab;
   ScoreSummary sum;
   st = score_tokens(
       &engine, seq, m->tokens.data(), m->tokens.size(),

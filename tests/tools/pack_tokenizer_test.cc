@@ -28,9 +28,6 @@ Status read(const TinyGguf& t, BlobHparams* h, BlobTokenizer* tok) {
   return read_tokenizer(g, h, tok);
 }
 
-void set_bool(TinyGguf* t, const std::string& key, bool v) {
-  t->set(key, [v](auto& b) { TinyGguf::u32(b, uint32_t(GgufType::kBool)); TinyGguf::u8(b, v ? 1 : 0); });
-}
 void set_f32s(TinyGguf* t, const std::string& key, const std::vector<float>& v) {
   t->set(key, [v](auto& b) {
     TinyGguf::u32(b, uint32_t(GgufType::kArray)); TinyGguf::u32(b, uint32_t(GgufType::kF32)); TinyGguf::u64(b, v.size());
