@@ -8,7 +8,8 @@
 //   quantize+dequantize  |x - d (254 q + r)| <= d * (1/2 + 2^-7)   (d/2 from
 //               rounding r; 2^-7 d covers the float rounding of d, coarse step
 //               and residual, ~0.004 d at most)
-//   matmul_q8   |y - exact| <= (groups + 10) * 2^-24 * sum_g term_g, with
+//   matmul (int8, int4, int5 weights)
+//               |y - exact| <= (groups + 10) * 2^-24 * sum_g term_g, with
 //               term_g = |d_w x_d| (254 sum_j |w_j q_j| + sum_j |w_j r_j|)
 //               (+ |m x_s|): a rigorous bound for float accumulation, in any
 //               order, of exact integer partials (isum = 254 sum w q + sum w r).
@@ -250,7 +251,7 @@ TEST_P(KernelVariantTest, QuantizeDequantizeWithinHalfUnit) {
     }
 }
 
-// ---- matmul_q8 ------------------------------------------------------------------
+// ---- matmul by quantized weight type ------------------------------------------------------------------
 
 // kAllMax / kAllMin: weights, q and r all at their maximum / minimum;
 // kOpposite: weights at max, q = -127 and r = +127 (the planes' signs differ);
