@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "kernels/blocks.h"
 #include "kernels/gguf_blocks.h"
@@ -275,18 +276,25 @@ Status copy_q5_to_int5(const GgufTensor& src, const BlobTensor& t, uint8_t* out,
   return Status::ok();
 }
 
-// Q5_K -> kInt5G32 with the same 5-bit values, as convert_q4_k does for Q4_K:
-// per 32-weight sub-block {d, m} = {f16(d sc), f16(-(dmin m))}, one f16
-// rounding each; bit 4 of weight l of sub-block j is bit j of qh[l].
-Status convert_q5_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, double* max_abs_err) {
+// Q4_K -> kInt4G32 and Q5_K -> kInt5G32 with the same 4/5-bit values: each
+// 32-weight sub-block is w = (d sc) q - (dmin m), so the blob's {d, m} per
+// group are f16(d * sc) and f16(-(dmin * m)): one f16 rounding of each scale
+// (relative error <= 2^-11, far below the quantization step), the values
+// unchanged but re-ordered: the k-quants put sub-block 2c in the low nibbles
+// of a 32-byte run (Q5_K: bit 4 of weight l of sub-block j is bit j of
+// qh[l]); the blob pairs weight j with j + 16 within a group and keeps bit 4
+// in its high-bit plane (kInt5G32). *max_abs_err: the largest weight error.
+template <class Block>
+Status convert_k_quant(const GgufTensor& src, const BlobTensor& t, uint8_t* out, double* max_abs_err) {
+  constexpr bool kFive = std::is_same<Block, gguf::BlockQ5_K>::value;
   const uint64_t rows = t.rows, supers = t.cols / gguf::kSuperBlock;
   uint8_t* q = out;
-  uint8_t* hp = q + rows * t.cols / 2;
-  uint8_t* dm = hp + rows * t.cols / 8;
+  uint8_t* high = q + rows * t.cols / 2;                      // kInt5G32 only
+  uint8_t* dm = kFive ? high + rows * t.cols / 8 : high;
   const uint8_t* blk = src.data;
   float want[gguf::kSuperBlock];
-  for (uint64_t sb = 0; sb < rows * supers; ++sb, blk += sizeof(gguf::BlockQ5_K)) {
-    gguf::BlockQ5_K x;
+  for (uint64_t sb = 0; sb < rows * supers; ++sb, blk += sizeof(Block)) {
+    Block x;
     std::memcpy(&x, blk, sizeof x);
     if (!f16_finite(x.d) || !f16_finite(x.dmin)) return non_finite(src);
     TERN_RETURN_IF_ERROR(dequantize_block(src, sb, want));
@@ -302,61 +310,23 @@ Status convert_q5_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, do
       const uint8_t* qs = x.qs + 32 * (j / 2);
       const int shift = (j % 2) * 4;
       uint8_t vals[32];
-      for (uint32_t l = 0; l < 32; ++l) vals[l] = uint8_t(((qs[l] >> shift) & 0x0f) | (((x.qh[l] >> j) & 1u) << 4));
+      for (uint32_t l = 0; l < 32; ++l) {
+        vals[l] = uint8_t((qs[l] >> shift) & 0x0f);
+        if constexpr (kFive) vals[l] = uint8_t(vals[l] | ((x.qh[l] >> j) & 1u) << 4);
+      }
       uint8_t* o = q + 16 * g;
       for (uint32_t i = 0; i < 16; ++i) o[i] = uint8_t((vals[i] & 0x0f) | (vals[i + 16] & 0x0f) << 4);
-      uint8_t* hb = hp + 4 * g;
-      for (uint32_t b = 0; b < 4; ++b) {
-        uint8_t bits = 0;
-        for (uint32_t i = 0; i < 8; ++i) bits = uint8_t(bits | ((vals[8 * b + i] >> 4) & 1u) << i);
-        hb[b] = bits;
+      if constexpr (kFive) {
+        for (uint32_t b = 0; b < 4; ++b) {
+          uint8_t bits = 0;
+          for (uint32_t i = 0; i < 8; ++i) bits = uint8_t(bits | ((vals[8 * b + i] >> 4) & 1u) << i);
+          high[4 * g + b] = bits;
+        }
       }
       const float dd = f16_to_f32(dh), mm = f16_to_f32(mh);
       for (uint32_t l = 0; l < 32; ++l) {
         const double e = std::fabs(double(dd * float(vals[l]) + mm) - double(want[32 * j + l]));
         *max_abs_err = std::max(*max_abs_err, e);
-      }
-    }
-  }
-  return Status::ok();
-}
-
-// Q4_K -> kInt4G32 with the same 4-bit values: each 32-weight sub-block is
-// w = (d sc) q - (dmin m), so the blob's {d, m} per group are f16(d * sc) and
-// f16(-(dmin * m)): one f16 rounding of each scale (relative error <= 2^-11,
-// far below the 4-bit step), the nibbles unchanged (re-ordered: Q4_K puts
-// sub-block 2c in the low nibbles of a 32-byte run, the blob pairs weight j
-// with j + 16 within a group).
-Status convert_q4_k(const GgufTensor& src, const BlobTensor& t, uint8_t* out, double* max_abs_err) {
-  const uint64_t rows = t.rows, supers = t.cols / gguf::kSuperBlock;
-  uint8_t* q = out;
-  uint8_t* dm = q + rows * t.cols / 2;
-  const uint8_t* blk = src.data;
-  float want[gguf::kSuperBlock];
-  for (uint64_t sb = 0; sb < rows * supers; ++sb, blk += sizeof(gguf::BlockQ4_K)) {
-    gguf::BlockQ4_K x;
-    std::memcpy(&x, blk, sizeof x);
-    if (!f16_finite(x.d) || !f16_finite(x.dmin)) return non_finite(src);
-    TERN_RETURN_IF_ERROR(dequantize_block(src, sb, want));
-    const float d = f16_to_f32(x.d), dmin = f16_to_f32(x.dmin);
-    for (uint32_t j = 0; j < 8; ++j) {  // sub-block j = blob group 8 sb + j
-      uint8_t sc, m;
-      gguf::scale_min_k4(j, x.scales, &sc, &m);
-      const uint16_t dh = f32_to_f16(d * float(sc)), mh = f32_to_f16(-(dmin * float(m)));
-      if (!f16_finite(dh) || !f16_finite(mh)) return non_finite(src);
-      const uint64_t g = 8 * sb + j;
-      st16(dm + 4 * g, dh);
-      st16(dm + 4 * g + 2, mh);
-      const uint8_t* qs = x.qs + 32 * (j / 2);
-      const int shift = (j % 2) * 4;
-      uint8_t* o = q + 16 * g;
-      const float dd = f16_to_f32(dh), mm = f16_to_f32(mh);
-      for (uint32_t i = 0; i < 16; ++i) {
-        const uint8_t lo = (qs[i] >> shift) & 0x0f, hi = (qs[i + 16] >> shift) & 0x0f;
-        o[i] = uint8_t(lo | hi << 4);
-        const double e0 = std::fabs(double(dd * float(lo) + mm) - double(want[32 * j + i]));
-        const double e1 = std::fabs(double(dd * float(hi) + mm) - double(want[32 * j + i + 16]));
-        *max_abs_err = std::max(*max_abs_err, std::max(e0, e1));
       }
     }
   }
@@ -444,13 +414,13 @@ Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, Pac
     st = copy_q5_0_or_q4_0(src, t, out);
     conv.method = ConversionMethod::kExact;
   } else if (type == GgmlType::kQ4_K && t.dtype == DType::kInt4G32) {
-    st = convert_q4_k(src, t, out, &conv.max_abs_error);
+    st = convert_k_quant<gguf::BlockQ4_K>(src, t, out, &conv.max_abs_error);
     conv.method = ConversionMethod::kScalesRounded;
   } else if ((type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1) && t.dtype == DType::kInt5G32) {
     st = copy_q5_to_int5(src, t, out, &conv.groups_requantized);
     conv.method = conv.groups_requantized == 0 ? ConversionMethod::kExact : ConversionMethod::kExactButGroups;
   } else if (type == GgmlType::kQ5_K && t.dtype == DType::kInt5G32) {
-    st = convert_q5_k(src, t, out, &conv.max_abs_error);
+    st = convert_k_quant<gguf::BlockQ5_K>(src, t, out, &conv.max_abs_error);
     conv.method = ConversionMethod::kScalesRounded;
   } else {
     ++sum->requantized;
