@@ -7,6 +7,9 @@
 
 namespace tern {
 
+#if TERN_HAVE_AVX512VNNI
+const KernelTable& avx512vnni_kernels();  // kernels/avx512/kernel_table_avx512.cc
+#endif
 #if TERN_HAVE_AVXVNNI
 const KernelTable& avxvnni_kernels();  // kernels/avxvnni/kernel_table_avxvnni.cc
 #endif
@@ -32,6 +35,10 @@ struct VariantList {
 VariantList build_variants() {
   VariantList v{};
   size_t n = 0;
+#if TERN_HAVE_AVX512VNNI
+  // zmm prefill and int8 decode, EVEX vpdpbusd for int4 / int5 decode.
+  v.items[n++] = {avx512vnni_kernels().name, &avx512vnni_kernels(), kIsaAvx2 | kIsaAvx512Vnni};
+#endif
 #if TERN_HAVE_AVXVNNI
   // AVX2 kernels with vpdpbusd for int4 decode; needs AVX2 + FMA + F16C too.
   v.items[n++] = {avxvnni_kernels().name, &avxvnni_kernels(), kIsaAvx2 | kIsaAvxVnni};

@@ -195,7 +195,7 @@ Status Engine::check_tokens(const int32_t* ids, size_t n) const {
 
 Status Engine::decode(KvSequence* seq, int32_t token) {
   TERN_RETURN_IF_ERROR(check_tokens(&token, 1));
-  return model_.forward(seq, &token, 1, false);
+  return model_.forward(seq, &token, 1, Model::Logits::kLast);
 }
 
 Status Engine::prefill(KvSequence* seq, const int32_t* ids, size_t n) {
@@ -209,7 +209,9 @@ Status Engine::prefill(KvSequence* seq, const int32_t* ids, size_t n) {
   const uint32_t start = seq->n_past;
   for (size_t done = 0; done < n;) {
     const uint32_t chunk = uint32_t(n - done < limits_.prefill_chunk ? n - done : limits_.prefill_chunk);
-    Status s = model_.forward(seq, ids + done, chunk, false);
+    // Only the prompt's last token needs logits: earlier chunks skip the head.
+    const bool last = done + chunk == n;
+    Status s = model_.forward(seq, ids + done, chunk, last ? Model::Logits::kLast : Model::Logits::kNone);
     if (!s.is_ok()) {
       model_.kv().truncate(seq, start);
       return s;

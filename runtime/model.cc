@@ -351,13 +351,13 @@ void Model::output_head(uint32_t first_row, uint32_t rows) {
   }
 }
 
-Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool all_logits) {
+Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, Logits logits) {
   const Hparams& hp = file_->hp;
   if (n == 0 || n > limits_.prefill_chunk) {
     return Status::error(StatusCode::kInvalidArgument, "forward of %u tokens; 1..%u per call", n,
                          limits_.prefill_chunk);
   }
-  if (all_logits && n > limits_.logit_rows) {
+  if (logits == Logits::kAll && n > limits_.logit_rows) {
     return Status::error(StatusCode::kInvalidArgument, "%u logit rows requested, the arena holds %u", n,
                          limits_.logit_rows);
   }
@@ -405,9 +405,9 @@ Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, bool a
   }
   seq->n_past = pos0 + n;
   if (has_window_pool_) seq->window->n_past = pos0 + n;
-  if (all_logits) {
+  if (logits == Logits::kAll) {
     output_head(0, n);
-  } else {
+  } else if (logits == Logits::kLast) {
     output_head(n - 1, 1);
   }
   return Status::ok();

@@ -22,7 +22,7 @@ Status score_tokens(Engine* engine, KvSequence* seq, const int32_t* ids, size_t 
   const uint32_t start = seq->n_past;
   for (size_t done = 0; done < n; done += chunk) {
     const uint32_t rows = uint32_t(n - done < chunk ? n - done : chunk);
-    Status s = engine->model().forward(seq, ids + done, rows, true);
+    Status s = engine->model().forward(seq, ids + done, rows, Model::Logits::kAll);
     if (!s.is_ok()) {
       engine->model().kv().truncate(seq, start);
       return s;

@@ -70,7 +70,7 @@ const char* dtype_key(uint32_t d) {
   return "unknown";
 }
 
-void tensor_stats(const ModelFile& f, TypeStats stats[3], uint64_t* params) {
+void tensor_stats(const ModelFile& f, TypeStats stats[blob::kDTypeCount], uint64_t* params) {
   const Section& dir = f.sections[uint32_t(blob::SectionKind::kTensorDir)];
   const uint8_t* p = f.data + dir.offset;
   const uint32_t n = blob::load_u32(p);
@@ -81,7 +81,7 @@ void tensor_stats(const ModelFile& f, TypeStats stats[3], uint64_t* params) {
     const uint32_t dtype = blob::load_u32(q + 8);
     const uint64_t elems = uint64_t(blob::load_u32(q + 12)) * blob::load_u32(q + 16);
     const uint64_t bytes = blob::load_u64(q + 32);
-    if (dtype > 2) continue;
+    if (dtype >= blob::kDTypeCount) continue;
     ++stats[dtype].tensors;
     stats[dtype].elements += elems;
     stats[dtype].bytes += bytes;
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
                           : chat.kind == ChatKind::kGemma ? "Gemma (<start_of_turn>/<end_of_turn>)"
                           : has_template                  ? "template not recognized (plain prompts only)"
                                                           : "none";
-  TypeStats ts[3];
+  TypeStats ts[blob::kDTypeCount];
   uint64_t params = 0;
   tensor_stats(f, ts, &params);
   uint64_t weight_bytes = 0;
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
     std::printf("\"weight_bytes\":%llu,\"bits_per_weight\":%.3f,\"tensor_types\":{", (unsigned long long)weight_bytes,
                 bpw);
     bool first = true;
-    for (uint32_t d = 0; d < 3; ++d) {
+    for (uint32_t d = 0; d < blob::kDTypeCount; ++d) {
       if (!ts[d].tensors) continue;
       std::printf("%s\"%s\":{\"tensors\":%u,\"elements\":%llu,\"bytes\":%llu,\"bits_per_weight\":%.3f}",
                   first ? "" : ",", dtype_key(d), ts[d].tensors, (unsigned long long)ts[d].elements,
@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::printf("parameters:    %llu (%.1f M), %llu weight bytes, %.2f bits per weight overall\n",
                 (unsigned long long)params, params / 1e6, (unsigned long long)weight_bytes, bpw);
-    for (uint32_t d = 0; d < 3; ++d) {
+    for (uint32_t d = 0; d < blob::kDTypeCount; ++d) {
       if (!ts[d].tensors) continue;
       std::printf("  %-34s %3u tensors, %11llu weights, %.2f bits per weight\n", dtype_name(d), ts[d].tensors,
                   (unsigned long long)ts[d].elements,

@@ -483,6 +483,20 @@ TEST_P(KernelVariantTest, MatmulQ8MatchesExactGroupSums) {
           }
 }
 
+// Prefill past one register tile (8 tokens on AVX-512), one x16 block (64
+// tokens) and one 16-row block, with rows and columns that leave tails.
+TEST_P(KernelVariantTest, MatmulQ8LongPrefill) {
+  for (WeightType type : kQuantTypes)
+    for (uint32_t cols : {96u, 608u})
+      for (uint32_t n_tokens : {9u, 64u, 70u, 131u}) {
+        if (!matmul_for(*k, type)) continue;
+        const QProblem p = make_problem(type, 37, cols, n_tokens, Fill::kRandom, rng);
+        check_matmul(k, p, Fill::kRandom, 0, 37);
+        check_matmul(k, p, Fill::kRandom, 3, 20);
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
   for (WeightType type : kQuantTypes)
     for (uint32_t n_tokens : {1u, 5u}) {
@@ -854,6 +868,39 @@ TEST(SelectKernels, EveryVariantCoversEveryWeightType) {
   EXPECT_EQ(matmul_for(scalar_kernels(), WeightType(kWeightTypeCount)), nullptr) << "out-of-range type";
 }
 
+// An emulated twin ("X-emulated") stands in for X on CPUs without it, so it
+// must compute what X computes, bit for bit: where this CPU has X, compare
+// the two on every quantized product, decode and prefill shapes with tails.
+TEST(SelectKernels, EmulatedTwinsBitExactToTheirVariant) {
+  size_t ne = 0;
+  const KernelVariant* e = emulated_kernel_variants(&ne);
+  std::mt19937 rng(777);
+  size_t compared = 0;
+  for (size_t i = 0; i < ne; ++i) {
+    std::string name = e[i].name;
+    const std::string suffix = "-emulated";
+    ASSERT_GT(name.size(), suffix.size()) << name;
+    ASSERT_EQ(name.substr(name.size() - suffix.size()), suffix) << name;
+    name.resize(name.size() - suffix.size());
+    const KernelTable* native = select_kernels(host_isa(), name.c_str());
+    if (native == nullptr) continue;  // this CPU lacks it: only the emulation runs
+    for (WeightType type : kQuantTypes)
+      for (uint32_t cols : {32u, 608u, 8224u})
+        for (uint32_t n_tokens : {1u, 3u, 5u, 17u, 70u}) {
+          if (cols == 8224u && n_tokens > 5) continue;
+          const QProblem p = make_problem(type, 35, cols, n_tokens, Fill::kRandom, rng);
+          std::vector<float> a(size_t(n_tokens) * 35), b(a.size());
+          matmul_for(*native, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, 35, a.data(), 35);
+          matmul_for(*e[i].table, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, 35, b.data(), 35);
+          ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+              << name << " vs " << e[i].name << " " << weight_type_name(type) << " cols=" << cols
+              << " n_tokens=" << n_tokens;
+          ++compared;
+        }
+  }
+  if (compared == 0) GTEST_SKIP() << "this CPU has none of the emulated variants";
+}
+
 TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
   size_t n = 0;
   const KernelVariant* v = kernel_variants(&n);
@@ -878,9 +925,16 @@ TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
 #if defined(__x86_64__)
   if (isa & kIsaAvx2) {
     ASSERT_NE(select_kernels(isa, "avx2"), nullptr) << "x86 build with an AVX2 CPU must list avx2";
-    // avxvnni is compiled in whenever the compiler knows -mavxvnni (GCC >= 11).
+    // avxvnni / avx512vnni are compiled in whenever the compiler knows
+    // -mavxvnni (GCC >= 11) / -mavx512vnni (GCC >= 8); AVX-512 is preferred.
+    const bool vnni512 = (isa & kIsaAvx512Vnni) != 0 && select_kernels(isa, "avx512vnni") != nullptr;
     const bool vnni = (isa & kIsaAvxVnni) != 0 && select_kernels(isa, "avxvnni") != nullptr;
-    EXPECT_STREQ(select_kernels(isa, nullptr)->name, vnni ? "avxvnni" : "avx2");
+    EXPECT_STREQ(select_kernels(isa, nullptr)->name, vnni512 ? "avx512vnni" : vnni ? "avxvnni" : "avx2");
+  }
+  // A CPU with AVX2 (and AVX-VNNI) but without AVX-512 VNNI is refused it by name.
+  if (select_kernels(0xffffffffu, "avx512vnni") != nullptr) {
+    EXPECT_EQ(select_kernels(kIsaAvx2 | kIsaAvxVnni, "avx512vnni"), nullptr);
+    EXPECT_NE(select_kernels(kIsaAvx2 | kIsaAvx512Vnni, "avx512vnni"), nullptr);
   }
   // A CPU with AVX2 but without AVX-VNNI is refused "avxvnni" by name.
   if (select_kernels(0xffffffffu, "avxvnni") != nullptr) {
@@ -896,7 +950,7 @@ TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
     EXPECT_STREQ(e[i].name, e[i].table->name);
   }
 #if defined(__x86_64__)
-  EXPECT_GE(ne, 1u) << "x86 builds test the AVX-VNNI kernels through avxvnni-emulated";
+  EXPECT_GE(ne, 2u) << "x86 builds test the AVX-VNNI and AVX-512 VNNI kernels through their emulated twins";
 #endif
 }
 

@@ -62,6 +62,16 @@ TEST(TernRun, JsonReportsTheSlidingWindowPoolApart) {
   }
 }
 
+// Every storage type is counted: Gemma's Q5_0 tensors are int5 (a reader that
+// knew only three types once left them out of the parameter count).
+TEST(TernInfo, CountsEveryStorageType) {
+  const Result r = run(bin("tern-info") + " " + testing::model_path("gemma3-270m-int4.tern") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* key : {"\"parameters\":268098176", "\"int5_g32\":{", "\"int4_g32\":{", "\"int8_g32\":{"}) {
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  }
+}
+
 TEST(TernRun, ScorePrintsEveryPosition) {
   const Result r = run(bin("tern-run") + " --model " + blob() + " --prompt-ids 504,3575,282,4649,314,7042 --score");
   ASSERT_EQ(r.exit_code, 0) << r.out;

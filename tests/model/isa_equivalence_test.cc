@@ -306,7 +306,7 @@ TEST_P(IsaEquivalenceTest, ScalarBatchedRowsEqualDecodeSteps) {
   all.insert(all.end(), g.gen_ids.begin(), g.gen_ids.begin() + (kSteps - 1));
   ASSERT_LE(all.size(), e->limits().logit_rows);
   e->reset(seq);
-  ASSERT_TRUE(e->model().forward(seq, all.data(), uint32_t(all.size()), true).is_ok());
+  ASSERT_TRUE(e->model().forward(seq, all.data(), uint32_t(all.size()), Model::Logits::kAll).is_ok());
   for (size_t i = 0; i < kSteps; ++i) {
     const float* row = e->model().logits() + (g.prompt_ids.size() - 1 + i) * vocab;
     EXPECT_EQ(0, std::memcmp(row, step_rows[i].data(), vocab * sizeof(float)))

@@ -1,0 +1,340 @@
+// AVX-512 matrix products against the two-plane activations (kernels/blocks.h:
+// x ~= d (254 q + r)): prefill of every integer weight type through
+// interleaved 16-row blocks and vpdpwssd, and int8 decode on zmm.
+//
+// Prefill (n_tokens >= kPrefillMinTokens): the AVX2 tiles spend three of
+// every five ops per group on widening, a horizontal layout and converting
+// one row's partials at a time. Here the weights of 16 rows are interleaved
+// (repacked once per call, into a stack block) so that one zmm holds the same
+// two columns of 16 rows:
+//   block.w[g][k][i] = the int16 pair (w[r+i, 32g + 2k], w[r+i, 32g + 2k + 1])
+// and the activations are x16 = 254 q + r (exact, |x16| <= 32385), so per
+// token one broadcast 32-bit pair of x16 feeds all 16 rows:
+//   s[i] += w16[i, 2k] x16[2k] + w16[i, 2k + 1] x16[2k + 1]   (vpdpwssd)
+// After the 16 pairs of a group each lane holds the reference's exact
+//   isum = 254 sum(w q) + sum(w r)
+// of one row (|isum| <= 32 * 127 * 32385 < 2^31), converted to float once
+// and scaled by the 16 rows' d_w times the token's x.d (plus m_w x.s for the
+// u4 / u5 types, whose values 0..31 are their own int16). No horizontal sums:
+// a lane is a row, and a tile's 16 outputs are stored as one vector. Per row,
+// token and group that is 16 vpdpwssd / 16 + 3 ops, against ~5 ymm ops (int8)
+// in the AVX2 tile. Register tile: 16 rows x up to 8 tokens (8 int32 + 8
+// float accumulators); the block (16 rows x 16 groups, 16 KB) stays in L1
+// while every token passes over it.
+//
+// The repack (unpack to int16, a 16x16 transpose per group) costs ~1/8 op per
+// weight per token block; a token block is up to kTokenBlock tokens, so below
+// kPrefillMinTokens tokens the AVX2 and AVX-VNNI tiles, which need no repack,
+// are used instead (see the table).
+//
+// Decode (int8, one token): 4 rows at a time, one group per zmm: the 32
+// weights sign-extended to int16 (vpmovsxbw) and one vpmaddwd against the
+// group's x16, converted and scaled per group; 4 ops per row and group where
+// AVX2 needs 7, which leaves the loads more room in the core's window.
+//
+// Only the float accumulation order differs from the scalar reference
+// (kernels/ref/matmul_q8_ref.cc): every integer partial is the reference's.
+#include "kernels/avx512/kernels_avx512.h"
+#include "kernels/avx512/simd_avx512.h"
+
+#include <utility>
+
+namespace tern {
+namespace TERN_AVX512_NS {
+
+namespace {
+
+constexpr uint32_t kRows = 16;         // rows per interleaved block: one per 32-bit lane
+constexpr uint32_t kSliceGroups = 16;  // groups per column slice of a block
+constexpr uint32_t kTokenBlock = 64;   // tokens whose x16 is built per slice
+constexpr uint32_t kTileTokens = 8;    // tokens per register tile
+
+template <class F, int... I>
+inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+// f(0) .. f(N-1) with compile-time indices, so accumulator arrays live in registers.
+template <int N, class F>
+inline void unrolled(F&& f) {
+  unrolled_impl(f, std::make_integer_sequence<int, N>{});
+}
+
+// x16 = 254 q + r of kTokenBlock tokens x one slice, [token][slice columns].
+struct X16Block {
+  alignas(64) int16_t v[kTokenBlock][kSliceGroups * kGroup];  // 64 KB
+};
+
+// 16 rows x one slice, interleaved (see the top of the file); rows past the
+// matrix are zeros with d = m = 0.
+struct RowBlock {
+  alignas(64) int32_t w[kSliceGroups][kGroup / 2][kRows];  // 16 KB
+  alignas(64) float d[kSliceGroups][kRows];
+  alignas(64) float m[kSliceGroups][kRows];
+};
+
+enum class Kind { kI8, kU4, kU5 };
+
+// x16 of columns [c0, c0 + n) of one token row (n % 16 == 0).
+inline void build_x16(const int8_t* q, const int8_t* r, uint32_t n, int16_t* out) {
+  const __m256i k254 = _mm256_set1_epi16(int16_t(kResidualScale));
+  for (uint32_t c = 0; c < n; c += 16) {
+    const __m256i vq = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + c)));
+    const __m256i vr = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + c)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), _mm256_add_epi16(_mm256_mullo_epi16(vq, k254), vr));
+  }
+}
+
+// The 32 values of group g of row `row` as bytes in element order (int8:
+// signed; u4 0..15, u5 0..31: unsigned, so sign-extension is exact too).
+template <Kind K>
+inline __m256i group_bytes(const WeightMatrix& w, uint32_t row, uint32_t g) {
+  if constexpr (K == Kind::kI8) {
+    const int8_t* p = static_cast<const int8_t*>(w.data) + size_t(row) * w.cols + size_t(g) * kGroup;
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  } else {
+    // Byte k of the group's 16 holds element k (low nibble) and k + 16 (high).
+    const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row) * (w.cols / 2) + size_t(g) * (kGroup / 2);
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+    if constexpr (K == Kind::kU5) {
+      // High-bit plane after the nibbles: 4 bytes per group, bit i of byte b
+      // is bit 4 of element 8b + i. Byte k of the result takes byte k / 8's
+      // bit k % 8: broadcast, shuffle byte k / 8 into place, test the bit.
+      const uint8_t* hp = static_cast<const uint8_t*>(w.data) + size_t(w.rows) * (w.cols / 2) +
+                          size_t(row) * (w.cols / 8) + size_t(g) * (kGroup / 8);
+      int32_t h;
+      __builtin_memcpy(&h, hp, 4);
+      const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                           2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+      const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+      const __m256i spread = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(h), idx), bit);
+      const __m256i set = _mm256_cmpeq_epi8(spread, bit);
+      v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16)));
+    }
+    return v;
+  }
+}
+
+// Bytes of one row's slice [gb, ge) in each plane, for prefetching.
+template <Kind K>
+void prefetch_rows(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, uint32_t ge) {
+  const size_t q_row = K == Kind::kI8 ? w.cols : w.cols / 2;
+  const size_t q_per_group = K == Kind::kI8 ? kGroup : kGroup / 2;
+  const char* q = static_cast<const char*>(w.data);
+  for (uint32_t i = 0; i < nr; ++i) {
+    const char* p = q + size_t(r + i) * q_row + gb * q_per_group;
+    for (size_t b = 0; b < (ge - gb) * q_per_group; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+    if constexpr (K == Kind::kU5) {
+      const char* h = q + size_t(w.rows) * (w.cols / 2) + size_t(r + i) * (w.cols / 8) + gb * (kGroup / 8);
+      for (size_t b = 0; b < (ge - gb) * (kGroup / 8); b += 64) _mm_prefetch(h + b, _MM_HINT_T0);
+    }
+  }
+}
+
+// Rows [r, r + nr) (nr <= 16), groups [gb, ge) of w into `blk`.
+template <Kind K>
+void repack_block(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, uint32_t ge, RowBlock* blk) {
+  const uint32_t groups = w.cols / kGroup;
+  for (uint32_t g = gb; g < ge; ++g) {
+    V16i rows[kRows];
+    for (uint32_t i = 0; i < kRows; ++i) rows[i] = i < nr ? widen_i8(group_bytes<K>(w, r + i, g)) : zero_i();
+    store_transposed_16x16(rows, blk->w[g - gb][0]);
+    for (uint32_t i = 0; i < kRows; ++i) {
+      float d = 0.0f, m = 0.0f;
+      if (i < nr) {
+        if constexpr (K == Kind::kI8) {
+          d = f16_scalar(w.scales[size_t(r + i) * groups + g]);
+        } else {
+          d = f16_scalar(w.scales[(size_t(r + i) * groups + g) * 2]);
+          m = f16_scalar(w.scales[(size_t(r + i) * groups + g) * 2 + 1]);
+        }
+      }
+      blk->d[g - gb][i] = d;
+      blk->m[g - gb][i] = m;
+    }
+  }
+}
+
+// Tokens [t, t + T) (x16 rows xt.. of xb) x the block's 16 rows, ng groups
+// of the slice starting at group gb. y rows r.. (nr valid) = partial, or +=.
+template <Kind K, int T>
+void tile(const RowBlock& blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x, uint32_t groups, uint32_t t,
+          uint32_t gb, uint32_t ng, uint32_t r, uint32_t nr, float* y, size_t y_stride, bool accumulate) {
+  V16f acc[T];
+  unrolled<T>([&](auto j) { acc[j] = zero_f(); });
+  for (uint32_t g = 0; g < ng; ++g) {
+    V16i s[T];
+    unrolled<T>([&](auto j) { s[j] = zero_i(); });
+    // Unrolled: as a loop, GCC copied every accumulator once per iteration.
+    unrolled<kGroup / 2>([&](auto k) {
+      const V16i wv = load_i(blk.w[g][k]);
+      unrolled<T>([&](auto j) { s[j] = dpwssd_bcast(s[j], wv, xb.v[xt + j] + g * kGroup + 2 * k); });
+    });
+    const V16f d = load_f(blk.d[g]);
+    unrolled<T>([&](auto j) {
+      const float xd = x.d[size_t(t + j) * groups + gb + g];
+      acc[j] = fmadd_f(cvt_f(s[j]), mul_f(d, set1_f(xd)), acc[j]);
+    });
+    if constexpr (K != Kind::kI8) {
+      const V16f m = load_f(blk.m[g]);
+      unrolled<T>([&](auto j) { acc[j] = fmadd_f(m, set1_f(x.s[size_t(t + j) * groups + gb + g]), acc[j]); });
+    }
+  }
+  unrolled<T>([&](auto j) {
+    float* out = y + size_t(t + j) * y_stride + r;
+    if (nr == kRows) {
+      store_f(out, accumulate ? add_f(load_f(out), acc[j]) : acc[j]);
+    } else {
+      alignas(64) float tmp[kRows];
+      store_f(tmp, acc[j]);
+      for (uint32_t i = 0; i < nr; ++i) out[i] = accumulate ? out[i] + tmp[i] : tmp[i];
+    }
+  });
+}
+
+template <Kind K>
+void tile_tokens(uint32_t nt, const RowBlock& blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x,
+                 uint32_t groups, uint32_t t, uint32_t gb, uint32_t ng, uint32_t r, uint32_t nr, float* y,
+                 size_t y_stride, bool accumulate) {
+  switch (nt) {
+    case 1: tile<K, 1>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 2: tile<K, 2>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 3: tile<K, 3>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 4: tile<K, 4>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 5: tile<K, 5>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 6: tile<K, 6>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 7: tile<K, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    default: tile<K, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+  }
+}
+
+// Slices of 16 groups; per slice, blocks of up to 64 tokens (their x16 built
+// once), and per 16-row block one repack that every 8-token tile reuses.
+template <Kind K>
+void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0, uint32_t r1, float* y,
+             size_t y_stride) {
+  const uint32_t groups = w.cols / kGroup;
+  X16Block xb;
+  RowBlock blk;
+  for (uint32_t gb = 0; gb < groups; gb += kSliceGroups) {
+    const uint32_t ng = groups - gb < kSliceGroups ? groups - gb : kSliceGroups;
+    for (uint32_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+      const uint32_t nt = n_tokens - t0 < kTokenBlock ? n_tokens - t0 : kTokenBlock;
+      for (uint32_t j = 0; j < nt; ++j) {
+        const size_t off = size_t(t0 + j) * x.cols + size_t(gb) * kGroup;
+        build_x16(x.q + off, x.r + off, ng * kGroup, xb.v[j]);
+      }
+      for (uint32_t r = r0; r < r1; r += kRows) {
+        const uint32_t nr = r1 - r < kRows ? r1 - r : kRows;
+        repack_block<K>(w, r, nr, gb, gb + ng, &blk);
+        // The next block's weights come from DRAM while this one's tiles run
+        // (the repack's loads stalled on them: ~4% of a Gemma prefill).
+        if (r + kRows < r1) prefetch_rows<K>(w, r + kRows, r1 - r - kRows < kRows ? r1 - r - kRows : kRows, gb, gb + ng);
+        for (uint32_t j = 0; j < nt; j += kTileTokens) {
+          const uint32_t tt = nt - j < kTileTokens ? nt - j : kTileTokens;
+          tile_tokens<K>(tt, blk, xb, j, x, groups, t0 + j, gb, ng, r, nr, y, y_stride, gb > 0);
+        }
+      }
+    }
+  }
+}
+
+// ---- int8 decode -----------------------------------------------------------------
+
+constexpr uint32_t kDecodeSliceGroups = 256;  // 8192 columns: 16 KB of x16
+constexpr uint32_t kChunk = 16;               // groups whose scales are converted together
+// Prefetch distance, as in the AVX2 decode (kernels/avx2/matmul_q8_tiles_avx2.h).
+constexpr size_t kDecodePrefetchBytes = 8192;
+
+struct X16Row {
+  alignas(64) int16_t v[kDecodeSliceGroups * kGroup];
+};
+
+// Rows [r, r + R), groups [gb, ge) against the slice's x16 (from gb).
+template <int R>
+void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Row& xs, uint32_t gb, uint32_t ge, uint32_t r,
+                 float* y, bool accumulate) {
+  const uint32_t groups = w.cols / kGroup;
+  const size_t row_bytes = w.cols;
+  const size_t tile_bytes = R * row_bytes;
+  const size_t ahead = tile_bytes >= kDecodePrefetchBytes
+                           ? tile_bytes
+                           : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes;
+  const int8_t* wq[R];
+  const uint16_t* ws[R];
+  unrolled<R>([&](auto i) {
+    wq[i] = static_cast<const int8_t*>(w.data) + (r + i) * row_bytes;
+    ws[i] = w.scales + size_t(r + i) * groups;
+  });
+  V16f acc[R];
+  unrolled<R>([&](auto i) { acc[i] = zero_f(); });
+  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
+    alignas(64) float sc[R][kChunk];  // d_w[g] * x.d[g]
+    if (n == kChunk) {
+      const V16f xd = load_f(x.d + g0);
+      unrolled<R>([&](auto i) { store_f(sc[i], mul_f(load_f16(ws[i] + g0), xd)); });
+    } else {
+      unrolled<R>([&](auto i) {
+        for (uint32_t k = 0; k < n; ++k) sc[i][k] = f16_scalar(ws[i][g0 + k]) * x.d[g0 + k];
+      });
+    }
+    for (uint32_t gi = 0; gi < n; ++gi) {
+      const V16i xv = load_i(xs.v + (g0 + gi - gb) * kGroup);
+      unrolled<R>([&](auto i) {
+        const int8_t* p = wq[i] + size_t(g0 + gi) * kGroup;
+        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
+        const V16i w16 = widen_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        acc[i] = fmadd_f(cvt_f(madd16(w16, xv)), set1_f(sc[i][gi]), acc[i]);
+      });
+    }
+  }
+  unrolled<R>([&](auto i) {
+    const float v = reduce_add_f(acc[i]);
+    y[r + i] = accumulate ? y[r + i] + v : v;
+  });
+}
+
+void decode_i8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, float* y) {
+  const uint32_t groups = w.cols / kGroup;
+  X16Row xs;
+  for (uint32_t gb = 0; gb < groups; gb += kDecodeSliceGroups) {
+    const uint32_t ge = groups - gb < kDecodeSliceGroups ? groups : gb + kDecodeSliceGroups;
+    build_x16(x.q + size_t(gb) * kGroup, x.r + size_t(gb) * kGroup, (ge - gb) * kGroup, xs.v);
+    uint32_t r = r0;
+    for (; r + 4 <= r1; r += 4) decode_int8<4>(w, x, xs, gb, ge, r, y, gb > 0);
+    for (; r < r1; ++r) decode_int8<1>(w, x, xs, gb, ge, r, y, gb > 0);
+  }
+}
+
+}  // namespace
+
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                      float* y, size_t y_stride) {
+  if (n_tokens == 1)
+    decode_i8(w, in.q8, r0, r1, y);
+  else if (n_tokens >= kPrefillMinTokens)
+    prefill<Kind::kI8>(w, in.q8, n_tokens, r0, r1, y, y_stride);
+  else
+    avx2::matmul_i8g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                      float* y, size_t y_stride) {
+  if (n_tokens >= kPrefillMinTokens)
+    prefill<Kind::kU4>(w, in.q8, n_tokens, r0, r1, y, y_stride);
+  else
+    TERN_AVX512_VNNI_YMM_NS::matmul_u4g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                      float* y, size_t y_stride) {
+  if (n_tokens >= kPrefillMinTokens)
+    prefill<Kind::kU5>(w, in.q8, n_tokens, r0, r1, y, y_stride);
+  else
+    TERN_AVX512_VNNI_YMM_NS::matmul_u5g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+}
+
+}  // namespace TERN_AVX512_NS
+}  // namespace tern

@@ -1,0 +1,237 @@
+// The 512-bit vector operations the AVX-512 kernels use, in two builds:
+//   native   (kernels/avx512/*.cc, -mavx512f/bw/vl/vnni): one zmm each;
+//   emulated (kernels/avx512/emulated/, AVX2 flags, TERN_AVX512_EMULATE):
+//            each 512-bit value is a pair of ymm and every operation is done
+//            with AVX2 on both halves, bit for bit the same result.
+// The emulated build is the "avx512vnni-emulated" table (tests only, never
+// selectable), so CPUs without AVX-512 check the kernels' logic, as
+// avxvnni-emulated does for AVX-VNNI.
+//
+// Everything here has internal linkage (an unnamed namespace): these inline
+// functions are compiled with AVX-512 enabled, and an external inline copy
+// could be merged by the linker into code that runs on CPUs without it.
+// For the same reason the kernels that include this call no inline function
+// of the shared headers (kernels/blocks.h's f16 helpers and the like).
+#pragma once
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/avx512/kernels_avx512.h"  // TERN_AVX512_NS
+
+// GCC 12's _mm512_cvtepi32_ps and friends pass _mm512_undefined_ps(), which
+// it then reports as "used uninitialized" at every inlined call (a known
+// false positive of its headers); only the files that include this one.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace tern {
+namespace TERN_AVX512_NS {
+namespace {
+
+#if TERN_AVX512_EMULATE
+struct V16i {  // 16 x int32 or 32 x int16
+  __m256i lo, hi;
+};
+struct V16f {
+  __m256 lo, hi;
+};
+#else
+using V16i = __m512i;
+using V16f = __m512;
+#endif
+
+// ---- integers --------------------------------------------------------------------
+
+inline V16i zero_i() {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_setzero_si256(), _mm256_setzero_si256()};
+#else
+  return _mm512_setzero_si512();
+#endif
+}
+
+inline V16i load_i(const void* p) {
+#if TERN_AVX512_EMULATE
+  const __m256i* q = static_cast<const __m256i*>(p);
+  return V16i{_mm256_loadu_si256(q), _mm256_loadu_si256(q + 1)};
+#else
+  return _mm512_loadu_si512(p);
+#endif
+}
+
+// 32 int8 bytes sign-extended to 32 x int16.
+inline V16i widen_i8(__m256i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1))};
+#else
+  return _mm512_cvtepi8_epi16(b);
+#endif
+}
+
+// 16 x int32 pair sums of 32 x int16 products (vpmaddwd).
+inline V16i madd16(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_madd_epi16(a.lo, b.lo), _mm256_madd_epi16(a.hi, b.hi)};
+#else
+  return _mm512_madd_epi16(a, b);
+#endif
+}
+
+// acc + pair sums of w (32 x int16) times the two int16 at x, the same pair
+// in every lane (vpdpwssd with a 32-bit broadcast memory operand; without
+// saturation: every use keeps the lanes far from int32 overflow).
+inline V16i dpwssd_bcast(V16i acc, V16i w, const int16_t* x) {
+  int32_t pair;
+  __builtin_memcpy(&pair, x, 4);
+#if TERN_AVX512_EMULATE
+  const __m256i b = _mm256_set1_epi32(pair);
+  return V16i{_mm256_add_epi32(acc.lo, _mm256_madd_epi16(w.lo, b)), _mm256_add_epi32(acc.hi, _mm256_madd_epi16(w.hi, b))};
+#else
+  return _mm512_dpwssd_epi32(acc, w, _mm512_set1_epi32(pair));
+#endif
+}
+
+// dst[c * 16 + i] = lane c of rows[i]: 16 rows of 16 int32 written as 16
+// columns (the interleaved weight layout of matmul_q8_avx512.cc).
+inline void store_transposed_16x16(const V16i* rows, int32_t* dst) {
+#if TERN_AVX512_EMULATE
+  alignas(32) int32_t tmp[16][16];
+  for (int i = 0; i < 16; ++i) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp[i]), rows[i].lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp[i] + 8), rows[i].hi);
+  }
+  for (int c = 0; c < 16; ++c)
+    for (int i = 0; i < 16; ++i) dst[c * 16 + i] = tmp[i][c];
+#else
+  // 32-bit, then 64-bit unpacks within 128-bit lanes: b[4k + c], lane L =
+  // rows 4k..4k+3 of column 4L + c; then two 128-bit shuffles gather the
+  // four lanes L of b[c], b[4 + c], b[8 + c], b[12 + c] into column 4L + c.
+  __m512i a[16], b[16];
+  for (int k = 0; k < 8; ++k) {
+    a[2 * k] = _mm512_unpacklo_epi32(rows[2 * k], rows[2 * k + 1]);
+    a[2 * k + 1] = _mm512_unpackhi_epi32(rows[2 * k], rows[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    b[4 * k + 0] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+    b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+    b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+    b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i c1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44);
+    const __m512i c2 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xee);
+    const __m512i c3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44);
+    const __m512i c4 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xee);
+    _mm512_storeu_si512(dst + (0 + c) * 16, _mm512_shuffle_i32x4(c1, c3, 0x88));
+    _mm512_storeu_si512(dst + (4 + c) * 16, _mm512_shuffle_i32x4(c1, c3, 0xdd));
+    _mm512_storeu_si512(dst + (8 + c) * 16, _mm512_shuffle_i32x4(c2, c4, 0x88));
+    _mm512_storeu_si512(dst + (12 + c) * 16, _mm512_shuffle_i32x4(c2, c4, 0xdd));
+  }
+#endif
+}
+
+// ---- floats ----------------------------------------------------------------------
+
+inline V16f zero_f() {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_setzero_ps(), _mm256_setzero_ps()};
+#else
+  return _mm512_setzero_ps();
+#endif
+}
+
+inline V16f set1_f(float v) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_set1_ps(v), _mm256_set1_ps(v)};
+#else
+  return _mm512_set1_ps(v);
+#endif
+}
+
+inline V16f load_f(const float* p) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+#else
+  return _mm512_loadu_ps(p);
+#endif
+}
+
+inline void store_f(float* p, V16f v) {
+#if TERN_AVX512_EMULATE
+  _mm256_storeu_ps(p, v.lo);
+  _mm256_storeu_ps(p + 8, v.hi);
+#else
+  _mm512_storeu_ps(p, v);
+#endif
+}
+
+// 16 f16 values as floats.
+inline V16f load_f16(const uint16_t* p) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+              _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)))};
+#else
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#endif
+}
+
+inline V16f cvt_f(V16i v) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_cvtepi32_ps(v.lo), _mm256_cvtepi32_ps(v.hi)};
+#else
+  return _mm512_cvtepi32_ps(v);
+#endif
+}
+
+inline V16f mul_f(V16f a, V16f b) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)};
+#else
+  return _mm512_mul_ps(a, b);
+#endif
+}
+
+inline V16f add_f(V16f a, V16f b) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+#else
+  return _mm512_add_ps(a, b);
+#endif
+}
+
+// a * b + c, one rounding.
+inline V16f fmadd_f(V16f a, V16f b, V16f c) {
+#if TERN_AVX512_EMULATE
+  return V16f{_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+#else
+  return _mm512_fmadd_ps(a, b, c);
+#endif
+}
+
+// Sum of the 16 lanes: the two halves added, then 8 lanes pairwise. The
+// native build adds in the same order, so both builds give the same float.
+inline float reduce_add_f(V16f v) {
+#if TERN_AVX512_EMULATE
+  const __m256 s8 = _mm256_add_ps(v.lo, v.hi);
+#else
+  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+#endif
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// One f16 as a float (F16C), for scalar scale reads: kernels/blocks.h's
+// f16_to_f32 is an external inline function (see the top of this file).
+inline float f16_scalar(uint16_t h) {
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+}  // namespace
+}  // namespace TERN_AVX512_NS
+}  // namespace tern
