@@ -37,8 +37,6 @@
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/avx512/simd_avx512.h"
 
-#include <utility>
-
 namespace tern {
 namespace TERN_AVX512_NS {
 
@@ -48,16 +46,6 @@ constexpr uint32_t kRows = 16;         // rows per interleaved block: one per 32
 constexpr uint32_t kSliceGroups = 16;  // groups per column slice of a block
 constexpr uint32_t kTokenBlock = 64;   // tokens whose x16 is built per slice
 constexpr uint32_t kTileTokens = 8;    // tokens per register tile
-
-template <class F, int... I>
-inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-// f(0) .. f(N-1) with compile-time indices, so accumulator arrays live in registers.
-template <int N, class F>
-inline void unrolled(F&& f) {
-  unrolled_impl(f, std::make_integer_sequence<int, N>{});
-}
 
 // x16 = 254 q + r of kTokenBlock tokens x one slice, [token][slice columns].
 struct X16Block {

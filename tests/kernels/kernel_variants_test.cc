@@ -755,7 +755,10 @@ TEST_P(KernelVariantTest, Attention) {
                    Shape{4, 4, 12, 3, 10}, Shape{8, 2, 128, 32, 65},
                    // head_dim 72: one full 64-float register tile and one of 8;
                    // 1000 positions: long sums; 5 rows per block: a 4-row step and one left over
-                   Shape{6, 2, 72, 8, 33}, Shape{9, 3, 64, 16, 1000}, Shape{3, 1, 20, 5, 23}})
+                   Shape{6, 2, 72, 8, 33}, Shape{9, 3, 64, 16, 1000}, Shape{3, 1, 20, 5, 23},
+                   // Gemma 3's heads (4 per KV head, 256 dims); 7 heads per KV head
+                   // (done 4 + 3) with 64-token blocks (two 32-position chunks each)
+                   Shape{4, 1, 256, 16, 600}, Shape{14, 2, 256, 64, 300}})
     for (uint32_t h_split : {0u, 1u}) {
       KvFixture kv = make_kv(sh.kv_heads, sh.head_dim, sh.block_tokens, sh.n_ctx, rng);
       std::vector<float> kk(sh.kv_heads * sh.head_dim), vv(kk.size());
