@@ -37,6 +37,7 @@
 #include <utility>
 
 #include "kernels/avx2/kernels_avx2.h"
+#include "kernels/unrolled.h"
 
 namespace tern {
 namespace avx2 {
@@ -267,18 +268,6 @@ inline void load_scales_int4(const uint16_t* ws, uint32_t n, __m256i mask, __m25
 }
 
 // ---- tiles -----------------------------------------------------------------------
-
-// Calls f(integral_constant<int, 0>) ... f(integral_constant<int, N-1>): loops
-// over the register tile with compile-time indices, so the accumulator array
-// is split into registers (a runtime-indexed array stays in memory in GCC).
-template <class F, int... I>
-inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-template <int N, class F>
-inline void unrolled(F&& f) {
-  unrolled_impl(f, std::make_integer_sequence<int, N>{});
-}
 
 // One R x T prefill tile: rows [r, r+R), tokens [t, t+T), groups [gb, ge)
 // whose x16 is in xb (built from gb). y = partial (accumulate: y += partial).

@@ -11,27 +11,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/avx2/kernels_avx2.h"  // the AVX2 kernels this table reuses
 #include "kernels/kernels.h"
 
-namespace tern {
+// (kernels_avx2.h's inline helpers are never called from the AVX-512 files:
+// compiled there with AVX-512 enabled, a merged copy could run on CPUs
+// without it. tests/CMakeLists.txt checks that those files emit none.)
 
-// Kernels of other tables this one calls (each compiled with its own flags).
-namespace avx2 {
-void quantize_rows_q8(const float* x, uint32_t n_rows, uint32_t cols, ActRowsQ8 out);
-void matmul_f32_f32(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
-                    float* y, size_t y_stride);
-void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
-                      float* y, size_t y_stride);
-void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
-void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
-          bool adjacent_pairs);
-void softmax(float* x, uint32_t n);
-void silu_mul(float* gate, const float* up, uint32_t n);
-void gelu_mul(float* gate, const float* up, uint32_t n);
-void attention(const PagedKv& kv, const AttentionArgs& args);
-void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
-              const float* v);
-}  // namespace avx2
+namespace tern {
 
 #if TERN_AVX512_EMULATE
 #define TERN_AVX512_NS avx512vnni_emulated

@@ -310,18 +310,14 @@ void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_t
 
 void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride) {
-  if (n_tokens >= kPrefillMinTokens)
-    prefill<Kind::kU4>(w, in.q8, n_tokens, r0, r1, y, y_stride);
-  else
-    TERN_AVX512_VNNI_YMM_NS::matmul_u4g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  if (n_tokens < kPrefillMinTokens) return TERN_AVX512_VNNI_YMM_NS::matmul_u4g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  prefill<Kind::kU4>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride) {
-  if (n_tokens >= kPrefillMinTokens)
-    prefill<Kind::kU5>(w, in.q8, n_tokens, r0, r1, y, y_stride);
-  else
-    TERN_AVX512_VNNI_YMM_NS::matmul_u5g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  if (n_tokens < kPrefillMinTokens) return TERN_AVX512_VNNI_YMM_NS::matmul_u5g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  prefill<Kind::kU5>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 }  // namespace TERN_AVX512_NS

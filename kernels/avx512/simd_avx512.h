@@ -17,12 +17,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 
 #include "kernels/avx512/kernels_avx512.h"  // TERN_AVX512_NS
-#if TERN_AVX512_EMULATE
-#include "kernels/avx2/kernels_avx2.h"  // avx2::exp_ps (this build has AVX2 flags only)
-#endif
+#include "kernels/unrolled.h"
 
 // GCC 12's _mm512_cvtepi32_ps and friends pass _mm512_undefined_ps(), which
 // it then reports as "used uninitialized" at every inlined call (a known
@@ -47,17 +44,6 @@ struct V16f {
 using V16i = __m512i;
 using V16f = __m512;
 #endif
-
-// f(0) .. f(N-1) with compile-time indices, so that arrays of vectors indexed
-// by them stay in registers (GCC keeps a loop-indexed array in memory).
-template <class F, int... I>
-inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-template <int N, class F>
-inline void unrolled(F&& f) {
-  unrolled_impl(f, std::make_integer_sequence<int, N>{});
-}
 
 // ---- integers --------------------------------------------------------------------
 
@@ -243,8 +229,10 @@ inline float reduce_add_f(V16f v) {
 
 // exp(x) per lane: avx2::exp_ps's method (Cephes-style, x = n ln2 + r,
 // degree-6 polynomial, inputs clamped to [-87.3, 88.7], relative error
-// ~2e-7) on 16 lanes. The emulated build calls avx2::exp_ps on each half
-// (an AVX2 file may use the AVX2 header's inline functions; see the top).
+// ~2e-7) on 16 lanes, written out again rather than called on two halves:
+// calling the AVX2 header's inline function from an AVX-512 file would emit
+// a mergeable copy of it compiled for AVX-512 (see the top of this file).
+// The emulated build, compiled for AVX2 only, may call it.
 inline V16f exp_f(V16f x) {
 #if TERN_AVX512_EMULATE
   return V16f{avx2::exp_ps(x.lo), avx2::exp_ps(x.hi)};
