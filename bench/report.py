@@ -80,9 +80,16 @@ def machine_section(meta, bw_rows):
     lines.append(f"- SIMD flags: {' '.join(m.get('flags', []))}")
     lines.append(f"- OS: {m.get('platform', '?')}; load average at start {' '.join(m.get('loadavg_at_start', []))}")
     for t in sorted({r["threads"] for r in bw_rows}):
-        v = med([r["read_bw_gbs"] for r in bw_rows if r["threads"] == t and not r["warmup"]])
-        lines.append(f"- read bandwidth (256 MiB streaming sum, 4 interleaved streams per thread with prefetch: tern-bench --bw-only, same run), {t} thread(s): "
-                     f"{fmt(v, 2)} GB/s")
+        vs = [r["read_bw_gbs"] for r in bw_rows if r["threads"] == t and not r["warmup"]]
+        if any("read_bw_method" in r for r in bw_rows):
+            mib = next(r["read_bw_buffer_bytes"] for r in bw_rows if "read_bw_buffer_bytes" in r) / MIB
+            lines.append(f"- read bandwidth, {t} thread(s): {len(vs)} probes (`tern-bench --bw-only`: the best of 5 "
+                         f"trials x 3 access patterns over a {mib:.0f} MiB buffer), one right before and one right "
+                         f"after every run: best {fmt(max(vs) if vs else None, 2)} GB/s, median "
+                         f"{fmt(med(vs), 2)}, lowest {fmt(min(vs) if vs else None, 2)}")
+        else:  # raw files from before the windowed probe: one median streaming sum per round
+            lines.append(f"- read bandwidth (256 MiB streaming sum, 4 interleaved streams per thread with prefetch: "
+                         f"tern-bench --bw-only, once per round, median), {t} thread(s): {fmt(med(vs), 2)} GB/s")
     lines.append(f"- run: {meta.get('started', '?')} to {meta.get('finished', '?')}; {meta['reps']} repetitions "
                  f"after {meta['warmup_rounds']} warm-up round(s), systems alternated run by run, one process per run")
     ls = meta.get("llama_settings")
@@ -176,7 +183,11 @@ def throughput_sections(meta, model, rows):
                 "lat0": lat0,
                 "summary": rs[-1]["summary"],
                 "bw": med([b["read_bw_gbs"] for b in bw_rows if b["threads"] == t and not b["warmup"]]),
+                # Per run, the best read bandwidth of the probes right before and after it (bench.py).
+                "bw_windows": [(r, r["read_bw_window_gbs"]) for r in rs if r.get("read_bw_window_gbs")],
             }
+            if table[(n, t)]["bw_windows"]:
+                table[(n, t)]["bw"] = med([w for _, w in table[(n, t)]["bw_windows"]])
     lines = ["### Throughput and latency", "",
              "Medians. *ready* = process spawn to model ready, measured by the driver for both (llama.cpp's includes "
              "starting the Python interpreter); *library load* = inside the process: tern's Engine::open, llama.cpp's "
@@ -212,12 +223,18 @@ def throughput_sections(meta, model, rows):
     lines += ["", "### Bytes roofline", "",
               "Bytes a decode token must read = every weight matrix once (the tied head reads the whole "
               "[vocab, dim] matrix) + K/V (f16) of the context, sliding-window layers at most their window. tern: "
-              "its blob's weights (tern-bench's count); llama.cpp: llama_model_size of its GGUF + the same KV bytes. "
-              "% of read BW = bytes/token x tok/s / read bandwidth measured in the same run with the same thread "
-              "count.", "",
+              "its blob's weights (tern-bench's count); llama.cpp: llama_model_size of its GGUF + the same KV bytes. " +
+              ("% of read BW = bytes/token x tok/s / the read bandwidth of the same window with the same thread "
+               "count: per run, the best of the probes right before and right after it (each the best of 5 trials "
+               "x 3 access patterns, STREAM-style, so it bounds what a kernel streams), then the median over the "
+               "runs; read BW GB/s is the median of those window bests."
+               if any(v.get("bw_windows") for v in table.values()) else
+               "% of read BW = bytes/token x tok/s / read bandwidth measured in the same run with the same thread "
+               "count (median probe of the run)."), "",
               "| system | threads | ISA | MiB/token @0 | GB/s @0 | % of read BW @0 | "
               f"MiB/token @{contexts[-1]} | % of read BW @{contexts[-1]} | read BW GB/s |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    over = []  # rows above 100%: a DRAM probe does not bound them
     for t in threads:
         for n in names:
             v = table.get((n, t))
@@ -227,12 +244,23 @@ def throughput_sections(meta, model, rows):
             for c, tok in ((contexts[0], v["ctx"][contexts[0]]), (contexts[-1], v["ctx"][contexts[-1]])):
                 b = roofline_bytes(table, n, t, tern_of.get(n), c)
                 gbs = b * tok / 1e9 if b and tok else None
-                cells.append((b, gbs, 100 * gbs / v["bw"] if gbs and v["bw"] else None))
+                if b and v["bw_windows"]:
+                    pct = med([100 * b * decode_metric(r, c, "tok_s") / 1e9 / w for r, w in v["bw_windows"]
+                               if decode_metric(r, c, "tok_s")])
+                else:
+                    pct = 100 * gbs / v["bw"] if gbs and v["bw"] else None
+                cells.append((b, gbs, pct))
             v["roof"] = cells
             isa = v["summary"].get("isa", "-") if n.startswith("tern") else "ggml"
             (b0, g0, f0), (b1, _, f1) = cells
+            over += [f"{n}, {t} thread(s)" for f in (f0, f1) if f and f > 100]
             lines.append(f"| {n} | {t} | {isa} | {fmt(b0 / MIB if b0 else None, 2)} | {fmt(g0, 2)} | "
                          f"{fmt(f0, 0)}% | {fmt(b1 / MIB if b1 else None, 2)} | {fmt(f1, 0)}% | {fmt(v['bw'], 2)} |")
+    if over:
+        llc = next((r["llc_bytes"] for r in bw_rows if r.get("llc_bytes")), None)
+        lines += ["", f"Above 100% ({'; '.join(sorted(set(over)))}): part of a token's bytes came from the "
+                  f"last-level cache{f' ({llc / MIB:.0f} MiB as sysfs reports it)' if llc else ''}, not DRAM; a DRAM "
+                  "probe does not bound that row."]
     lines += ["", "### Decode speed vs context", "",
               "| system | threads | " + " | ".join(f"ctx {c}" for c in contexts) + " |",
               "|---|---:|" + "---:|" * len(contexts)]

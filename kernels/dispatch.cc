@@ -7,6 +7,9 @@
 
 namespace tern {
 
+#if TERN_HAVE_AMX
+const KernelTable& amx_kernels();  // kernels/amx/kernel_table_amx.cc
+#endif
 #if TERN_HAVE_AVX512VNNI
 const KernelTable& avx512vnni_kernels();  // kernels/avx512/kernel_table_avx512.cc
 #endif
@@ -17,6 +20,9 @@ const KernelTable& avxvnni_kernels();  // kernels/avxvnni/kernel_table_avxvnni.c
 const KernelTable& avx2_kernels();  // kernels/avx2/kernel_table_avx2.cc
 #endif
 // ---- NEON tables (kernels/neon/, written separately) ----------------------
+#if TERN_HAVE_NEON_I8MM
+const KernelTable& neoni8mm_kernels();  // kernels/neon/*_neoni8mm.cc
+#endif
 #if TERN_HAVE_NEON_DOTPROD
 const KernelTable& neondot_kernels();  // kernels/neon/*_neondot.cc
 #endif
@@ -35,6 +41,10 @@ struct VariantList {
 VariantList build_variants() {
   VariantList v{};
   size_t n = 0;
+#if TERN_HAVE_AMX
+  // AMX tile prefill from 16 tokens; everything else is the AVX-512 VNNI variant's.
+  v.items[n++] = {amx_kernels().name, &amx_kernels(), kIsaAvx2 | kIsaAvx512Vnni | kIsaAmxInt8};
+#endif
 #if TERN_HAVE_AVX512VNNI
   // zmm prefill and int8 decode, EVEX vpdpbusd for int4 / int5 decode.
   v.items[n++] = {avx512vnni_kernels().name, &avx512vnni_kernels(), kIsaAvx2 | kIsaAvx512Vnni};
@@ -45,6 +55,10 @@ VariantList build_variants() {
 #endif
 #if TERN_HAVE_AVX2
   v.items[n++] = {avx2_kernels().name, &avx2_kernels(), kIsaAvx2};
+#endif
+#if TERN_HAVE_NEON_I8MM
+  // smmla prefill; decode and every other op are neon-dotprod's.
+  v.items[n++] = {neoni8mm_kernels().name, &neoni8mm_kernels(), kIsaNeon | kIsaNeonDotprod | kIsaNeonI8mm};
 #endif
 #if TERN_HAVE_NEON_DOTPROD
   v.items[n++] = {neondot_kernels().name, &neondot_kernels(), kIsaNeon | kIsaNeonDotprod};

@@ -13,6 +13,7 @@ enum IsaBits : uint32_t {
   kIsaAvx2 = 1u << 0,         // AVX2 + FMA + F16C
   kIsaAvxVnni = 1u << 1,      // AVX-VNNI (256-bit vpdpbusd)
   kIsaAvx512Vnni = 1u << 2,   // AVX-512 F/BW/VL + VNNI
+  kIsaAmxInt8 = 1u << 3,      // AMX-TILE + AMX-INT8, tile state granted by the OS
   kIsaNeon = 1u << 8,         // ARMv8.0 Advanced SIMD (or ARMv7 NEON)
   kIsaNeonDotprod = 1u << 9,  // ARMv8.2 sdot/udot
   kIsaNeonI8mm = 1u << 10,    // ARMv8.6 smmla
@@ -31,8 +32,13 @@ const KernelVariant* kernel_variants(size_t* count);
 // selectable, not in kernel_variants()): on x86, "avxvnni-emulated" is the
 // AVX-VNNI kernels with vpdpbusd computed in AVX2 (required_isa kIsaAvx2), so
 // their logic is checked on CPUs without AVX-VNNI; "avx512vnni-emulated" is
-// the AVX-512 kernels with each 512-bit operation done on two ymm halves.
-// Each equals its real variant bit for bit (tested). Empty list elsewhere.
+// the AVX-512 kernels with each 512-bit operation done on two ymm halves;
+// "amx-emulated" is the AMX prefill with the tile registers and tdpbssd in
+// C++ over avx512vnni-emulated. On x86 and AArch64, "neon-i8mm-emulated" is the neon-i8mm prefill source
+// compiled on plain C++ NEON intrinsics (kernels/neon/emulated/; required_isa
+// 0 on x86, kIsaNeon | kIsaNeonDotprod on AArch64, where its decode is
+// neon-dotprod's). Each equals its real variant bit for bit (tested where
+// the CPU has both). Empty list elsewhere.
 // Defined in kernels/emulated_variants.cc (linked only where it is used).
 const KernelVariant* emulated_kernel_variants(size_t* count);
 

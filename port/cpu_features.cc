@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
@@ -20,6 +24,21 @@ static uint64_t read_xcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (uint64_t(edx) << 32) | eax;
+}
+#endif
+
+#if defined(__x86_64__)
+// Linux keeps AMX tile data (8 KB per thread) out of a process's signal frames
+// and context switches until the process asks for it; the request is
+// process-wide and idempotent (Linux 5.16+). Elsewhere: not granted.
+static bool os_grants_amx_tiles() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 #endif
 
@@ -43,6 +62,10 @@ CpuFeatures detect_cpu_features() {
     f.avx2 = avx && ymm_ok && ((b >> 5) & 1);
     f.avx512bw = zmm_ok && ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);  // F, BW, VL
     f.avx512_vnni = f.avx512bw && ((c >> 11) & 1);
+#if defined(__x86_64__)
+    const bool tiles_saved = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
+    f.amx_int8 = tiles_saved && ((d >> 24) & 1) && ((d >> 25) & 1) && os_grants_amx_tiles();
+#endif
   }
   // AVX-VNNI (VEX vpdpbusd): leaf 7 subleaf 1, EAX bit 4; the subleaf exists
   // only when leaf 7 subleaf 0 reports it (EAX = highest subleaf).

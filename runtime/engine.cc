@@ -14,6 +14,7 @@ uint32_t host_isa_bits() {
   if (f.avx2 && f.fma && f.f16c) bits |= kIsaAvx2;
   if (f.avx_vnni) bits |= kIsaAvxVnni;
   if (f.avx512_vnni) bits |= kIsaAvx512Vnni;
+  if (f.amx_int8) bits |= kIsaAmxInt8;
   if (f.neon) bits |= kIsaNeon;
   if (f.dotprod) bits |= kIsaNeonDotprod;
   if (f.i8mm) bits |= kIsaNeonI8mm;

@@ -4,10 +4,11 @@
 #
 #   aarch64: build/aarch64 with toolchains/aarch64-linux-gnu.cmake; the
 #            selected tests run twice:
-#            QEMU_CPU=max        (has dotprod: neon-dotprod, neon and scalar run)
-#            QEMU_CPU=cortex-a53 (ARMv8.0, no dotprod: that variant is skipped,
-#                                 and any armv8.2 instruction leaking into the
-#                                 baseline code dies with SIGILL)
+#            QEMU_CPU=max        (has dotprod and i8mm: neon-i8mm, its
+#                                 emulated twin, neon-dotprod, neon and scalar run)
+#            QEMU_CPU=cortex-a53 (ARMv8.0, no dotprod: those variants are
+#                                 skipped, and any armv8.2 / 8.6 instruction
+#                                 leaking into the baseline code dies with SIGILL)
 #   armv7:   build/armv7 with toolchains/arm-linux-gnueabihf.cmake (NEON,
 #            hard float); the same tests under qemu-arm
 #            (set TERN_ARMV7_TESTS=0 to compile only).
@@ -28,8 +29,9 @@
 # the whole-model golden test (tests/model/golden_test.cc: tokenization,
 # teacher-forced agreement with the transformers reference, greedy
 # continuations) runs for the cases in TERN_CROSS_GOLDEN_CASES, a list of
-# <qemu cpu>:<gtest case suffix>; default: the int4 blob with neon-dotprod on
-# `max` and with neon on `cortex-a53`, so both NEON paths run the real model
+# <qemu cpu>:<gtest case suffix>; default: the int4 blob with neon-i8mm on
+# `max` (i8mm prefill, dotprod decode; the Gemma run below prefills with
+# neon-dotprod) and with neon on `cortex-a53`, so every NEON path runs a real model
 # (the scalar and int8 cases are left to the host suite: under qemu they
 # would cost many minutes). Every golden prompt must tokenize like the
 # reference, but the forward passes run on the shortest golden prompt only
@@ -60,7 +62,7 @@ TESTS_RE=${TERN_CROSS_TESTS:-'^(kernels|arena|runtime)\.'}
 EXCLUDE_RE=${TERN_CROSS_EXCLUDE:-'^(runtime\.sampler_test|tools\.blob_writer_test)$'}
 VARIANTS_TEST=kernels.kernel_variants_test
 GOLDEN=${TERN_CROSS_GOLDEN:-1}
-GOLDEN_CASES=${TERN_CROSS_GOLDEN_CASES:-"max:int4_neon_dotprod cortex-a53:int4_neon"}
+GOLDEN_CASES=${TERN_CROSS_GOLDEN_CASES:-"max:int4_neon_i8mm cortex-a53:int4_neon"}
 GOLDEN_PROMPTS=${TERN_CROSS_GOLDEN_PROMPTS-plain_capital}
 MODEL_DIR=${TERN_CROSS_MODEL_DIR:-$ROOT/.cache/models}
 HOST_PACK=${TERN_HOST_PACK:-$ROOT/build/release/bin/tern-pack}
@@ -95,6 +97,11 @@ for t in "${selected[@]}"; do targets+=("test_${t/./_}"); done
 # ctest regex of the selection minus the variants test (run directly).
 others=()
 for t in "${selected[@]}"; do [[ $t == "$VARIANTS_TEST" ]] || others+=("^${t//./\\.}\$"); done
+# Plus the check that the armv8.2 / i8mm objects define no weak symbol (no
+# source file of its own: tests/CMakeLists.txt; aarch64 only, armv7 has none).
+NO_WEAK_TEST=kernels.neon_objects_define_no_weak_symbols
+grep -qE "$TESTS_RE" <<<"$NO_WEAK_TEST" && ! grep -qE "$EXCLUDE_RE" <<<"$NO_WEAK_TEST" &&
+  others+=("^${NO_WEAK_TEST//./\\.}\$")
 others_re=$(IFS='|'; echo "${others[*]:-}")
 run_variants=0
 for t in "${selected[@]}"; do [[ $t == "$VARIANTS_TEST" ]] && run_variants=1; done
@@ -194,7 +201,7 @@ for cpu in $A64_CPUS; do
   run_ctest "aarch64 -cpu $cpu" "$A64_DIR" "$A64_DIR/ctest-$cpu.log" || status=1
   if [[ $run_variants == 1 ]]; then
     variants=(neon scalar)
-    [[ $cpu == max ]] && variants+=(neon_dotprod)  # qemu's `max` has every extension
+    [[ $cpu == max ]] && variants+=(neon_i8mm neon_i8mm_emulated neon_dotprod)  # qemu's `max` has every extension
     run_variants "aarch64 -cpu $cpu" "$A64_DIR/variants-$cpu.log" \
       qemu-aarch64 -L /usr/aarch64-linux-gnu "$A64_DIR/tests/test_kernels_kernel_variants_test" \
       -- "${variants[@]}" || status=1

@@ -14,7 +14,8 @@
 #      without dotprod, and the int4 golden test under qemu;
 #   5. the whole suite under ASan + UBSan (no recovery) and the worker pool
 #      under TSan;
-#   6. every libFuzzer target for FUZZ_SECONDS (60) each.
+#   6. every libFuzzer target for FUZZ_SECONDS (30 here; the long run is by
+#      hand, tests/fuzz/README.md) each.
 # Skip parts locally with TERN_SKIP_CROSS=1, TERN_SKIP_BAREMETAL=1,
 # TERN_SKIP_SANITIZE=1, TERN_SKIP_FUZZ=1.
 set -euo pipefail
@@ -45,12 +46,13 @@ step "ctest (release)" ctest --preset release -j"$jobs" --timeout 1800 --no-test
 # model.readme_commands_test); end of input ends the chat.
 step "README main job" bash -c "scripts/chat.sh -n 8 < /dev/null"
 skip TERN_SKIP_BAREMETAL || step "bare-metal (qemu M4)" env TERN_HOST_DIR="$root/build/release" scripts/baremetal_test.sh
-# One CPU model runs the real-model golden under qemu (int4, neon-dotprod);
-# both run the unit suites.
+# One CPU model runs the real-model golden under qemu (int4, neon-i8mm: i8mm
+# prefill, dotprod decode; the Gemma golden runs neon-dotprod); both run the
+# unit suites.
 skip TERN_SKIP_CROSS || step "cross (qemu-user)" \
-  env TERN_CROSS_GOLDEN_CASES="${TERN_CROSS_GOLDEN_CASES:-max:int4_neon_dotprod}" scripts/cross_test.sh
+  env TERN_CROSS_GOLDEN_CASES="${TERN_CROSS_GOLDEN_CASES:-max:int4_neon_i8mm}" scripts/cross_test.sh
 skip TERN_SKIP_SANITIZE || step "ASan+UBSan, TSan" scripts/sanitize_test.sh
-skip TERN_SKIP_FUZZ || step "fuzz" scripts/fuzz.sh
+skip TERN_SKIP_FUZZ || step "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
 
 echo "test.sh: all tests passed"
 printf '%s' "$timings"

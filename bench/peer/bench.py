@@ -190,8 +190,13 @@ def main():
         for rnd in range(a.warmup + a.reps):
             warm = rnd < a.warmup
             for t in threads:
-                bw = run([tern_bench, "--bw-only", "--threads", str(t), "--json"])["lines"][-1]
-                rows.append({"round": rnd, "warmup": warm, "kind": "bandwidth", "threads": t, **bw})
+                # The roofline's denominator, in the window of each run: tern-bench --bw-only (the best of
+                # trials x access patterns) right before and right after it; the row keeps the best of the two.
+                def bandwidth():
+                    b = run([tern_bench, "--bw-only", "--threads", str(t), "--json"])["lines"][-1]
+                    rows.append({"round": rnd, "warmup": warm, "kind": "bandwidth", "threads": t, **b})
+                    return b["read_bw_gbs"]
+                bw_before = bandwidth()
                 order = systems if rnd % 2 == 0 else list(reversed(systems))
                 for s in order:
                     common = ["--prompts", a.prompts, "--contexts", a.contexts, "--tg", str(a.tg),
@@ -201,12 +206,15 @@ def main():
                     else:
                         cmd = [py, peer, "bench", "--model", s["file"], "--reps", "1", "--warmup", "1"] + common
                     r = run(cmd)
+                    bw_after = bandwidth()
                     summary = r["lines"][-1]
                     rep = next(l for l in r["lines"] if "rep" in l)
                     rows.append({"round": rnd, "warmup": warm, "kind": "bench", "model": s["model"],
                                  "name": s["name"], "threads": t,
                                  "spawn_to_ready_ms": r["spawn_to_ready_ms"], "peak_rss_bytes": r["peak_rss_bytes"],
-                                 "wall_s": r["wall_s"], "rep": rep, "summary": summary})
+                                 "wall_s": r["wall_s"], "rep": rep, "summary": summary,
+                                 "read_bw_window_gbs": max(bw_before, bw_after)})
+                    bw_before = bw_after
                     d0 = rep["decodes"][0]["tok_s"]
                     print(f"round {rnd}{' (warm-up)' if warm else ''} t={t} {s['model']} {s['name']}:"
                           f" pp{rep['prompts'][-1]['tokens']}"

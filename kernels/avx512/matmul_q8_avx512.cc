@@ -18,9 +18,12 @@
 // u4 / u5 types, whose values 0..31 are their own int16). No horizontal sums:
 // a lane is a row, and a tile's 16 outputs are stored as one vector. Per row,
 // token and group that is 16 vpdpwssd / 16 + 3 ops, against ~5 ymm ops (int8)
-// in the AVX2 tile. Register tile: 16 rows x up to 8 tokens (8 int32 + 8
-// float accumulators); the block (16 rows x 16 groups, 16 KB) stays in L1
-// while every token passes over it.
+// in the AVX2 tile. Register tile: two blocks (32 rows) x up to 6 tokens
+// (12 int32 + 12 float accumulators: 12 independent vpdpwssd chains, enough
+// to cover its 5-cycle latency at two per cycle; 16 rows x 8 tokens covered
+// 8 and one broadcast fed one block), or 16 rows x 8 tokens for a last lone
+// block; the blocks (16 rows x 16 groups, 16 KB each) stay in L1 while every
+// token passes over them.
 //
 // The repack (unpack to int16, a 16x16 transpose per group) costs ~1/8 op per
 // weight per token block; a token block is up to kTokenBlock tokens, so below
@@ -36,6 +39,7 @@
 // (kernels/ref/matmul_q8_ref.cc): every integer partial is the reference's.
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/avx512/simd_avx512.h"
+#include "kernels/avx512/weight_rows_avx512.h"
 
 namespace tern {
 namespace TERN_AVX512_NS {
@@ -60,8 +64,6 @@ struct RowBlock {
   alignas(64) float m[kSliceGroups][kRows];
 };
 
-enum class Kind { kI8, kU4, kU5 };
-
 // x16 of columns [c0, c0 + n) of one token row (n % 16 == 0).
 inline void build_x16(const int8_t* q, const int8_t* r, uint32_t n, int16_t* out) {
   const __m256i k254 = _mm256_set1_epi16(int16_t(kResidualScale));
@@ -69,54 +71,6 @@ inline void build_x16(const int8_t* q, const int8_t* r, uint32_t n, int16_t* out
     const __m256i vq = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + c)));
     const __m256i vr = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + c)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), _mm256_add_epi16(_mm256_mullo_epi16(vq, k254), vr));
-  }
-}
-
-// The 32 values of group g of row `row` as bytes in element order (int8:
-// signed; u4 0..15, u5 0..31: unsigned, so sign-extension is exact too).
-template <Kind K>
-inline __m256i group_bytes(const WeightMatrix& w, uint32_t row, uint32_t g) {
-  if constexpr (K == Kind::kI8) {
-    const int8_t* p = static_cast<const int8_t*>(w.data) + size_t(row) * w.cols + size_t(g) * kGroup;
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  } else {
-    // Byte k of the group's 16 holds element k (low nibble) and k + 16 (high).
-    const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(row) * (w.cols / 2) + size_t(g) * (kGroup / 2);
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i m4 = _mm_set1_epi8(0x0f);
-    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
-    if constexpr (K == Kind::kU5) {
-      // High-bit plane after the nibbles: 4 bytes per group, bit i of byte b
-      // is bit 4 of element 8b + i. Byte k of the result takes byte k / 8's
-      // bit k % 8: broadcast, shuffle byte k / 8 into place, test the bit.
-      const uint8_t* hp = static_cast<const uint8_t*>(w.data) + size_t(w.rows) * (w.cols / 2) +
-                          size_t(row) * (w.cols / 8) + size_t(g) * (kGroup / 8);
-      int32_t h;
-      __builtin_memcpy(&h, hp, 4);
-      const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                           2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-      const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
-      const __m256i spread = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(h), idx), bit);
-      const __m256i set = _mm256_cmpeq_epi8(spread, bit);
-      v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16)));
-    }
-    return v;
-  }
-}
-
-// Bytes of one row's slice [gb, ge) in each plane, for prefetching.
-template <Kind K>
-void prefetch_rows(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, uint32_t ge) {
-  const size_t q_row = K == Kind::kI8 ? w.cols : w.cols / 2;
-  const size_t q_per_group = K == Kind::kI8 ? kGroup : kGroup / 2;
-  const char* q = static_cast<const char*>(w.data);
-  for (uint32_t i = 0; i < nr; ++i) {
-    const char* p = q + size_t(r + i) * q_row + gb * q_per_group;
-    for (size_t b = 0; b < (ge - gb) * q_per_group; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
-    if constexpr (K == Kind::kU5) {
-      const char* h = q + size_t(w.rows) * (w.cols / 2) + size_t(r + i) * (w.cols / 8) + gb * (kGroup / 8);
-      for (size_t b = 0; b < (ge - gb) * (kGroup / 8); b += 64) _mm_prefetch(h + b, _MM_HINT_T0);
-    }
   }
 }
 
@@ -144,67 +98,76 @@ void repack_block(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, u
   }
 }
 
-// Tokens [t, t + T) (x16 rows xt.. of xb) x the block's 16 rows, ng groups
-// of the slice starting at group gb. y rows r.. (nr valid) = partial, or +=.
-template <Kind K, int T>
-void tile(const RowBlock& blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x, uint32_t groups, uint32_t t,
-          uint32_t gb, uint32_t ng, uint32_t r, uint32_t nr, float* y, size_t y_stride, bool accumulate) {
-  V16f acc[T];
-  unrolled<T>([&](auto j) { acc[j] = zero_f(); });
+// Tokens [t, t + T) (x16 rows xt.. of xb) x B row blocks (16 rows each; B
+// = 2: rows r.. and r + 16..), ng groups of the slice starting at group gb.
+// y rows r + 16 b .. (nr[b] valid) = partial, or +=. B x T independent
+// vpdpwssd chains (its latency is 5 cycles and two can issue per cycle, so
+// 16 rows x 8 tokens left half the port idle), and one broadcast of a token's
+// pair feeds both blocks.
+template <Kind K, int B, int T>
+void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x, uint32_t groups, uint32_t t,
+          uint32_t gb, uint32_t ng, uint32_t r, const uint32_t* nr, float* y, size_t y_stride, bool accumulate) {
+  V16f acc[B][T];
+  unrolled<B>([&](auto b) { unrolled<T>([&](auto j) { acc[b][j] = zero_f(); }); });
   for (uint32_t g = 0; g < ng; ++g) {
-    V16i s[T];
-    unrolled<T>([&](auto j) { s[j] = zero_i(); });
+    V16i s[B][T];
+    unrolled<B>([&](auto b) { unrolled<T>([&](auto j) { s[b][j] = zero_i(); }); });
     // Unrolled: as a loop, GCC copied every accumulator once per iteration.
     unrolled<kGroup / 2>([&](auto k) {
-      const V16i wv = load_i(blk.w[g][k]);
-      unrolled<T>([&](auto j) { s[j] = dpwssd_bcast(s[j], wv, xb.v[xt + j] + g * kGroup + 2 * k); });
+      V16i wv[B];
+      unrolled<B>([&](auto b) { wv[b] = load_i(blk[b].w[g][k]); });
+      unrolled<T>([&](auto j) {
+        const V16i xv = bcast_pair(xb.v[xt + j] + g * kGroup + 2 * k);
+        unrolled<B>([&](auto b) { s[b][j] = dpwssd(s[b][j], wv[b], xv); });
+      });
     });
-    const V16f d = load_f(blk.d[g]);
-    unrolled<T>([&](auto j) {
-      const float xd = x.d[size_t(t + j) * groups + gb + g];
-      acc[j] = fmadd_f(cvt_f(s[j]), mul_f(d, set1_f(xd)), acc[j]);
+    unrolled<B>([&](auto b) {
+      const V16f d = load_f(blk[b].d[g]);
+      unrolled<T>([&](auto j) {
+        const float xd = x.d[size_t(t + j) * groups + gb + g];
+        acc[b][j] = fmadd_f(cvt_f(s[b][j]), mul_f(d, set1_f(xd)), acc[b][j]);
+      });
+      if constexpr (K != Kind::kI8) {
+        const V16f m = load_f(blk[b].m[g]);
+        unrolled<T>([&](auto j) { acc[b][j] = fmadd_f(m, set1_f(x.s[size_t(t + j) * groups + gb + g]), acc[b][j]); });
+      }
     });
-    if constexpr (K != Kind::kI8) {
-      const V16f m = load_f(blk.m[g]);
-      unrolled<T>([&](auto j) { acc[j] = fmadd_f(m, set1_f(x.s[size_t(t + j) * groups + gb + g]), acc[j]); });
-    }
   }
-  unrolled<T>([&](auto j) {
-    float* out = y + size_t(t + j) * y_stride + r;
-    if (nr == kRows) {
-      store_f(out, accumulate ? add_f(load_f(out), acc[j]) : acc[j]);
-    } else {
-      alignas(64) float tmp[kRows];
-      store_f(tmp, acc[j]);
-      for (uint32_t i = 0; i < nr; ++i) out[i] = accumulate ? out[i] + tmp[i] : tmp[i];
-    }
+  unrolled<B>([&](auto b) {
+    unrolled<T>([&](auto j) {
+      store_rows_f(y + size_t(t + j) * y_stride + r + b * kRows, acc[b][j], nr[b], accumulate);
+    });
   });
 }
 
-template <Kind K>
-void tile_tokens(uint32_t nt, const RowBlock& blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x,
-                 uint32_t groups, uint32_t t, uint32_t gb, uint32_t ng, uint32_t r, uint32_t nr, float* y,
+// Register tiles: 32 rows x 6 tokens (12 int + 12 float accumulators), or
+// for a last lone 16-row block 16 rows x 8 tokens.
+constexpr uint32_t kPairTileTokens = 6;
+
+template <Kind K, int B>
+void tile_tokens(uint32_t nt, const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x,
+                 uint32_t groups, uint32_t t, uint32_t gb, uint32_t ng, uint32_t r, const uint32_t* nr, float* y,
                  size_t y_stride, bool accumulate) {
   switch (nt) {
-    case 1: tile<K, 1>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 2: tile<K, 2>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 3: tile<K, 3>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 4: tile<K, 4>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 5: tile<K, 5>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 6: tile<K, 6>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 7: tile<K, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    default: tile<K, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 1: tile<K, B, 1>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 2: tile<K, B, 2>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 3: tile<K, B, 3>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 4: tile<K, B, 4>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 5: tile<K, B, 5>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 6: tile<K, B, 6>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    case 7: tile<K, B, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    default: tile<K, B, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
   }
 }
 
 // Slices of 16 groups; per slice, blocks of up to 64 tokens (their x16 built
-// once), and per 16-row block one repack that every 8-token tile reuses.
+// once), and per pair of 16-row blocks one repack that every tile reuses.
 template <Kind K>
 void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0, uint32_t r1, float* y,
              size_t y_stride) {
   const uint32_t groups = w.cols / kGroup;
   X16Block xb;
-  RowBlock blk;
+  RowBlock blk[2];
   for (uint32_t gb = 0; gb < groups; gb += kSliceGroups) {
     const uint32_t ng = groups - gb < kSliceGroups ? groups - gb : kSliceGroups;
     for (uint32_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
@@ -213,15 +176,24 @@ void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint3
         const size_t off = size_t(t0 + j) * x.cols + size_t(gb) * kGroup;
         build_x16(x.q + off, x.r + off, ng * kGroup, xb.v[j]);
       }
-      for (uint32_t r = r0; r < r1; r += kRows) {
-        const uint32_t nr = r1 - r < kRows ? r1 - r : kRows;
-        repack_block<K>(w, r, nr, gb, gb + ng, &blk);
-        // The next block's weights come from DRAM while this one's tiles run
-        // (the repack's loads stalled on them: ~4% of a Gemma prefill).
-        if (r + kRows < r1) prefetch_rows<K>(w, r + kRows, r1 - r - kRows < kRows ? r1 - r - kRows : kRows, gb, gb + ng);
-        for (uint32_t j = 0; j < nt; j += kTileTokens) {
-          const uint32_t tt = nt - j < kTileTokens ? nt - j : kTileTokens;
-          tile_tokens<K>(tt, blk, xb, j, x, groups, t0 + j, gb, ng, r, nr, y, y_stride, gb > 0);
+      for (uint32_t r = r0; r < r1; r += 2 * kRows) {
+        const uint32_t left = r1 - r;
+        const uint32_t nr[2] = {left < kRows ? left : kRows, left <= kRows ? 0 : left - kRows < kRows ? left - kRows : kRows};
+        repack_block<K>(w, r, nr[0], gb, gb + ng, &blk[0]);
+        if (nr[1] > 0) repack_block<K>(w, r + kRows, nr[1], gb, gb + ng, &blk[1]);
+        // The next blocks' weights come from DRAM while these tiles run (the
+        // repack's loads stalled on them: ~4% of a Gemma prefill).
+        if (r + 2 * kRows < r1) {
+          const uint32_t next = r1 - r - 2 * kRows < 2 * kRows ? r1 - r - 2 * kRows : 2 * kRows;
+          prefetch_rows<K>(w, r + 2 * kRows, next, gb, gb + ng);
+        }
+        const uint32_t step = nr[1] > 0 ? kPairTileTokens : kTileTokens;
+        for (uint32_t j = 0; j < nt; j += step) {
+          const uint32_t tt = nt - j < step ? nt - j : step;
+          if (nr[1] > 0)
+            tile_tokens<K, 2>(tt, blk, xb, j, x, groups, t0 + j, gb, ng, r, nr, y, y_stride, gb > 0);
+          else
+            tile_tokens<K, 1>(tt, blk, xb, j, x, groups, t0 + j, gb, ng, r, nr, y, y_stride, gb > 0);
         }
       }
     }

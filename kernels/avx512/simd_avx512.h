@@ -82,17 +82,25 @@ inline V16i madd16(V16i a, V16i b) {
 #endif
 }
 
-// acc + pair sums of w (32 x int16) times the two int16 at x, the same pair
-// in every lane (vpdpwssd with a 32-bit broadcast memory operand; without
-// saturation: every use keeps the lanes far from int32 overflow).
-inline V16i dpwssd_bcast(V16i acc, V16i w, const int16_t* x) {
+// The two int16 at x (one 32-bit pair) in every lane.
+inline V16i bcast_pair(const int16_t* x) {
   int32_t pair;
   __builtin_memcpy(&pair, x, 4);
 #if TERN_AVX512_EMULATE
   const __m256i b = _mm256_set1_epi32(pair);
-  return V16i{_mm256_add_epi32(acc.lo, _mm256_madd_epi16(w.lo, b)), _mm256_add_epi32(acc.hi, _mm256_madd_epi16(w.hi, b))};
+  return V16i{b, b};
 #else
-  return _mm512_dpwssd_epi32(acc, w, _mm512_set1_epi32(pair));
+  return _mm512_set1_epi32(pair);
+#endif
+}
+
+// acc + pair sums of w times x (32 x int16 each; vpdpwssd, without
+// saturation: every use keeps the lanes far from int32 overflow).
+inline V16i dpwssd(V16i acc, V16i w, V16i x) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_add_epi32(acc.lo, _mm256_madd_epi16(w.lo, x.lo)), _mm256_add_epi32(acc.hi, _mm256_madd_epi16(w.hi, x.hi))};
+#else
+  return _mm512_dpwssd_epi32(acc, w, x);
 #endif
 }
 
@@ -132,6 +140,26 @@ inline void store_transposed_16x16(const V16i* rows, int32_t* dst) {
     _mm512_storeu_si512(dst + (8 + c) * 16, _mm512_shuffle_i32x4(c2, c4, 0x88));
     _mm512_storeu_si512(dst + (12 + c) * 16, _mm512_shuffle_i32x4(c2, c4, 0xdd));
   }
+#endif
+}
+
+// Two ymm as one value: lo is lanes 0..7, hi lanes 8..15.
+inline V16i join_i(__m256i lo, __m256i hi) {
+#if TERN_AVX512_EMULATE
+  return V16i{lo, hi};
+#else
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+#endif
+}
+
+// kResidualScale q + r per int32 lane: the exact sum against x16 from the sums against
+// the two activation planes (kernels/blocks.h, kResidualScale).
+inline V16i combine_planes(V16i q, V16i r) {
+#if TERN_AVX512_EMULATE
+  const __m256i k = _mm256_set1_epi32(kResidualScale);
+  return V16i{_mm256_add_epi32(_mm256_mullo_epi32(q.lo, k), r.lo), _mm256_add_epi32(_mm256_mullo_epi32(q.hi, k), r.hi)};
+#else
+  return _mm512_add_epi32(_mm512_mullo_epi32(q, _mm512_set1_epi32(kResidualScale)), r);
 #endif
 }
 
@@ -211,6 +239,18 @@ inline V16f fmadd_f(V16f a, V16f b, V16f c) {
 #else
   return _mm512_fmadd_ps(a, b, c);
 #endif
+}
+
+// out[0 .. n) = v's first n lanes, or += them (n <= 16): a tile's outputs
+// for one token, rows past the matrix left alone.
+inline void store_rows_f(float* out, V16f v, uint32_t n, bool accumulate) {
+  if (n == 16) {
+    store_f(out, accumulate ? add_f(load_f(out), v) : v);
+    return;
+  }
+  alignas(64) float tmp[16];
+  store_f(tmp, v);
+  for (uint32_t i = 0; i < n; ++i) out[i] = accumulate ? out[i] + tmp[i] : tmp[i];
 }
 
 // Sum of the 16 lanes: the two halves added, then 8 lanes pairwise. The

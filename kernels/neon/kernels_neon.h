@@ -1,7 +1,8 @@
 // The NEON kernels (kernels/neon), one function per KernelTable slot they
 // improve on; the tables in kernel_table_neon*.cc point the other slots at the
 // scalar reference (kernels/ref). `neon` is ARMv8.0 Advanced SIMD (and ARMv7
-// NEON); `neondot` needs the ARMv8.2 dot product (sdot).
+// NEON); `neondot` needs the ARMv8.2 dot product (sdot), `neoni8mm` also the
+// ARMv8.6 int8 matrix multiply (smmla).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -43,5 +44,25 @@ void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_to
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
                       uint32_t r1, float* y, size_t y_stride);
 }  // namespace neondot
+
+// ARMv8.6 i8mm (smmla) prefill, decode by neondot (matmul_q8_neoni8mm.cc);
+// neoni8mm_emulated: the same source on the plain C++ intrinsics of
+// kernels/neon/emulated/neon_emulation.h, for tests on any host.
+namespace neoni8mm {
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+}  // namespace neoni8mm
+namespace neoni8mm_emulated {
+void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                      uint32_t r1, float* y, size_t y_stride);
+}  // namespace neoni8mm_emulated
 
 }  // namespace tern

@@ -37,24 +37,15 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
-#include "port/cpu_features.h"
+#include "runtime/engine.h"  // host_isa_bits
 
 namespace tern {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-uint32_t host_isa() {
-  const CpuFeatures f = detect_cpu_features();
-  uint32_t isa = 0;
-  if (f.avx2 && f.fma && f.f16c) isa |= kIsaAvx2;
-  if (f.avx_vnni) isa |= kIsaAvxVnni;
-  if (f.avx512_vnni) isa |= kIsaAvx512Vnni;
-  if (f.neon) isa |= kIsaNeon;
-  if (f.dotprod) isa |= kIsaNeonDotprod;
-  if (f.i8mm) isa |= kIsaNeonI8mm;
-  return isa;
-}
+// The one mapping of CPU features to kernel ISA bits (runtime/engine.cc).
+uint32_t host_isa() { return host_isa_bits(); }
 
 // The selectable variants (kernel_variants) followed by the test-only
 // emulated stand-ins (emulated_kernel_variants, e.g. "avxvnni-emulated": the
@@ -904,6 +895,127 @@ TEST(SelectKernels, EmulatedTwinsBitExactToTheirVariant) {
   if (compared == 0) GTEST_SKIP() << "this CPU has none of the emulated variants";
 }
 
+// Weight value of row r, column c, as the reference reads it.
+int weight_value(const QProblem& p, uint32_t r, uint32_t c) {
+  if (p.type == WeightType::kInt8G32) return int8_t(p.wq[1 + size_t(r) * p.cols + c]);
+  const uint8_t b = p.wq[1 + size_t(r) * p.cols / 2 + (c / kGroup) * 16 + (c % 16)];
+  int v = (c % kGroup) < 16 ? (b & 15) : (b >> 4);
+  if (p.type == WeightType::kInt5G32) {
+    const uint8_t h = p.wq[1 + size_t(p.rows) * p.cols / 2 + size_t(r) * p.cols / 8 + c / 8];
+    v |= ((h >> (c % 8)) & 1) << 4;
+  }
+  return v;
+}
+
+// The reference formula with every float operation rounded on its own
+// (volatile intermediates: no multiply-add can be fused, whatever the
+// compiler's -ffp-contract default on this target):
+//   y += (d_w * x_d) * float(isum) [+ m_w * x_s], groups in order, from 0.
+float unfused_reference(const QProblem& p, uint32_t r, uint32_t t) {
+  const uint32_t groups = p.cols / kGroup;
+  const bool with_min = p.type != WeightType::kInt8G32;
+  volatile float y = 0.0f;
+  for (uint32_t g = 0; g < groups; ++g) {
+    int32_t sum_q = 0, sum_r = 0;
+    for (uint32_t j = 0; j < kGroup; ++j) {
+      const uint32_t c = g * kGroup + j;
+      sum_q += weight_value(p, r, c) * p.xq[1 + size_t(t) * p.cols + c];
+      sum_r += weight_value(p, r, c) * p.xr[1 + size_t(t) * p.cols + c];
+    }
+    const float xd = p.xd[1 + size_t(t) * groups + g];
+    const float d = f16_to_f32(p.ws[(size_t(r) * groups + g) * (with_min ? 2 : 1)]);
+    volatile float scale = d * xd;
+    volatile float term = scale * float(kResidualScale * sum_q + sum_r);
+    if (with_min) {
+      const float m = f16_to_f32(p.ws[(size_t(r) * groups + g) * 2 + 1]);
+      volatile float ms = m * p.xs[1 + size_t(t) * groups + g];
+      term = term + ms;
+    }
+    y = y + term;
+  }
+  return y;
+}
+
+// neon-i8mm's prefill keeps the reference's float steps in its order (a slice
+// of groups resumes from the y the previous one stored) and is built with
+// -ffp-contract=off, so it and its emulated twin must equal the unfused
+// reference formula bit for bit, not only within the float bound. Shapes
+// around its edges: 2x2 smmla blocks (odd rows and tokens), 6-row x 4-token
+// tiles, 24-row panels, 16-group slices, the 4-token prefill threshold (3
+// tokens: the dotprod / scalar decode, skipped here), row subranges; edge
+// planes (all-max: the largest integer group sums).
+TEST(SelectKernels, NeonI8mmPrefillBitExactToUnfusedReference) {
+  std::vector<const KernelVariant*> runnable;
+  size_t n = 0, ne = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  const KernelVariant* e = emulated_kernel_variants(&ne);
+  for (size_t i = 0; i < n + ne; ++i) {
+    const KernelVariant* kv = i < n ? &v[i] : &e[i - n];
+    if (std::string(kv->name).rfind("neon-i8mm", 0) == 0 && (kv->required_isa & host_isa()) == kv->required_isa)
+      runnable.push_back(kv);
+  }
+  if (runnable.empty()) GTEST_SKIP() << "neon-i8mm and its twin are not built or this CPU cannot run them";
+  std::mt19937 rng(4242);
+  size_t compared = 0;
+  for (WeightType type : kQuantTypes)
+    for (uint32_t rows : {1u, 2u, 5u, 6u, 7u, 12u, 25u, 31u, 49u})
+      for (uint32_t cols : {32u, 512u, 544u, 1056u})
+        for (uint32_t n_tokens : {4u, 5u, 6u, 7u, 8u, 13u})
+          for (Fill fill : {Fill::kRandom, Fill::kAllMax, Fill::kOpposite, Fill::kZeroGroups}) {
+            if (fill != Fill::kRandom && (cols > 544 || rows > 25)) continue;
+            const QProblem p = make_problem(type, rows, cols, n_tokens, fill, rng);
+            const uint32_t r0 = rows > 7 ? 3 : 0;
+            std::vector<float> want(size_t(n_tokens) * (rows + 1), kNaN);
+            for (uint32_t t = 0; t < n_tokens; ++t)
+              for (uint32_t r = r0; r < rows; ++r) want[size_t(t) * (rows + 1) + r] = unfused_reference(p, r, t);
+            for (const KernelVariant* kv : runnable) {
+              std::vector<float> got(want.size(), kNaN);
+              matmul_for(*kv->table, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, r0, rows, got.data(),
+                                           rows + 1);
+              for (size_t i = 0; i < want.size(); ++i)
+                ASSERT_TRUE(same_bits(want[i], got[i]))
+                    << kv->name << " " << weight_type_name(type) << " rows=" << rows << " cols=" << cols
+                    << " n_tokens=" << n_tokens << " fill=" << fill_name(fill) << " token " << i / (rows + 1)
+                    << " row " << i % (rows + 1) << ": want " << want[i] << " got " << got[i];
+              ++compared;
+            }
+          }
+  EXPECT_GE(compared, 900u * runnable.size());
+}
+
+// The AMX prefill finishes each group's exact integer sums with the float
+// operations of the AVX-512 prefill, in the same order and slices, so the two
+// variants agree bit for bit on every shape (the emulated pair where the CPU
+// lacks them): a switch between the two changes no output.
+TEST(SelectKernels, AmxPrefillBitExactToAvx512Vnni) {
+  size_t ne = 0;
+  const KernelVariant* e = emulated_kernel_variants(&ne);
+  const KernelTable* amx = select_kernels(host_isa(), "amx");
+  const KernelTable* vnni512 = select_kernels(host_isa(), "avx512vnni");
+  if (amx == nullptr || vnni512 == nullptr) {
+    amx = vnni512 = nullptr;
+    for (size_t i = 0; i < ne; ++i) {
+      if (std::string(e[i].name) == "amx-emulated") amx = e[i].table;
+      if (std::string(e[i].name) == "avx512vnni-emulated") vnni512 = e[i].table;
+    }
+  }
+  if (amx == nullptr || vnni512 == nullptr) GTEST_SKIP() << "no AMX build (the compiler lacks -mamx-int8)";
+  SCOPED_TRACE(std::string(amx->name) + " vs " + vnni512->name);
+  std::mt19937 rng(4242);
+  for (WeightType type : kQuantTypes)
+    for (uint32_t rows : {16u, 35u, 131u})
+      for (uint32_t cols : {32u, 96u, 608u, 1056u})
+        for (uint32_t n_tokens : {16u, 31u, 70u}) {
+          if (rows == 131u && cols > 96u) continue;
+          const QProblem p = make_problem(type, rows, cols, n_tokens, Fill::kRandom, rng);
+          std::vector<float> a(size_t(n_tokens) * rows), b(a.size());
+          matmul_for(*amx, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, rows, a.data(), rows);
+          matmul_for(*vnni512, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, rows, b.data(), rows);
+          ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+              << weight_type_name(type) << " rows=" << rows << " cols=" << cols << " n_tokens=" << n_tokens;
+        }
+}
+
 TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
   size_t n = 0;
   const KernelVariant* v = kernel_variants(&n);
@@ -928,11 +1040,20 @@ TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
 #if defined(__x86_64__)
   if (isa & kIsaAvx2) {
     ASSERT_NE(select_kernels(isa, "avx2"), nullptr) << "x86 build with an AVX2 CPU must list avx2";
-    // avxvnni / avx512vnni are compiled in whenever the compiler knows
-    // -mavxvnni (GCC >= 11) / -mavx512vnni (GCC >= 8); AVX-512 is preferred.
+    // amx / avxvnni / avx512vnni are compiled in whenever the compiler knows
+    // -mamx-int8 (GCC >= 11) / -mavxvnni (GCC >= 11) / -mavx512vnni (GCC >= 8);
+    // AMX is preferred, then AVX-512.
+    const bool amx = (isa & kIsaAmxInt8) != 0 && select_kernels(isa, "amx") != nullptr;
     const bool vnni512 = (isa & kIsaAvx512Vnni) != 0 && select_kernels(isa, "avx512vnni") != nullptr;
     const bool vnni = (isa & kIsaAvxVnni) != 0 && select_kernels(isa, "avxvnni") != nullptr;
-    EXPECT_STREQ(select_kernels(isa, nullptr)->name, vnni512 ? "avx512vnni" : vnni ? "avxvnni" : "avx2");
+    EXPECT_STREQ(select_kernels(isa, nullptr)->name,
+                 amx ? "amx" : vnni512 ? "avx512vnni" : vnni ? "avxvnni" : "avx2");
+  }
+  // AMX needs the AVX-512 VNNI kernels it falls back to, and the OS grant.
+  if (select_kernels(0xffffffffu, "amx") != nullptr) {
+    EXPECT_EQ(select_kernels(kIsaAvx2 | kIsaAvx512Vnni, "amx"), nullptr);
+    EXPECT_EQ(select_kernels(kIsaAvx2 | kIsaAmxInt8, "amx"), nullptr);
+    EXPECT_NE(select_kernels(kIsaAvx2 | kIsaAvx512Vnni | kIsaAmxInt8, "amx"), nullptr);
   }
   // A CPU with AVX2 (and AVX-VNNI) but without AVX-512 VNNI is refused it by name.
   if (select_kernels(0xffffffffu, "avx512vnni") != nullptr) {
@@ -953,7 +1074,7 @@ TEST(SelectKernels, AutoPicksFirstSupportedAndNamesRespectIsa) {
     EXPECT_STREQ(e[i].name, e[i].table->name);
   }
 #if defined(__x86_64__)
-  EXPECT_GE(ne, 2u) << "x86 builds test the AVX-VNNI and AVX-512 VNNI kernels through their emulated twins";
+  EXPECT_GE(ne, 3u) << "x86 builds test the AVX-VNNI, AVX-512 VNNI and AMX kernels through their emulated twins";
 #endif
 }
 

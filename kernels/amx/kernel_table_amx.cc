@@ -1,0 +1,31 @@
+// The AMX table: tile prefill of the integer weight types (kernels_amx.h),
+// the AVX-512 VNNI table's kernels for everything else.
+// Compiled a second time as "amx-emulated" for tests (amx_tiles.h).
+#include "kernels/amx/kernels_amx.h"
+
+namespace tern {
+
+#if TERN_AMX_EMULATE
+const KernelTable& amx_emulated_kernels() {
+  static const KernelTable table = {
+      "amx-emulated",
+#else
+const KernelTable& amx_kernels() {
+  static const KernelTable table = {
+      "amx",
+#endif
+      avx2::quantize_rows_q8,
+      {avx2::matmul_f32_f32, TERN_AMX_NS::matmul_i8g32_q8r, TERN_AMX_NS::matmul_u4g32_q8r,
+       TERN_AMX_NS::matmul_u5g32_q8r},
+      avx2::rmsnorm,
+      avx2::rope,
+      avx2::softmax,
+      avx2::silu_mul,
+      TERN_AVX512_NS::attention,
+      avx2::kv_store,
+      avx2::gelu_mul,
+  };
+  return table;
+}
+
+}  // namespace tern
