@@ -143,6 +143,7 @@ void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8&
 // Register tiles: 32 rows x 6 tokens (12 int + 12 float accumulators), or
 // for a last lone 16-row block 16 rows x 8 tokens.
 constexpr uint32_t kPairTileTokens = 6;
+static_assert(kPairTileTokens <= 6, "tile_tokens instantiates pair tiles of 1..6 tokens only");
 
 template <Kind K, int B>
 void tile_tokens(uint32_t nt, const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x,
@@ -155,8 +156,16 @@ void tile_tokens(uint32_t nt, const RowBlock* blk, const X16Block& xb, uint32_t 
     case 4: tile<K, B, 4>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
     case 5: tile<K, B, 5>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
     case 6: tile<K, B, 6>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 7: tile<K, B, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    default: tile<K, B, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
+    default:
+      // Pair tiles never exceed kPairTileTokens: no 7- or 8-token pair tile is
+      // instantiated (each is a large unrolled body, slow under sanitizers).
+      if constexpr (B == 1) {
+        if (nt == 7)
+          tile<K, 1, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
+        else
+          tile<K, 1, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
+      }
+      break;
   }
 }
 
