@@ -9,12 +9,16 @@
 
 namespace tern {
 
+// Always inlined: a kernel file instantiates many large tiles, and once GCC's
+// per-file inline growth limit was reached it left this call out of line in
+// the hottest tile (the AVX-512 prefill ran at two thirds of its speed,
+// depending on how many other tiles the file happened to instantiate).
 template <class F, int... I>
-inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
+[[gnu::always_inline]] inline void unrolled_impl(F&& f, std::integer_sequence<int, I...>) {
   (f(std::integral_constant<int, I>{}), ...);
 }
 template <int N, class F>
-inline void unrolled(F&& f) {
+[[gnu::always_inline]] inline void unrolled(F&& f) {
   unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 

@@ -98,15 +98,26 @@ void repack_block(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, u
   }
 }
 
-// Tokens [t, t + T) (x16 rows xt.. of xb) x B row blocks (16 rows each; B
-// = 2: rows r.. and r + 16..), ng groups of the slice starting at group gb.
-// y rows r + 16 b .. (nr[b] valid) = partial, or +=. B x T independent
-// vpdpwssd chains (its latency is 5 cycles and two can issue per cycle, so
-// 16 rows x 8 tokens left half the port idle), and one broadcast of a token's
-// pair feeds both blocks.
+// Tokens [t, t + nv) (x16 rows xt.. of xb; nv <= T) x B row blocks (16 rows
+// each; B = 2: rows r.. and r + 16..), ng groups of the slice starting at
+// group gb. y rows r + 16 b .. (nr[b] valid) = partial, or +=. B x T
+// independent vpdpwssd chains (its latency is 5 cycles and two can issue per
+// cycle, so 16 rows x 8 tokens left half the port idle), and one broadcast of
+// a token's pair feeds both blocks. Columns nv.. of the tile repeat token
+// nv - 1 and are not stored: a tail of 3 or 5 tokens runs the 4- or 6-token
+// tile, so only T = 1, 2, 4, 6 (8 for B = 1) are instantiated (each T is a
+// large unrolled body; 14 per kind took most of the sanitizer builds' time).
 template <Kind K, int B, int T>
-void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x, uint32_t groups, uint32_t t,
-          uint32_t gb, uint32_t ng, uint32_t r, const uint32_t* nr, float* y, size_t y_stride, bool accumulate) {
+void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, uint32_t nv, const ActRowsQ8& x, uint32_t groups,
+          uint32_t t, uint32_t gb, uint32_t ng, uint32_t r, const uint32_t* nr, float* y, size_t y_stride,
+          bool accumulate) {
+  const int16_t* xv16[T];  // token j's x16 row in xb
+  size_t xo[T];            // token j's first group in x.d / x.s
+  unrolled<T>([&](auto j) {
+    const uint32_t tj = uint32_t(j) < nv ? uint32_t(j) : nv - 1;
+    xv16[j] = xb.v[xt + tj];
+    xo[j] = size_t(t + tj) * groups + gb;
+  });
   V16f acc[B][T];
   unrolled<B>([&](auto b) { unrolled<T>([&](auto j) { acc[b][j] = zero_f(); }); });
   for (uint32_t g = 0; g < ng; ++g) {
@@ -117,25 +128,25 @@ void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8&
       V16i wv[B];
       unrolled<B>([&](auto b) { wv[b] = load_i(blk[b].w[g][k]); });
       unrolled<T>([&](auto j) {
-        const V16i xv = bcast_pair(xb.v[xt + j] + g * kGroup + 2 * k);
+        const V16i xv = bcast_pair(xv16[j] + g * kGroup + 2 * k);
         unrolled<B>([&](auto b) { s[b][j] = dpwssd(s[b][j], wv[b], xv); });
       });
     });
     unrolled<B>([&](auto b) {
       const V16f d = load_f(blk[b].d[g]);
       unrolled<T>([&](auto j) {
-        const float xd = x.d[size_t(t + j) * groups + gb + g];
+        const float xd = x.d[xo[j] + g];
         acc[b][j] = fmadd_f(cvt_f(s[b][j]), mul_f(d, set1_f(xd)), acc[b][j]);
       });
       if constexpr (K != Kind::kI8) {
         const V16f m = load_f(blk[b].m[g]);
-        unrolled<T>([&](auto j) { acc[b][j] = fmadd_f(m, set1_f(x.s[size_t(t + j) * groups + gb + g]), acc[b][j]); });
+        unrolled<T>([&](auto j) { acc[b][j] = fmadd_f(m, set1_f(x.s[xo[j] + g]), acc[b][j]); });
       }
     });
   }
   unrolled<B>([&](auto b) {
     unrolled<T>([&](auto j) {
-      store_rows_f(y + size_t(t + j) * y_stride + r + b * kRows, acc[b][j], nr[b], accumulate);
+      if (uint32_t(j) < nv) store_rows_f(y + size_t(t + j) * y_stride + r + b * kRows, acc[b][j], nr[b], accumulate);
     });
   });
 }
@@ -143,29 +154,21 @@ void tile(const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8&
 // Register tiles: 32 rows x 6 tokens (12 int + 12 float accumulators), or
 // for a last lone 16-row block 16 rows x 8 tokens.
 constexpr uint32_t kPairTileTokens = 6;
-static_assert(kPairTileTokens <= 6, "tile_tokens instantiates pair tiles of 1..6 tokens only");
 
 template <Kind K, int B>
 void tile_tokens(uint32_t nt, const RowBlock* blk, const X16Block& xb, uint32_t xt, const ActRowsQ8& x,
                  uint32_t groups, uint32_t t, uint32_t gb, uint32_t ng, uint32_t r, const uint32_t* nr, float* y,
                  size_t y_stride, bool accumulate) {
-  switch (nt) {
-    case 1: tile<K, B, 1>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 2: tile<K, B, 2>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 3: tile<K, B, 3>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 4: tile<K, B, 4>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 5: tile<K, B, 5>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    case 6: tile<K, B, 6>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate); break;
-    default:
-      // Pair tiles never exceed kPairTileTokens: no 7- or 8-token pair tile is
-      // instantiated (each is a large unrolled body, slow under sanitizers).
-      if constexpr (B == 1) {
-        if (nt == 7)
-          tile<K, 1, 7>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
-        else
-          tile<K, 1, 8>(blk, xb, xt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
-      }
-      break;
+  constexpr uint32_t kMax = B == 2 ? kPairTileTokens : kTileTokens;
+  static_assert(kMax == 6 || kMax == 8, "tile sizes below: 1, 2, 4 and kMax tokens");
+  if (nt == 1) {
+    tile<K, B, 1>(blk, xb, xt, nt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
+  } else if (nt == 2) {
+    tile<K, B, 2>(blk, xb, xt, nt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
+  } else if (nt <= 4) {
+    tile<K, B, 4>(blk, xb, xt, nt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
+  } else {
+    tile<K, B, kMax>(blk, xb, xt, nt, x, groups, t, gb, ng, r, nr, y, y_stride, accumulate);
   }
 }
 
