@@ -18,6 +18,11 @@
 // patterns, taken before and after the rounds), giving the fraction of the
 // bandwidth roofline decode reaches.
 //
+// --sequences N instead runs N requests at once through the continuous-
+// batching scheduler (bench/sequences_bench.h): aggregate and per-sequence
+// decode tok/s, time to first token and inter-token latency percentiles under
+// a seeded arrival schedule, KV blocks used.
+//
 // Token ids come from --ids-file (comma/space separated) or, by default, a
 // built-in English text tokenized by the blob's tokenizer and repeated.
 // --print-ids N prints the first N of those ids (so another system can be fed
@@ -41,6 +46,7 @@
 #include "runtime/engine.h"
 #include "runtime/generate.h"
 #include "tools/cli/cli_common.h"
+#include "bench/sequences_bench.h"
 #include "bench/stream_sum.h"
 
 #if defined(__x86_64__)
@@ -69,6 +75,13 @@ void usage(FILE* f) {
                "  --ids-file PATH         token ids to use (comma/space separated) instead of the built-in text\n"
                "  --print-ids N           print the first N benchmark token ids and exit\n"
                "  --json                  one JSON object per repetition, then a summary object\n"
+               "  --sequences N           N requests at once through the scheduler (continuous batching):\n"
+               "                          aggregate decode tok/s, TTFT and inter-token latency percentiles\n"
+               "  --seq-prompt L          prompt tokens per request (default 64)\n"
+               "  --seq-gen N             tokens each request generates (default 64)\n"
+               "  --arrival-ms M          mean gap between arrivals, exponential (default 0: all at once)\n"
+               "  --arrival-seed S        seed of the arrival schedule (default 1)\n"
+               "  --budget N              scheduler rows per step (default: the prefill chunk)\n"
                "%s"
                "max context defaults to the largest context + decode tokens + 16.\n",
                cli::common_flags_help());
@@ -377,6 +390,74 @@ void print_rep_json(const Rep& r, int index) {
   std::printf("]}\n");
 }
 
+// --sequences: the scheduler's limits, warm-up, repetitions, medians.
+int run_sequences_mode(EngineOptions opt, bench::SequencesOptions so, const char* ids_file, uint32_t reps,
+                       uint32_t warmup, bool json) {
+  const uint32_t n = so.sequences;
+  if (!opt.limits.max_sequences) opt.limits.max_sequences = n;
+  if (opt.limits.max_sequences < n) {
+    std::fprintf(stderr, "tern-bench: --max-sequences %u is below --sequences %u\n", opt.limits.max_sequences, n);
+    return 2;
+  }
+  if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = std::max<uint32_t>(64, n);
+  opt.limits.logit_rows = std::min(n, opt.limits.prefill_chunk);
+  const uint32_t need = so.prompt + so.generate + 16;
+  if (!opt.limits.max_context) opt.limits.max_context = (need + 15) / 16 * 16;
+  static Engine engine;
+  if (Status s = engine.open(opt); !s.is_ok()) return fail(s);
+  std::vector<int32_t> ids;
+  if (Status s = make_ids(engine, ids_file, size_t(so.prompt) + size_t(n) * 7, &ids); !s.is_ok()) return fail(s);
+  bench::SequencesResult r;
+  for (uint32_t w = 0; w < warmup; ++w) {
+    bench::SequencesOptions quick = so;
+    quick.generate = std::min<uint32_t>(so.generate, 8);
+    quick.arrival_ms = 0;
+    if (Status s = bench::run_sequences(&engine, quick, ids, &r); !s.is_ok()) return fail(s);
+  }
+  std::vector<bench::SequencesResult> all(reps);
+  for (uint32_t i = 0; i < reps; ++i) {
+    if (Status s = bench::run_sequences(&engine, so, ids, &all[i]); !s.is_ok()) return fail(s);
+    if (json) bench::print_sequences_json(all[i], int(i));
+  }
+  auto med = [&](auto field) {
+    std::vector<double> v;
+    for (const auto& x : all) v.push_back(double(field(x)));
+    return median(v);
+  };
+  const double agg = med([](const auto& x) { return x.aggregate_decode_tok_s; });
+  const double overall = med([](const auto& x) { return x.overall_tok_s; });
+  const double per_seq = med([](const auto& x) { return x.per_seq_tok_s; });
+  double ttft[3], itl[3];
+  for (int k = 0; k < 3; ++k) {
+    ttft[k] = med([k](const auto& x) { return x.ttft_ms[k]; });
+    itl[k] = med([k](const auto& x) { return x.itl_ms[k]; });
+  }
+  const double blocks = med([](const auto& x) { return x.kv_blocks_max; });
+  const double pre = med([](const auto& x) { return x.preemptions; });
+  if (json) {
+    std::printf("{\"summary\":true,\"sequences\":%u,\"prompt\":%u,\"generate\":%u,\"arrival_ms\":%.3f,"
+                "\"arrival_seed\":%llu,\"threads\":%u,\"isa\":\"%s\",\"reps\":%u,"
+                "\"aggregate_decode_tok_s\":%.2f,\"overall_tok_s\":%.2f,\"per_seq_tok_s\":%.2f,"
+                "\"ttft_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f},\"itl_ms\":{\"p50\":%.3f,\"p95\":%.3f,"
+                "\"p99\":%.3f},\"kv_blocks_max\":%.0f,\"kv_blocks_total\":%u,\"preemptions\":%.0f,"
+                "\"prefix_hit_tokens\":0}\n",
+                n, so.prompt, so.generate, so.arrival_ms, (unsigned long long)so.seed, engine.threads(),
+                engine.isa_name(), reps, agg, overall, per_seq, ttft[0], ttft[1], ttft[2], itl[0], itl[1], itl[2],
+                blocks, engine.model().kv().shape().n_blocks, pre);
+    return 0;
+  }
+  std::printf("tern-bench --sequences %u: %s, %s, %u thread(s), %u reps (medians); prompts %u tokens, %u generated "
+              "each, arrivals %s\n",
+              n, opt.model_path, engine.isa_name(), engine.threads(), reps, so.prompt, so.generate,
+              so.arrival_ms > 0 ? "exponential" : "all at once");
+  std::printf("| aggregate decode tok/s | overall tok/s | per-sequence tok/s | TTFT p50/p95/p99 ms | ITL p50/p95/p99 ms "
+              "| KV blocks (max/pool) | preemptions | prefix-cache hits |\n|---:|---:|---:|---|---|---|---:|---:|\n");
+  std::printf("| %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f | %.0f / %u | %.0f | 0 tokens |\n", agg,
+              overall, per_seq, ttft[0], ttft[1], ttft[2], itl[0], itl[1], itl[2], blocks,
+              engine.model().kv().shape().n_blocks, pre);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -386,6 +467,8 @@ int main(int argc, char** argv) {
   uint32_t reps = 5, warmup = 1, tg = 128, tg_ctx = 64, print_ids = 0;
   bool json = false, bw = false, bw_only = false;
   const char* ids_file = nullptr;
+  bench::SequencesOptions seqs;
+  seqs.sequences = 0;  // 0: the single-sequence measurements
   for (int i = 1; i < argc; ++i) {
     std::string err;
     const int r = cli::parse_common_flag(argc, argv, &i, &opt, &err, &seen);
@@ -413,6 +496,17 @@ int main(int argc, char** argv) {
     else if (a == "--prompts") { if (!parse_list(v, &prompts)) return bad("comma-separated lengths"); ++i; }
     else if (a == "--contexts") { if (!parse_list(v, &contexts)) return bad("comma-separated contexts"); ++i; }
     else if (a == "--ids-file") { if (!v) return bad("a path"); ids_file = v; ++i; }
+    else if (a == "--sequences") { if (!parse_count(v, &seqs.sequences) || !seqs.sequences || seqs.sequences > 256) return bad("a count in 1..256"); ++i; }
+    else if (a == "--seq-prompt") { if (!parse_count(v, &seqs.prompt) || !seqs.prompt) return bad("a positive count"); ++i; }
+    else if (a == "--seq-gen") { if (!parse_count(v, &seqs.generate) || !seqs.generate) return bad("a positive count"); ++i; }
+    else if (a == "--budget") { if (!parse_count(v, &seqs.budget)) return bad("a count"); ++i; }
+    else if (a == "--arrival-ms") {
+      char* end = nullptr;
+      seqs.arrival_ms = v ? std::strtod(v, &end) : -1;
+      if (!v || *end || !(seqs.arrival_ms >= 0 && seqs.arrival_ms < 1e6)) return bad("milliseconds >= 0");
+      ++i;
+    }
+    else if (a == "--arrival-seed") { uint32_t sd = 0; if (!parse_count(v, &sd)) return bad("a count"); seqs.seed = sd; ++i; }
     else return cli::unknown_argument("tern-bench", argv[i]);
   }
   {
@@ -463,6 +557,8 @@ int main(int argc, char** argv) {
                  opt.limits.max_context, need);
     return 2;
   }
+
+  if (seqs.sequences) return run_sequences_mode(opt, seqs, ids_file, reps, warmup, json);
 
   static Engine engine;  // static: large, and lives for the whole run
   const uint64_t t_open = now_ns();

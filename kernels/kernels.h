@@ -147,6 +147,12 @@ struct KernelTable {
 
   // gate[i] = gelu_tanh(gate[i]) * up[i], n values (Gemma's GeGLU).
   void (*gelu_mul)(float* gate, const float* up, uint32_t n);
+
+  // True when every matrix product computes each token's outputs the same
+  // way whatever n_tokens and the row range (one float evaluation order for
+  // decode and every prefill tile): a sequence's logits then do not depend
+  // on what else shares a batched step. tests/kernels checks it bit for bit.
+  bool batch_invariant = false;
 };
 
 // The table's product for weight type t, or null if it has none.

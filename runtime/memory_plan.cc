@@ -46,6 +46,7 @@ bool plan_fits_size_t(const ModelShape& s, const RunLimits& l, uint64_t n_blocks
   sum.add(c, max_cols, 2);
   sum.add(c, max_cols / 32, 8);
   sum.add(l.logit_rows, s.vocab, 4);
+  sum.add(c, 4 + 4 + 8 + 1);  // batch rows: token, position, sequence, wants-logits
   sum.add(uint64_t(s.layers) * 2, n_blocks, uint64_t(l.kv_block_tokens) * kv_dim, 2);  // f16 K and V
   sum.add(n_blocks, 4 + 2);                                                          // free list, refs
   sum.add(l.max_sequences, blocks_per_seq, 4);                                       // block tables
@@ -91,6 +92,13 @@ size_t model_buffer_specs(const ModelShape& s, const RunLimits& l, BufferSpec* s
   specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_d
   specs[n++] = {"activations", c * (max_cols / 32) * f}; // act_s
   specs[n++] = {"logits", size_t(l.logit_rows) * s.vocab * f};
+  specs[n++] = {"activations", c * sizeof(int32_t)};      // row_token
+  specs[n++] = {"activations", c * sizeof(uint32_t)};     // row_pos
+  // row_seq: 8 bytes per pointer on every target, so that the plan the
+  // packer stores (on a 64-bit host) is the one a 32-bit device computes.
+  static_assert(sizeof(KvSequence*) <= 8, "row_seq slots are 8 bytes");
+  specs[n++] = {"activations", c * 8};
+  specs[n++] = {"activations", c};                        // row_logits
   return n;
 }
 

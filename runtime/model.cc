@@ -38,18 +38,22 @@ void run_matmul(void* ctx, uint32_t r0, uint32_t r1, uint32_t) {
 
 struct AttentionJob {
   const KernelTable* k;
-  PagedKv kv;
+  const KvPool* pool;        // the pool that holds this layer
+  uint32_t slot;             // the layer's index in that pool
+  bool window_pool;          // the pool is the sliding-window one: read seq->window
+  KvSequence* const* seq;    // [n] each row's sequence
+  const uint32_t* pos;       // [n] each row's position
   const float* q;   // [n, q_dim]
   float* out;       // [n, q_dim]
   float* scores;    // [threads, max_context]
   uint32_t max_context;
-  uint32_t heads, head_dim, pos0;
+  uint32_t heads, head_dim;
   uint32_t window;  // 0: global attention
   float scale;
 };
 
-// Work items are (token, head) pairs, token-major: a worker's range is cut
-// into runs of heads of one token.
+// Work items are (row, head) pairs, row-major: a worker's range is cut into
+// runs of heads of one row, each over its own sequence's blocks.
 void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
   const AttentionJob& j = *static_cast<const AttentionJob*>(ctx);
   uint32_t i = begin;
@@ -57,6 +61,7 @@ void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
     const uint32_t t = i / j.heads;
     const uint32_t h0 = i % j.heads;
     const uint32_t h1 = (end - t * j.heads) < j.heads ? end - t * j.heads : j.heads;
+    const KvSequence& seq = j.window_pool ? *j.seq[t]->window : *j.seq[t];
     AttentionArgs a;
     a.q = j.q + size_t(t) * j.heads * j.head_dim;
     a.out = j.out + size_t(t) * j.heads * j.head_dim;
@@ -64,11 +69,11 @@ void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
     a.heads = j.heads;
     a.h0 = h0;
     a.h1 = h1;
-    a.n_ctx = j.pos0 + t + 1;  // causal: this token sees itself and everything before
+    a.n_ctx = j.pos[t] + 1;  // causal: this token sees itself and everything before
     a.scale = j.scale;
     // A sliding window: itself and the window - 1 positions before it.
     a.first = j.window != 0 && a.n_ctx > j.window ? a.n_ctx - j.window : 0;
-    j.k->attention(j.kv, a);
+    j.k->attention(j.pool->layer_view(seq, j.slot), a);
     i = t * j.heads + h1;
   }
 }
@@ -146,6 +151,10 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   act_.act_d = static_cast<float*>(bufs[13]);
   act_.act_s = static_cast<float*>(bufs[14]);
   act_.logits = static_cast<float*>(bufs[15]);
+  act_.row_token = static_cast<int32_t*>(bufs[16]);
+  act_.row_pos = static_cast<uint32_t*>(bufs[17]);
+  act_.row_seq = static_cast<KvSequence**>(bufs[18]);
+  act_.row_logits = static_cast<uint8_t*>(bufs[19]);
 
   // RoPE tables: table 0 for the layers configured like layer 0, table 1
   // (gemma3: the global layers' base) for the others; the planner counted
@@ -206,7 +215,7 @@ uint32_t Model::rope_table(uint32_t layer) const {
   return c.rope_base == rope_base_[0] && c.rope_scaled == rope_scaled_[0] ? 0 : 1;
 }
 
-void Model::rope_angles(uint32_t pos0, uint32_t n) {
+void Model::rope_angles(uint32_t n) {
   // theta_i = pos * inv_freq_i, inv_freq_i = base^(-2i/rope_dim), adjusted by
   // the model's rope scaling on the tables that use it.
   const Hparams& hp = file_->hp;
@@ -214,7 +223,7 @@ void Model::rope_angles(uint32_t pos0, uint32_t n) {
   for (uint32_t table = 0; table < rope_tables_; ++table) {
     for (uint32_t t = 0; t < n; ++t) {
       float* cs = act_.rope + (size_t(table) * limits_.prefill_chunk + t) * hp.rope_dim;
-      const double pos = double(pos0 + t);
+      const double pos = double(act_.row_pos[t]);
       for (uint32_t i = 0; i < half; ++i) {
         double inv_freq = std::pow(double(rope_base_[table]), -2.0 * double(i) / double(hp.rope_dim));
         if (rope_scaled_[table]) {
@@ -263,7 +272,7 @@ void Model::matmuls(const WeightMatrix* const* ws, float* const* ys, uint32_t co
   pool_->parallel_for(rows, 16, run_matmul, &job);
 }
 
-void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
+void Model::attention_block(uint32_t layer, uint32_t n) {
   const Hparams& hp = file_->hp;
   const LayerWeights& L = file_->layers[layer];
   const uint32_t dim = hp.dim, q_dim = hp.q_dim(), kv_dim = hp.kv_dim();
@@ -289,23 +298,23 @@ void Model::attention_block(uint32_t layer, KvSequence* seq, uint32_t n) {
     for (uint32_t r = 0; r < n * hp.kv_heads; ++r) k_->rmsnorm(act_.k + size_t(r) * hd, L.k_norm, hd, hp.norm_eps, act_.k + size_t(r) * hd);
   }
 
-  const uint32_t pos0 = seq->n_past;
-  KvPool& pool = in_window_pool_[layer] ? window_kv_ : kv_;
-  const KvSequence& pseq = in_window_pool_[layer] ? *seq->window : *seq;
+  const bool in_window = in_window_pool_[layer];
+  KvPool& pool = in_window ? window_kv_ : kv_;
   const uint32_t slot = kv_slot_[layer];
-  const PagedKv view = pool.layer_view(pseq, slot);
   const float* rope = act_.rope + size_t(rope_table(layer)) * limits_.prefill_chunk * hp.rope_dim;
   for (uint32_t t = 0; t < n; ++t) {
     const float* cs = rope + size_t(t) * hp.rope_dim;
     k_->rope(act_.q + size_t(t) * q_dim, hp.heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
     k_->rope(act_.k + size_t(t) * kv_dim, hp.kv_heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
-    k_->kv_store(view, pool.k_layer(slot), pool.v_layer(slot), pos0 + t, act_.k + size_t(t) * kv_dim,
-                 act_.v + size_t(t) * kv_dim);
+    const KvSequence& seq = in_window ? *act_.row_seq[t]->window : *act_.row_seq[t];
+    k_->kv_store(pool.layer_view(seq, slot), pool.k_layer(slot), pool.v_layer(slot), act_.row_pos[t],
+                 act_.k + size_t(t) * kv_dim, act_.v + size_t(t) * kv_dim);
   }
 
   const LayerConfig cfg = file_->layer_config(layer);
-  AttentionJob job{k_, view, act_.q, act_.xb, act_.scores, limits_.max_context, hp.heads, hp.head_dim, pos0,
-                   cfg.sliding ? cfg.window : 0, hp.attn_scale};
+  AttentionJob job{k_,         &pool,       slot,    in_window, act_.row_seq, act_.row_pos, act_.q, act_.xb,
+                   act_.scores, limits_.max_context, hp.heads, hp.head_dim, cfg.sliding ? cfg.window : 0,
+                   hp.attn_scale};
   pool_->parallel_for(n * hp.heads, 1, run_attention, &job);
 
   quantize(act_.xb, n, q_dim);
@@ -336,11 +345,13 @@ void Model::mlp_block(uint32_t layer, uint32_t n) {
   add_residual(L.ffn_post_norm, n);
 }
 
-void Model::output_head(uint32_t first_row, uint32_t rows) {
+void Model::output_head(uint32_t n, uint32_t rows) {
   const Hparams& hp = file_->hp;
   const uint32_t dim = hp.dim;
-  for (uint32_t r = 0; r < rows; ++r) {
-    k_->rmsnorm(act_.x + size_t(first_row + r) * dim, file_->output_norm, dim, hp.norm_eps, act_.xb + size_t(r) * dim);
+  for (uint32_t t = 0, r = 0; t < n; ++t) {
+    if (act_.row_logits[t] == 0) continue;
+    k_->rmsnorm(act_.x + size_t(t) * dim, file_->output_norm, dim, hp.norm_eps, act_.xb + size_t(r) * dim);
+    ++r;
   }
   quantize(act_.xb, rows, dim);
   matmul(file_->output, act_.xb, rows, act_.logits);
@@ -352,64 +363,142 @@ void Model::output_head(uint32_t first_row, uint32_t rows) {
 }
 
 Status Model::forward(KvSequence* seq, const int32_t* tokens, uint32_t n, Logits logits) {
-  const Hparams& hp = file_->hp;
   if (n == 0 || n > limits_.prefill_chunk) {
     return Status::error(StatusCode::kInvalidArgument, "forward of %u tokens; 1..%u per call", n,
                          limits_.prefill_chunk);
   }
-  if (logits == Logits::kAll && n > limits_.logit_rows) {
-    return Status::error(StatusCode::kInvalidArgument, "%u logit rows requested, the arena holds %u", n,
+  if (seq == nullptr) return Status::error(StatusCode::kInvalidArgument, "forward of a null sequence");
+  for (uint32_t t = 0; t < n; ++t) {
+    act_.row_pos[t] = seq->n_past + t;
+    act_.row_seq[t] = seq;
+    act_.row_logits[t] = logits == Logits::kAll || (logits == Logits::kLast && t + 1 == n);
+  }
+  return forward_batch(Batch{tokens, act_.row_pos, act_.row_seq, act_.row_logits, n});
+}
+
+Status Model::check_batch(const Batch& b, uint32_t* logit_rows) const {
+  const Hparams& hp = file_->hp;
+  if (b.n == 0 || b.n > limits_.prefill_chunk) {
+    return Status::error(StatusCode::kInvalidArgument, "forward of %u rows; 1..%u per call", b.n,
+                         limits_.prefill_chunk);
+  }
+  if (b.token == nullptr || b.pos == nullptr || b.seq == nullptr) {
+    return Status::error(StatusCode::kInvalidArgument, "batch without tokens, positions or sequences");
+  }
+  uint32_t rows = 0;
+  for (uint32_t t = 0; t < b.n; ++t) {
+    if (b.token[t] < 0 || uint32_t(b.token[t]) >= hp.vocab) {
+      return Status::error(StatusCode::kInvalidToken, "token id %d at index %u outside the vocabulary of %u",
+                           b.token[t], t, hp.vocab);
+    }
+    if (b.seq[t] == nullptr) return Status::error(StatusCode::kInvalidArgument, "batch row %u has no sequence", t);
+    rows += b.want_logits != nullptr && b.want_logits[t] != 0;
+  }
+  if (rows > limits_.logit_rows) {
+    return Status::error(StatusCode::kInvalidArgument, "%u logit rows requested, the arena holds %u", rows,
                          limits_.logit_rows);
   }
-  for (uint32_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || uint32_t(tokens[t]) >= hp.vocab) {
-      return Status::error(StatusCode::kInvalidToken, "token id %d at index %u outside the vocabulary of %u",
-                           tokens[t], t, hp.vocab);
+  // Runs of rows of one sequence: positions n_past, n_past + 1, ..; a
+  // sequence in two runs is refused (its rows must be adjacent).
+  const uint32_t block = limits_.kv_block_tokens;
+  for (uint32_t s = 0; s < b.n;) {
+    KvSequence* seq = b.seq[s];
+    uint32_t e = s;
+    while (e < b.n && b.seq[e] == seq) {
+      if (b.pos[e] != seq->n_past + (e - s)) {
+        return Status::error(StatusCode::kInvalidArgument,
+                             "batch row %u: position %u, but its sequence continues at %u (a sequence's rows "
+                             "must be adjacent and in order from its length)",
+                             e, b.pos[e], seq->n_past + (e - s));
+      }
+      ++e;
     }
-  }
-  const uint32_t pos0 = seq->n_past;
-  if (uint64_t(pos0) + n > limits_.max_context) {
-    return Status::error(StatusCode::kContextFull, "context full: %u + %u tokens exceed max context %u", pos0, n,
-                         limits_.max_context);
-  }
-  if (has_window_pool_) {
-    // The window pool keeps only what the queries of a call can see: the
-    // first query (at pos0) sees from pos0 + 1 - window. A sequence rewound
-    // below what it still holds cannot go on (those positions were recycled).
-    const uint32_t window = file_->max_window;
-    const uint32_t keep_from = pos0 + 1 > window ? pos0 + 1 - window : 0;
-    KvSequence* w = seq->window;
-    if (w == nullptr) return Status::error(StatusCode::kInternal, "sequence has no sliding-window block table");
-    if (pos0 > 0 && keep_from / limits_.kv_block_tokens < w->first_block) {
-      return Status::error(StatusCode::kInvalidArgument,
-                           "the sliding-window cache no longer holds positions %u..%u (the sequence was rewound "
-                           "past its window): reset it and prefill again",
-                           keep_from, pos0 - 1);
+    for (uint32_t p = 0; p < s; ++p) {
+      if (b.seq[p] == seq) {
+        return Status::error(StatusCode::kInvalidArgument,
+                             "batch rows %u and %u are the same sequence but not adjacent", p, s);
+      }
     }
-    TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
-    const Status st = window_kv_.reserve(w, pos0 + n, keep_from);
+    if (uint64_t(seq->n_past) + (e - s) > limits_.max_context) {
+      return Status::error(StatusCode::kContextFull, "context full: %u + %u tokens exceed max context %u",
+                           seq->n_past, e - s, limits_.max_context);
+    }
+    if (has_window_pool_) {
+      // The window pool keeps only what the queries of a call can see: the
+      // first query (at n_past) sees from n_past + 1 - window. A sequence
+      // rewound below what it still holds cannot go on (those positions
+      // were recycled).
+      const uint32_t pos0 = seq->n_past, window = file_->max_window;
+      const uint32_t keep_from = pos0 + 1 > window ? pos0 + 1 - window : 0;
+      if (seq->window == nullptr) {
+        return Status::error(StatusCode::kInternal, "sequence has no sliding-window block table");
+      }
+      if (pos0 > 0 && keep_from / block < seq->window->first_block) {
+        return Status::error(StatusCode::kInvalidArgument,
+                             "the sliding-window cache no longer holds positions %u..%u (the sequence was rewound "
+                             "past its window): reset it and prefill again",
+                             keep_from, pos0 - 1);
+      }
+    }
+    s = e;
+  }
+  *logit_rows = rows;
+  return Status::ok();
+}
+
+Status Model::reserve_batch(uint32_t n) {
+  KvSequence* const* seq = act_.row_seq;
+  for (uint32_t s = 0; s < n;) {
+    uint32_t e = s;
+    while (e < n && seq[e] == seq[s]) ++e;
+    KvSequence* q = seq[s];
+    const uint32_t pos0 = q->n_past, end = pos0 + (e - s);
+    Status st = kv_.reserve(q, end);
+    if (st.is_ok() && has_window_pool_) {
+      const uint32_t window = file_->max_window;
+      st = window_kv_.reserve(q->window, end, pos0 + 1 > window ? pos0 + 1 - window : 0);
+      // On failure give back what the global reserve took; the window
+      // pool's recycled blocks were below anything a query still sees.
+      if (!st.is_ok()) kv_.truncate(q, pos0);
+    }
     if (!st.is_ok()) {
-      kv_.truncate(seq, pos0);  // give back what the global reserve took; the window is untouched
+      // All or nothing: the sequences before this one give their new blocks back.
+      for (uint32_t p = 0; p < s; ++p) {
+        if (p == 0 || seq[p] != seq[p - 1]) kv_.truncate(seq[p], seq[p]->n_past);
+      }
       return st;
     }
-  } else {
-    TERN_RETURN_IF_ERROR(kv_.reserve(seq, pos0 + n));
+    s = e;
   }
+  return Status::ok();
+}
 
-  rope_angles(pos0, n);
+Status Model::forward_batch(const Batch& b) {
+  uint32_t logit_rows = 0;
+  TERN_RETURN_IF_ERROR(check_batch(b, &logit_rows));
+  const uint32_t n = b.n;
+  // The rows, copied into the model's own arrays (forward() passes those
+  // arrays themselves: copying onto itself is harmless).
+  for (uint32_t t = 0; t < n; ++t) {
+    act_.row_pos[t] = b.pos[t];
+    act_.row_seq[t] = b.seq[t];
+    act_.row_logits[t] = b.want_logits != nullptr && b.want_logits[t] != 0;
+  }
+  TERN_RETURN_IF_ERROR(reserve_batch(n));
 
-  embed(tokens, n);
+  const Hparams& hp = file_->hp;
+  rope_angles(n);
+  embed(b.token, n);
   for (uint32_t l = 0; l < hp.layers; ++l) {
-    attention_block(l, seq, n);
+    attention_block(l, n);
     mlp_block(l, n);
   }
-  seq->n_past = pos0 + n;
-  if (has_window_pool_) seq->window->n_past = pos0 + n;
-  if (logits == Logits::kAll) {
-    output_head(0, n);
-  } else if (logits == Logits::kLast) {
-    output_head(n - 1, 1);
+  for (uint32_t t = 0; t < n; ++t) {  // each sequence ends at its last row's position + 1
+    KvSequence* q = act_.row_seq[t];
+    q->n_past = act_.row_pos[t] + 1;
+    if (has_window_pool_) q->window->n_past = q->n_past;
   }
+  if (logit_rows > 0) output_head(n, logit_rows);
   return Status::ok();
 }
 

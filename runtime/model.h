@@ -3,15 +3,17 @@
 // activation buffers and the KV pool, all taken from the arena at init in the
 // order runtime/memory_plan.cc accounts for; forward() never allocates.
 //
-// Prefill and decode are the same call: `n` tokens of one sequence at
-// positions [seq.n_past, seq.n_past + n). n > 1 runs every projection as a
-// matrix-matrix product over the chunk; n == 1 is the matrix-vector decode.
+// Prefill and decode are the same call, forward_batch: rows of one or more
+// sequences (runtime/batch.h), every projection a matrix-matrix product over
+// all the rows (n == 1 is the matrix-vector decode), attention per row over
+// its own sequence's blocks. forward() is the one-sequence form.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "arena/arena.h"
 #include "kernels/kernels.h"
+#include "runtime/batch.h"
 #include "runtime/kv_pages.h"
 #include "runtime/memory_plan.h"
 #include "runtime/model_file.h"
@@ -37,6 +39,12 @@ struct Activations {
   float* act_d;    // [chunk, max_cols / 32]
   float* act_s;    // [chunk, max_cols / 32]
   float* logits;   // [logit_rows, vocab]
+  // The rows of the call in progress (forward() fills them for its one
+  // sequence; forward_batch copies the caller's).
+  int32_t* row_token;       // [chunk] token ids (a caller's batch built in place)
+  uint32_t* row_pos;        // [chunk] positions
+  KvSequence** row_seq;     // [chunk] sequences
+  uint8_t* row_logits;      // [chunk] nonzero: the row's logits are kept
 };
 
 // Every buffer Model::init takes, in order: the planner sums the same list.
@@ -44,7 +52,7 @@ struct BufferSpec {
   const char* region;
   size_t bytes;
 };
-constexpr size_t kMaxBufferSpecs = 20;
+constexpr size_t kMaxBufferSpecs = 24;
 size_t model_buffer_specs(const ModelShape& shape, const RunLimits& limits, BufferSpec* specs);
 
 // OK if the kernel table has a matrix product for the type of every matrix
@@ -69,6 +77,30 @@ class Model {
   // Errors (no state change): kInvalidToken, kKvFull, kContextFull, kInvalidArgument.
   Status forward(KvSequence* seq, const int32_t* tokens, uint32_t n, Logits logits);
 
+  // One step over the rows of `b` (1..prefill_chunk rows; each sequence's
+  // rows adjacent, in order, from its n_past): appends every row's K/V and
+  // advances each sequence by its rows. The logits of the rows that want
+  // them are rows 0, 1, .. of logits(), in batch order (at most logit_rows).
+  // All or nothing: on any error (kInvalidToken, kKvFull, kContextFull,
+  // kInvalidArgument) no sequence has changed. A row's outputs are those it
+  // gets alone whenever the kernel table is batch-invariant
+  // (KernelTable::batch_invariant).
+  Status forward_batch(const Batch& b);
+
+  // Arrays of prefill_chunk rows in the arena where a caller (the scheduler)
+  // builds a step without memory of its own; pass batch_in_place(n) then.
+  struct BatchArrays {
+    int32_t* token;
+    uint32_t* pos;
+    KvSequence** seq;
+    uint8_t* want_logits;
+    uint32_t capacity;
+  };
+  BatchArrays batch_arrays() {
+    return {act_.row_token, act_.row_pos, act_.row_seq, act_.row_logits, limits_.prefill_chunk};
+  }
+  Batch batch_in_place(uint32_t n) const { return Batch{act_.row_token, act_.row_pos, act_.row_seq, act_.row_logits, n}; }
+
   const float* logits() const { return act_.logits; }  // [rows, vocab]
   uint32_t vocab() const { return file_->hp.vocab; }
   const Hparams& hparams() const { return file_->hp; }
@@ -83,13 +115,18 @@ class Model {
 
  private:
   void embed(const int32_t* tokens, uint32_t n);
-  void attention_block(uint32_t layer, KvSequence* seq, uint32_t n);
+  // Checks everything forward_batch refuses, before any state changes.
+  Status check_batch(const Batch& b, uint32_t* logit_rows) const;
+  // Reserve KV for every sequence of the batch, or none (rolled back).
+  Status reserve_batch(uint32_t n);
+  void attention_block(uint32_t layer, uint32_t n);
   void mlp_block(uint32_t layer, uint32_t n);
-  void output_head(uint32_t first_row, uint32_t rows);
+  // Logits of the rows flagged in row_logits, into logits rows 0, 1, ..
+  void output_head(uint32_t n, uint32_t rows);
   // x += proj for n rows, proj first normalized by out_norm when given.
   void add_residual(const float* out_norm, uint32_t n);
-  // cos/sin of this chunk's positions into each RoPE table.
-  void rope_angles(uint32_t pos0, uint32_t n);
+  // cos/sin of each row's position into each RoPE table.
+  void rope_angles(uint32_t n);
   uint32_t rope_table(uint32_t layer) const;
   // Quantize x[n, cols] into the shared int8 activation buffers.
   void quantize(const float* x, uint32_t n, uint32_t cols);

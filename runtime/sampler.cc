@@ -183,6 +183,20 @@ Status Sampler::init(const SamplerParams& p, uint32_t vocab, Arena* arena) {
   return Status::ok();
 }
 
+int32_t Sampler::sample(float* logits, const int32_t* recent, uint32_t n_recent, SamplingState* state) {
+  // Swap the sequence's parameters and stream in for one draw: the code path
+  // is the one-sequence sampler's, so a sequence alone gives the same tokens.
+  const SamplerParams own_params = params_;
+  const Pcg32 own_rng = rng_;
+  params_ = state->params;
+  rng_ = state->rng;
+  const int32_t token = sample(logits, recent, n_recent);
+  state->rng = rng_;
+  params_ = own_params;
+  rng_ = own_rng;
+  return token;
+}
+
 void Sampler::reseed(uint64_t seed) {
   params_.seed = seed;
   rng_.seed(seed);

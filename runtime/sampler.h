@@ -76,6 +76,18 @@ struct SamplerParams {
 // min_p outside [0, 1], repetition_penalty <= 0 or not finite, NaN anywhere.
 Status validate(const SamplerParams& p);
 
+// One sequence's sampling: its parameters and its own random stream. The
+// scheduler keeps one per sequence (so a sequence's seeded tokens do not
+// depend on the others'); the sampler's scratch is shared.
+struct SamplingState {
+  SamplerParams params;
+  Pcg32 rng;
+  void reset(const SamplerParams& p) {
+    params = p;
+    rng.seed(p.seed);
+  }
+};
+
 class Sampler {
  public:
   // Histogram bins over (max_logit - logit) in [0, kHistRange); one more bin
@@ -100,6 +112,9 @@ class Sampler {
   // n_recent == 0); only the last repeat_last_n of them count.
   // Before a successful init, returns 0.
   int32_t sample(float* logits, const int32_t* recent, uint32_t n_recent);
+  // The same with a sequence's own parameters and random stream (advanced in
+  // *state); the sampler's own are untouched. state->params must be valid.
+  int32_t sample(float* logits, const int32_t* recent, uint32_t n_recent, SamplingState* state);
 
   const SamplerParams& params() const { return params_; }
 

@@ -28,6 +28,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kUnsupportedIsa: return "unsupported_isa";
     case StatusCode::kBadGguf: return "bad_gguf";
     case StatusCode::kUnsupported: return "unsupported";
+    case StatusCode::kBusy: return "busy";
     case StatusCode::kInternal: return "internal";
   }
   return "unknown";

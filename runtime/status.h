@@ -31,6 +31,7 @@ enum class StatusCode : uint16_t {
   kUnsupportedIsa,    // requested ISA not available on this CPU
   kBadGguf,           // (packer) GGUF input malformed
   kUnsupported,       // valid input this build does not handle
+  kBusy,              // a queue is full or a limit of concurrent work is reached: retry later
   kInternal,
 };
 

@@ -4,10 +4,12 @@
 //   tern-run --model m.tern --chat --prompt "What is 2+2?" --json
 //   tern-run --model m.tern --prompt-ids 1,2,3 --score
 //   tern-run --model m.tern --prompt "Hello" --tokenize [--json]
+//   tern-run --model m.tern --prompts-file questions.txt --chat [--json]
 //
 // main() = parse the command line, build the prompt's ids, then run one of
 // generate / score / tokenize (which opens only the blob's tokenizer). After parsing, every error goes through Output::fail: one
 // line on stderr and, with --json, one final JSON object on stdout.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +27,7 @@
 #include "runtime/score.h"
 #include "runtime/utf8.h"
 #include "tools/cli/cli_common.h"
+#include "tools/cli/prompts_batch.h"
 #include "tools/cli/token_ids.h"
 
 namespace {
@@ -40,6 +43,9 @@ void usage(FILE* f) {
                "  -f, --prompt-file PATH  read the prompt from a file ('-': standard input); one trailing\n"
                "                          newline is dropped (as llama.cpp's -f does)\n"
                "  --prompt-ids IDS        the prompt as token ids: \"1,2,3\", \"1, 2, 3\" or \"1 2 3\"\n"
+               "  --prompts-file PATH     every line its own prompt and sequence, all run together through the\n"
+               "                          scheduler (--max-sequences at once, default min(lines, 8)); with --json\n"
+               "                          every object carries \"seq\", the line's index (from 0)\n"
                "  -n N                    tokens to generate (default 64; 0 = prefill only, with its stats)\n"
                "  --chat                  wrap the prompt in the model's chat format (one user turn; ChatML or\n"
                "                          Gemma, whichever the blob has)\n"
@@ -71,6 +77,7 @@ struct Args {
   std::string prompt;          // --prompt text
   const char* prompt_file = nullptr;
   const char* prompt_ids = nullptr;
+  const char* prompts_file = nullptr;  // --prompts-file
   bool chat = false, json = false, score = false, special = false, ignore_eos = false, show_plan = false;
   bool tokenize = false, no_bos = false;
   uint32_t n_gen = 64;
@@ -103,12 +110,14 @@ int parse_args(int argc, char** argv, Args* a) {
     } else if (f == "--version") {
       std::printf("%s (%s)\n", kTool, cli::version());
       return 0;
-    } else if (f == "-p" || f == "--prompt" || f == "-f" || f == "--prompt-file" || f == "--prompt-ids") {
+    } else if (f == "-p" || f == "--prompt" || f == "-f" || f == "--prompt-file" || f == "--prompt-ids" ||
+               f == "--prompts-file") {
       if (!need()) return usage_error("missing value for " + f);
-      if (have_prompt) return usage_error("give one of --prompt, --prompt-file, --prompt-ids");
+      if (have_prompt) return usage_error("give one of --prompt, --prompt-file, --prompt-ids, --prompts-file");
       have_prompt = true;
       if (f == "-p" || f == "--prompt") a->prompt = v;
       else if (f == "--prompt-ids") a->prompt_ids = v;
+      else if (f == "--prompts-file") a->prompts_file = v;
       else a->prompt_file = v;
     } else if (f == "-n" || f == "--n-predict") {
       if (!need()) return usage_error("missing value for " + f);
@@ -140,6 +149,7 @@ int parse_args(int argc, char** argv, Args* a) {
   if (!have_prompt && !a->show_plan) return usage_error("give --prompt, --prompt-file or --prompt-ids");
   if (a->tokenize && a->prompt_ids) return usage_error("--tokenize needs a text prompt (--prompt or --prompt-file)");
   if (a->tokenize && a->score) return usage_error("give one of --tokenize, --score");
+  if (a->prompts_file && (a->tokenize || a->score)) return usage_error("--prompts-file generates: not with --tokenize or --score");
   if (a->score) {
     // Every position's logits: a logits row per prefill token.
     if (!a->opt.limits.prefill_chunk) a->opt.limits.prefill_chunk = 64;
@@ -479,6 +489,50 @@ int run_generate(Engine& e, const Args& a, const std::vector<int32_t>& ids, Outp
   return 0;
 }
 
+// --prompts-file: the file's lines (a last empty one after the final newline
+// is not a line), each encoded as --prompt would be; an empty or overlong
+// line stops the run before any work, naming the line.
+int run_prompts_file(Args* a, Output* out) {
+  std::string all;
+  if (Status s = read_prompt_file(a->prompts_file, &all); !s.is_ok()) return out->fail(s);
+  std::vector<std::string> lines;
+  for (size_t start = 0; start <= all.size();) {
+    size_t end = all.find('\n', start);
+    if (end == std::string::npos) end = all.size();
+    std::string line = all.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    start = end + 1;
+  }
+  if (lines.size() == 1 && lines[0].empty()) {
+    return out->fail(Status::error(StatusCode::kInvalidArgument, "prompts file '%s' is empty", a->prompts_file));
+  }
+  EngineOptions& opt = a->opt;
+  if (!opt.limits.max_sequences) opt.limits.max_sequences = uint32_t(std::min<size_t>(lines.size(), 8));
+  if (!opt.limits.prefill_chunk) opt.limits.prefill_chunk = 64;
+  opt.limits.logit_rows = std::min(opt.limits.max_sequences, opt.limits.prefill_chunk);
+  const uint64_t t_start = now_ns();
+  static Engine engine;
+  if (Status s = engine.open(opt); !s.is_ok()) return out->fail(s);
+  const double load_ms = ns_to_ms(now_ns() - t_start);
+  std::vector<std::vector<int32_t>> prompts(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) {
+      return out->fail(Status::error(StatusCode::kInvalidArgument, "line %zu of the prompts file is empty", i + 1));
+    }
+    if (Status s = build_prompt(engine, *a, lines[i], &prompts[i]); !s.is_ok()) {
+      return out->fail(Status::error(s.code(), "line %zu: %s", i + 1, s.message()));
+    }
+  }
+  cli::PromptsBatchOptions o;
+  o.max_new_tokens = a->n_gen;
+  o.ignore_eos = a->ignore_eos;
+  o.json = a->json;
+  o.stops = a->stops;
+  o.sampling = opt.sampling;
+  return cli::run_prompts_batch(engine, prompts, o, load_ms, kTool);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -505,6 +559,7 @@ int main(int argc, char** argv) {
   }
 
   if (args.tokenize) return run_tokenize(args, prompt, args.json);
+  if (args.prompts_file) return run_prompts_file(&args, &out);
 
   const uint64_t t_start = now_ns();
   static Engine engine;  // static: large, and lives for the whole run

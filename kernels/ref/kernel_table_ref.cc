@@ -16,6 +16,7 @@ const KernelTable& scalar_kernels() {
       ref::attention,
       ref::kv_store,
       ref::gelu_mul,
+      true,  // batch_invariant: each (row, token) is computed alone
   };
 
   return table;

@@ -29,6 +29,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -498,6 +499,52 @@ TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
       check_matmul(k, p, Fill::kRandom, 7, 8);
       if (HasFatalFailure()) return;
     }
+}
+
+// Batch invariance (issue 16): a token's outputs must not depend on which
+// other tokens share the call, on how many there are, or on the row range a
+// worker was given. Every token of a batch is recomputed in calls of 1 (the
+// decode kernel) to 9 tokens from varying first rows, and compared bit for
+// bit. Variants whose table claims batch_invariant must pass; for the others
+// the mismatches are counted and reported (their decode and prefill kernels
+// sum a row's float partials in different orders), so a variant that becomes
+// invariant shows it here before its flag is set.
+TEST_P(KernelVariantTest, MatmulTokenIndependentOfTheBatch) {
+  uint32_t compared = 0, mismatched = 0;
+  for (WeightType type : kQuantTypes)
+    for (uint32_t cols : {64u, 576u, 1536u, 8224u})  // 8224: past one column slice of every variant
+      for (uint32_t n_tokens : {2u, 3u, 8u, 17u, 70u}) {
+        if (!matmul_for(*k, type)) continue;
+        const uint32_t rows = 37, groups = cols / kGroup;
+        const QProblem p = make_problem(type, rows, cols, n_tokens, Fill::kRandom, rng);
+        std::vector<float> all(size_t(n_tokens) * rows, kNaN);
+        matmul_for(*k, type)(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, 0, rows, all.data(), rows);
+        const ActRowsQ8 x = p.x();
+        for (uint32_t t0 = 0; t0 < n_tokens; t0 += 1 + t0 % 5) {
+          const uint32_t span = std::min<uint32_t>(n_tokens - t0, 1 + (t0 * 7) % 9);
+          const ActRowsQ8 xs{x.q + size_t(t0) * cols, x.r + size_t(t0) * cols, x.d + size_t(t0) * groups,
+                             x.s + size_t(t0) * groups, cols};
+          std::vector<float> part(size_t(span) * rows, kNaN);
+          const uint32_t r0 = (t0 * 5) % 13;  // a worker's row range
+          matmul_for(*k, type)(p.w(), MatmulInput{nullptr, xs}, span, r0, rows, part.data(), rows);
+          for (uint32_t t = 0; t < span; ++t)
+            for (uint32_t r = r0; r < rows; ++r) {
+              const float got = part[size_t(t) * rows + r], want = all[size_t(t0 + t) * rows + r];
+              ++compared;
+              if (same_bits(got, want)) continue;
+              ++mismatched;
+              ASSERT_FALSE(k->batch_invariant)
+                  << where(k, "matmul", std::string(weight_type_name(type)) + " cols=" + std::to_string(cols))
+                  << " token " << t0 + t << " of " << n_tokens << " computed in a call of " << span
+                  << " from row " << r0 << ": row " << r << " " << got << " vs " << want;
+            }
+        }
+      }
+  EXPECT_GT(compared, 10000u);
+  if (!k->batch_invariant) {
+    std::printf("[ info     ] %s is not batch-invariant: %u of %u outputs differ between calls\n", k->name,
+                mismatched, compared);
+  }
 }
 
 // Single group, power-of-two scales: when every partial sum of the group is

@@ -8,6 +8,7 @@
 // editor, message joiner, command parser). Any count above zero fails.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
 #include "runtime/generate.h"
+#include "runtime/scheduler.h"
 #include "tests/support/goldens.h"
 #include "tools/cli/line_editor.h"
 #include "tools/cli/repl_line.h"
@@ -165,6 +167,134 @@ TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
   EXPECT_TRUE(after_reset_s.is_ok()) << after_reset_s.message();
   EXPECT_EQ(allocs, 0) << "heap allocations after init";
   std::printf("heap allocations after init: %ld (KV full said: %s)\n", allocs, kv_full_s.message());
+}
+
+// Batched steps (issue 16): prompts of four sequences prefilled together,
+// 100 lockstep decode steps of four rows, and a step refused for lack of KV
+// blocks (all or nothing), all in the arena.
+TEST_F(AllocFreeTest, BatchedStepsAllocateNothing) {
+  EngineOptions o;
+  o.model_path = path_.c_str();
+  o.limits.max_context = 256;
+  o.limits.max_sequences = 4;
+  o.limits.logit_rows = 4;
+  o.limits.kv_blocks = 30;  // 4 x (12 + 100) tokens take 4 x 7 blocks; the refused step asks for 5 more
+  o.threads = 2;
+  auto engine = std::make_unique<Engine>();
+  Status s = engine->open(o);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  const char* text = "Four rooms ask the same small box for help at once.";
+  Status prefill_s, decode_s, full_s;
+  uint32_t steps = 0;
+  long allocs = 0;
+  {
+    Counting counting;
+    int32_t ids[64];
+    size_t n = 0;
+    prefill_s = engine->tokenizer().encode(text, std::strlen(text), false, ids, 16, &n);
+    if (n != 12) prefill_s = Status::error(StatusCode::kInternal, "the prompt should be 12 tokens");
+    int32_t token[64];
+    uint32_t pos[64];
+    KvSequence* seq[64];
+    uint8_t want[64];
+    uint32_t rows = 0;
+    for (uint32_t q = 0; q < 4 && prefill_s.is_ok(); ++q)
+      for (uint32_t i = 0; i < n; ++i, ++rows) {
+        token[rows] = ids[i];
+        pos[rows] = i;
+        seq[rows] = engine->sequence(q);
+        want[rows] = i + 1 == n;
+      }
+    if (prefill_s.is_ok()) prefill_s = engine->model().forward_batch(Batch{token, pos, seq, want, rows});
+    for (; steps < 100 && decode_s.is_ok() && prefill_s.is_ok(); ++steps) {
+      for (uint32_t q = 0; q < 4; ++q) {
+        const float* l = engine->logits() + size_t(q) * engine->hparams().vocab;
+        token[q] = int32_t(std::max_element(l, l + engine->hparams().vocab) - l);
+        seq[q] = engine->sequence(q);
+        pos[q] = seq[q]->n_past;
+        want[q] = 1;
+      }
+      decode_s = engine->model().forward_batch(Batch{token, pos, seq, want, 4});
+    }
+    // 60 more tokens of sequence 0 need 4 blocks, 4 of sequence 1 one: 2 are free.
+    for (uint32_t r = 0; r < 64; ++r) {
+      const uint32_t q = r < 60 ? 0 : 1;
+      token[r] = ids[0];
+      seq[r] = engine->sequence(q);
+      pos[r] = seq[r]->n_past + (q == 0 ? r : r - 60);
+      want[r] = 0;
+    }
+    full_s = engine->model().forward_batch(Batch{token, pos, seq, want, 64});  // 60 + 4 rows
+    allocs = counting.stop();
+  }
+  EXPECT_TRUE(prefill_s.is_ok()) << prefill_s.message();
+  EXPECT_TRUE(decode_s.is_ok()) << decode_s.message();
+  EXPECT_EQ(steps, 100u);
+  EXPECT_EQ(full_s.code(), StatusCode::kKvFull) << full_s.message();
+  EXPECT_EQ(engine->sequence(0)->n_past, 112u) << "a refused step changes nothing";
+  EXPECT_EQ(allocs, 0) << "heap allocations after init";
+}
+
+// The scheduler (issue 16): six requests for four sequences (two wait), a
+// pool too small for all of them (preemption and recomputation), seeded
+// sampling per request, stop strings, one cancelled: submit and step only
+// use the scheduler's arrays and the arena.
+void count_events(void* ctx, const SchedulerEvent& e) {
+  if (e.finished) ++*static_cast<uint32_t*>(ctx);
+}
+
+TEST_F(AllocFreeTest, SchedulerAllocatesNothing) {
+  EngineOptions o;
+  o.model_path = path_.c_str();
+  o.limits.max_context = 256;
+  o.limits.max_sequences = 4;
+  o.limits.logit_rows = 4;
+  o.limits.kv_blocks = 12;  // 192 tokens for four sequences of up to ~110
+  o.threads = 2;
+  auto engine = std::make_unique<Engine>();
+  Status s = engine->open(o);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  static Scheduler sch;  // ~100 KB of request slots: made before counting
+  ASSERT_TRUE(sch.init(engine.get(), SchedulerOptions{}).is_ok());
+  static int32_t prompts[6][24];
+  for (int i = 0; i < 6; ++i)
+    for (int k = 0; k < 24; ++k) prompts[i][k] = 100 + 37 * i + 11 * k;
+  const char* stops[1] = {"The end."};  // rare: the requests run long
+  const uint32_t stop_lens[1] = {8};
+  Status submit_s, step_s, cancel_s;
+  uint32_t finished = 0, preempted = 0, steps = 0;
+  long allocs = 0;
+  {
+    Counting counting;
+    uint32_t ids[6] = {};
+    for (int i = 0; i < 6 && submit_s.is_ok(); ++i) {
+      SequenceRequest r;
+      r.prompt = prompts[i];
+      r.n_prompt = uint32_t(8 + 3 * i);
+      r.max_new_tokens = 80;
+      r.sampling.temperature = i % 2 ? 0.8f : 0.0f;
+      r.sampling.seed = uint64_t(i);
+      r.stop_strings = stops;
+      r.stop_string_lens = stop_lens;
+      r.n_stop_strings = 1;
+      submit_s = sch.submit(r, &ids[i]);
+    }
+    for (; steps < 2000 && !sch.idle() && step_s.is_ok(); ++steps) {
+      StepStats st;
+      step_s = sch.step(count_events, &finished, &st);
+      preempted += st.preempted;
+      if (steps == 10) cancel_s = sch.cancel(ids[1]);
+    }
+    allocs = counting.stop();
+  }
+  EXPECT_TRUE(submit_s.is_ok()) << submit_s.message();
+  EXPECT_TRUE(step_s.is_ok()) << step_s.message();
+  EXPECT_TRUE(cancel_s.is_ok()) << cancel_s.message();
+  EXPECT_TRUE(sch.idle());
+  EXPECT_EQ(finished, 6u);
+  EXPECT_GT(preempted, 0u) << "the pool should have run out";
+  EXPECT_EQ(allocs, 0) << "heap allocations after init";
+  std::printf("scheduler: %u steps, %u preemptions, heap allocations %ld\n", steps, preempted, allocs);
 }
 
 // Gemma 3 (issue 14): the sliding-window pool recycles blocks as the window

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 
 #include "tests/support/goldens.h"
@@ -60,6 +61,50 @@ TEST(TernRun, JsonReportsTheSlidingWindowPoolApart) {
                           "\"kv_window_bytes_per_token\":15360,", "\"kv_window_blocks_used\":1"}) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
   }
+}
+
+// --prompts-file (issue 16): every line its own sequence, run together
+// through the scheduler. On the scalar kernels (batch-invariant) each line's
+// tokens are exactly those of the line run alone with --prompt; --json
+// objects carry the line's index as "seq"; an empty line is refused by number.
+std::vector<std::string> ids_of(const std::string& json, int seq) {
+  std::vector<std::string> ids;
+  const std::string key = seq < 0 ? "{\"id\":" : "{\"seq\":" + std::to_string(seq) + ",\"id\":";
+  for (size_t at = json.find(key); at != std::string::npos; at = json.find(key, at + 1)) {
+    const size_t b = at + key.size();
+    ids.push_back(json.substr(b, json.find(',', b) - b));
+  }
+  return ids;
+}
+
+TEST(TernRun, PromptsFileRunsEveryLineAsItsOwnSequence) {
+  const char* lines[3] = {"What is the capital of France?", "Name three colors.", "Write a haiku about the sea."};
+  const std::string path = ::testing::TempDir() + "/tern_prompts.txt";
+  {
+    std::ofstream f(path);
+    for (const char* l : lines) f << l << "\n";
+  }
+  const std::string common = " --model " + blob() + " --isa scalar --chat -n 10 --json";
+  const Result all = run(bin("tern-run") + common + " --prompts-file " + path);
+  ASSERT_EQ(all.exit_code, 0) << all.out;
+  EXPECT_NE(all.out.find("\"sequences\":3,\"failed\":0"), std::string::npos) << all.out;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(all.out.find("{\"seq\":" + std::to_string(i) + ",\"done\":true,\"status\":\"ok\""),
+              std::string::npos)
+        << all.out;
+    const Result one = run(bin("tern-run") + common + " --prompt '" + lines[i] + "'");
+    ASSERT_EQ(one.exit_code, 0) << one.out;
+    const std::vector<std::string> alone = ids_of(one.out, -1);
+    EXPECT_FALSE(alone.empty());
+    EXPECT_EQ(ids_of(all.out, i), alone) << "line " << i;
+  }
+  {
+    std::ofstream f(path);
+    f << "one\n\nthree\n";
+  }
+  const Result bad = run(bin("tern-run") + " --model " + blob() + " --prompts-file " + path);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("line 2 of the prompts file is empty"), std::string::npos) << bad.out;
 }
 
 // Every storage type is counted: Gemma's Q5_0 tensors are int5 (a reader that
