@@ -20,7 +20,9 @@
 //   ttft p50/p95/p99        first token time - arrival, over requests;
 //   itl p50/p95/p99         gaps between a request's consecutive tokens, pooled;
 //   kv_blocks_max           most KV blocks in use after any step;
-//   preemptions, prefix_hit_tokens.
+//   preemptions, prefix_hit_tokens (prompt positions found in the prefix
+//                           cache; --shared-prefix L gives every prompt the
+//                           same first L tokens, a system prompt).
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -44,6 +46,7 @@ struct SequencesOptions {
   double arrival_ms = 0;    // mean gap between arrivals; 0: all at once
   uint64_t seed = 1;
   uint32_t budget = 0;      // scheduler token budget; 0: prefill_chunk
+  uint32_t shared_prefix = 0;  // the first tokens of every prompt are the same (a system prompt)
 };
 
 struct SequencesResult {
@@ -68,6 +71,7 @@ struct SequencesRun {
     std::vector<uint64_t> token_ns;
     bool finished = false;
     FinishReason finish = FinishReason::kNone;
+    uint32_t prefix_hits = 0;
   };
   std::vector<Track> tracks;
 
@@ -78,11 +82,14 @@ struct SequencesRun {
     if (e.finished) {
       t.finished = true;
       t.finish = e.finish;
+      t.prefix_hits = e.prefix_hit_tokens;
     }
   }
 };
 
 // One run of o.sequences requests; ids must hold prompt + sequences * 7 ids.
+// Request i's prompt is ids[7i, 7i + prompt), its first shared_prefix tokens
+// replaced by ids[0, shared_prefix) (the same for every request).
 inline Status run_sequences(Engine* e, const SequencesOptions& o, const std::vector<int32_t>& ids,
                             SequencesResult* out) {
   *out = SequencesResult{};
@@ -98,6 +105,11 @@ inline Status run_sequences(Engine* e, const SequencesOptions& o, const std::vec
 
   SequencesRun run;
   run.tracks.resize(o.sequences);
+  std::vector<std::vector<int32_t>> prompts(o.sequences);
+  for (uint32_t i = 0; i < o.sequences; ++i) {
+    prompts[i].assign(ids.begin() + size_t(i) * 7, ids.begin() + size_t(i) * 7 + o.prompt);
+    for (uint32_t k = 0; k < o.shared_prefix && k < o.prompt; ++k) prompts[i][k] = ids[k];
+  }
   uint32_t submitted = 0;
   uint64_t decode_only_ns = 0, decode_only_tokens = 0;
   const uint64_t t0 = now_ns();
@@ -105,7 +117,7 @@ inline Status run_sequences(Engine* e, const SequencesOptions& o, const std::vec
     const uint64_t now = now_ns();
     while (submitted < o.sequences && t0 + offset_ns[submitted] <= now) {
       SequenceRequest q;
-      q.prompt = ids.data() + size_t(submitted) * 7;  // a different prompt per request
+      q.prompt = prompts[submitted].data();
       q.n_prompt = o.prompt;
       q.max_new_tokens = o.generate;
       q.user = reinterpret_cast<void*>(uintptr_t(submitted));
@@ -135,6 +147,7 @@ inline Status run_sequences(Engine* e, const SequencesOptions& o, const std::vec
   for (const auto& t : run.tracks) {
     if (!t.finished || t.token_ns.empty()) return Status::error(StatusCode::kInternal, "a request produced nothing");
     out->generated += t.token_ns.size();
+    out->prefix_hit_tokens += t.prefix_hits;
     ttft.push_back(ns_to_ms(t.token_ns[0] - t.arrival_ns));
     for (size_t k = 1; k < t.token_ns.size(); ++k) itl.push_back(ns_to_ms(t.token_ns[k] - t.token_ns[k - 1]));
     if (t.token_ns.size() > 1)

@@ -82,6 +82,7 @@ void usage(FILE* f) {
                "  --arrival-ms M          mean gap between arrivals, exponential (default 0: all at once)\n"
                "  --arrival-seed S        seed of the arrival schedule (default 1)\n"
                "  --budget N              scheduler rows per step (default: the prefill chunk)\n"
+               "  --shared-prefix L       every request's prompt starts with the same L tokens (prefix cache)\n"
                "%s"
                "max context defaults to the largest context + decode tokens + 16.\n",
                cli::common_flags_help());
@@ -434,16 +435,17 @@ int run_sequences_mode(EngineOptions opt, bench::SequencesOptions so, const char
   }
   const double blocks = med([](const auto& x) { return x.kv_blocks_max; });
   const double pre = med([](const auto& x) { return x.preemptions; });
+  const double hits = med([](const auto& x) { return x.prefix_hit_tokens; });
   if (json) {
     std::printf("{\"summary\":true,\"sequences\":%u,\"prompt\":%u,\"generate\":%u,\"arrival_ms\":%.3f,"
                 "\"arrival_seed\":%llu,\"threads\":%u,\"isa\":\"%s\",\"reps\":%u,"
                 "\"aggregate_decode_tok_s\":%.2f,\"overall_tok_s\":%.2f,\"per_seq_tok_s\":%.2f,"
                 "\"ttft_ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f},\"itl_ms\":{\"p50\":%.3f,\"p95\":%.3f,"
                 "\"p99\":%.3f},\"kv_blocks_max\":%.0f,\"kv_blocks_total\":%u,\"preemptions\":%.0f,"
-                "\"prefix_hit_tokens\":0}\n",
+                "\"prefix_hit_tokens\":%.0f,\"shared_prefix\":%u}\n",
                 n, so.prompt, so.generate, so.arrival_ms, (unsigned long long)so.seed, engine.threads(),
                 engine.isa_name(), reps, agg, overall, per_seq, ttft[0], ttft[1], ttft[2], itl[0], itl[1], itl[2],
-                blocks, engine.model().kv().shape().n_blocks, pre);
+                blocks, engine.model().kv().shape().n_blocks, pre, hits, so.shared_prefix);
     return 0;
   }
   std::printf("tern-bench --sequences %u: %s, %s, %u thread(s), %u reps (medians); prompts %u tokens, %u generated "
@@ -452,9 +454,9 @@ int run_sequences_mode(EngineOptions opt, bench::SequencesOptions so, const char
               so.arrival_ms > 0 ? "exponential" : "all at once");
   std::printf("| aggregate decode tok/s | overall tok/s | per-sequence tok/s | TTFT p50/p95/p99 ms | ITL p50/p95/p99 ms "
               "| KV blocks (max/pool) | preemptions | prefix-cache hits |\n|---:|---:|---:|---|---|---|---:|---:|\n");
-  std::printf("| %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f | %.0f / %u | %.0f | 0 tokens |\n", agg,
-              overall, per_seq, ttft[0], ttft[1], ttft[2], itl[0], itl[1], itl[2], blocks,
-              engine.model().kv().shape().n_blocks, pre);
+  std::printf("| %.1f | %.1f | %.1f | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f | %.0f / %u | %.0f | %.0f tokens |\n",
+              agg, overall, per_seq, ttft[0], ttft[1], ttft[2], itl[0], itl[1], itl[2], blocks,
+              engine.model().kv().shape().n_blocks, pre, hits);
   return 0;
 }
 
@@ -500,6 +502,7 @@ int main(int argc, char** argv) {
     else if (a == "--seq-prompt") { if (!parse_count(v, &seqs.prompt) || !seqs.prompt) return bad("a positive count"); ++i; }
     else if (a == "--seq-gen") { if (!parse_count(v, &seqs.generate) || !seqs.generate) return bad("a positive count"); ++i; }
     else if (a == "--budget") { if (!parse_count(v, &seqs.budget)) return bad("a count"); ++i; }
+    else if (a == "--shared-prefix") { if (!parse_count(v, &seqs.shared_prefix)) return bad("a count"); ++i; }
     else if (a == "--arrival-ms") {
       char* end = nullptr;
       seqs.arrival_ms = v ? std::strtod(v, &end) : -1;

@@ -4,6 +4,16 @@
 // the free list, resetting it returns them. Sharing a block between sequences
 // (prefix sharing, beam/speculative forks) is a reference count away: each
 // block carries one.
+//
+// Prefix cache (pools made with prefix_cache): a full block's identity is a
+// hash of (its parent block's hash, its token ids), kept with the tokens
+// themselves so a hit is verified exactly. commit_blocks() registers a
+// sequence's full blocks; match_prefix() gives a new sequence the registered
+// blocks its prompt starts with (shared, refcounted, read-only: a write into
+// a shared or registered block copies it first). A registered block nobody
+// holds is not freed but kept, least recently released first in line to be
+// evicted when the free list is empty: a system prompt shared by many
+// requests is prefilled once and stays while the pool has room.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +34,7 @@ struct KvPoolShape {
   uint32_t head_dim = 0;
   uint32_t block_tokens = 16;
   uint32_t n_blocks = 0;
+  bool prefix_cache = false;  // keep hashes, tokens and an eviction list per block
 };
 
 // One sequence's view of the pool.
@@ -38,6 +49,8 @@ struct KvSequence {
   // The same sequence's sliding-window layers, in the model's window pool
   // (null when the model has none): truncate and fork follow it.
   KvSequence* window = nullptr;
+  // Prefix cache: blocks [0, hashed_blocks) have their chain hash set.
+  uint32_t hashed_blocks = 0;
 };
 
 class KvPool {
@@ -72,18 +85,43 @@ class KvPool {
 
   // The kernel view of one layer for one sequence.
   PagedKv layer_view(const KvSequence& seq, uint32_t layer) const;
+
+  // Prefix cache. match_prefix: `seq` must be empty (reset); it takes the
+  // registered blocks that tokens[0, n) starts with, at most the whole
+  // blocks before the last token (whose logits must be computed), and
+  // returns the positions they cover (n_past is set to it). commit_blocks:
+  // registers seq's full blocks not yet hashed; tokens[0, seq->n_past) are
+  // its ids. Both do nothing on a pool without prefix_cache.
+  uint32_t match_prefix(KvSequence* seq, const int32_t* tokens, uint32_t n);
+  void commit_blocks(KvSequence* seq, const int32_t* tokens);
+  // Registered blocks no sequence holds (counted in free_blocks: evictable).
+  uint32_t cached_idle_blocks() const { return n_idle_; }
+  // Whether block b is registered in the prefix cache (read-only until evicted).
+  bool is_registered(uint32_t b) const { return registered(b); }
+  uint64_t evictions() const { return evictions_; }
   uint16_t* k_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2) * layer_stride_; }
   uint16_t* v_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2 + 1) * layer_stride_; }
 
   const KvPoolShape& shape() const { return shape_; }
-  uint32_t free_blocks() const { return n_free_; }
-  uint32_t used_blocks() const { return shape_.n_blocks - n_free_; }
+  // Blocks a sequence can take: free ones and idle cached ones (evicted on demand).
+  uint32_t free_blocks() const { return n_free_ + n_idle_; }
+  uint32_t used_blocks() const { return shape_.n_blocks - n_free_ - n_idle_; }
   // Bytes of K and V per token across all layers.
   size_t bytes_per_token() const { return size_t(shape_.layers) * 2 * shape_.kv_heads * shape_.head_dim * 2; }
   uint32_t refcount(uint32_t block) const { return refs_[block]; }
 
  private:
   void release_block(uint32_t block);
+  // A free block, else the least recently released idle cached one (its
+  // registration dropped). The caller checked free_blocks() first.
+  uint32_t take_block();
+  bool registered(uint32_t block) const { return cache_ && cached_[block] != 0; }
+  // Hash table of registered blocks: open addressing, linear probing.
+  uint32_t* find_slot(uint64_t hash, uint64_t parent, const int32_t* tokens);
+  void table_insert(uint32_t block);
+  void table_erase(uint32_t block);
+  void idle_push(uint32_t block);  // to the tail (most recent)
+  void idle_unlink(uint32_t block);
 
   KvPoolShape shape_;
   uint16_t* pool_ = nullptr;   // [layers][2][n_blocks][block_tokens][kv_heads][head_dim] f16
@@ -93,6 +131,18 @@ class KvPool {
   uint32_t n_free_ = 0;
   uint16_t* refs_ = nullptr;   // [n_blocks] sequences holding each block
   KvPool* window_pool_ = nullptr;
+  // Prefix cache (null without it).
+  bool cache_ = false;
+  uint64_t* chain_ = nullptr;   // [n_blocks] the block's chain hash (0: not computed)
+  uint64_t* parent_ = nullptr;  // [n_blocks] its parent's chain hash
+  int32_t* tokens_ = nullptr;   // [n_blocks][block_tokens] its token ids
+  uint8_t* cached_ = nullptr;   // [n_blocks] 1: in the hash table
+  uint32_t* idle_prev_ = nullptr, *idle_next_ = nullptr;  // [n_blocks] idle list links
+  uint32_t idle_head_ = kNoBlock, idle_tail_ = kNoBlock, n_idle_ = 0;
+  uint32_t* table_ = nullptr;   // [table_size_] block + 1, 0 empty
+  uint32_t table_size_ = 0;
+  uint64_t evictions_ = 0;
+  static constexpr uint32_t kNoBlock = 0xffffffffu;
 };
 
 }  // namespace tern

@@ -49,6 +49,7 @@ bool plan_fits_size_t(const ModelShape& s, const RunLimits& l, uint64_t n_blocks
   sum.add(c, 4 + 4 + 8 + 1);  // batch rows: token, position, sequence, wants-logits
   sum.add(uint64_t(s.layers) * 2, n_blocks, uint64_t(l.kv_block_tokens) * kv_dim, 2);  // f16 K and V
   sum.add(n_blocks, 4 + 2);                                                          // free list, refs
+  sum.add(n_blocks, 8 + 8 + 1 + 8 + 16 + uint64_t(l.kv_block_tokens) * 4);             // prefix cache (bound)
   sum.add(l.max_sequences, blocks_per_seq, 4);                                       // block tables
   sum.add(l.max_sequences, l.max_context, 4);                                        // token histories
   sum.add(64);
@@ -154,11 +155,16 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.head_dim = s.head_dim;
   kv.block_tokens = l.kv_block_tokens;
   kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;  // <= kMaxKvBlocks, checked above
+  // The prefix cache shares whole blocks between sequences; a model whose
+  // sliding layers recycle their window cannot reuse a prefix's window (it
+  // is gone), so those models run without it.
+  kv.prefix_cache = !split;
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
   out->kv_bytes_per_token = size_t(kv.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);
   if (split) {
     KvPoolShape w = kv;
+    w.prefix_cache = false;
     w.layers = s.sliding_layers;
     w.n_blocks = ring * l.max_sequences;  // ring < blocks_per_seq <= 2^20: no overflow
     if (w.n_blocks > kMaxKvBlocks) {

@@ -142,6 +142,10 @@ void Scheduler::admit(StepStats* stats) {
     r.sampling.reset(r.req.sampling);
     r.phase = Phase::kPrefill;
     r.admitted_at = next_admission_++;
+    r.prefix_hits = 0;
+    const uint32_t hit = kv.match_prefix(seq(r), r.h.ids, r.h.n);
+    r.prefix_hits += hit;
+    stats->prefix_hit_tokens += hit;
     ++stats->admitted;
   }
 }
@@ -236,6 +240,7 @@ void Scheduler::finish(Request* r, FinishReason why, StatusCode code, const char
   e.prompt_tokens = r->req.n_prompt;
   e.generated = r->generated;
   e.preemptions = r->preemptions;
+  e.prefix_hit_tokens = r->prefix_hits;
   if (r->phase == Phase::kPrefill || r->phase == Phase::kDecode) {
     engine_->reset(seq(*r));
     slot_busy_[r->slot] = false;
@@ -282,6 +287,7 @@ void Scheduler::sample_rows(uint32_t rows, SchedulerEventFn fn, void* ctx, StepS
     e.prompt_tokens = r.req.n_prompt;
     e.generated = r.generated;
     e.preemptions = r.preemptions;
+    e.prefix_hit_tokens = r.prefix_hits;
     const FinishReason why = is_stop                               ? FinishReason::kStopToken
                              : matched >= 0                        ? FinishReason::kStopString
                              : r.generated >= r.req.max_new_tokens ? FinishReason::kLength
@@ -312,6 +318,16 @@ Status Scheduler::step(SchedulerEventFn fn, void* ctx, StepStats* stats) {
     if (r.phase != Phase::kFree && r.cancelled) finish(&r, FinishReason::kCaller, StatusCode::kOk, nullptr, fn, ctx, stats);
   }
   admit(stats);
+  // Preempted requests take back what the prefix cache still holds of their
+  // history (here, once per step: within the step below a preemption must
+  // free blocks for good).
+  for (Request& r : reqs_) {
+    if (r.phase == Phase::kPrefill && seq(r)->n_blocks == 0) {
+      const uint32_t hit = engine_->model().kv().match_prefix(seq(r), r.h.ids, r.h.n);
+      r.prefix_hits += hit;
+      stats->prefix_hit_tokens += hit;
+    }
+  }
   // The pool may not hold this step's rows. Then, in turn: the prompts'
   // rows wait and the decode rows run; the latest admitted request holding
   // blocks is preempted (unless it is the oldest) and all rows are tried
@@ -327,6 +343,11 @@ Status Scheduler::step(SchedulerEventFn fn, void* ctx, StepStats* stats) {
       if (st.is_ok()) {
         stats->decode_rows = decode_rows;
         stats->prefill_rows = rows - decode_rows;
+        // Register the full blocks the step completed, before sampling may
+        // finish (and release) some of the sequences.
+        for (Request& r : reqs_) {
+          if (r.phase == Phase::kPrefill || r.phase == Phase::kDecode) engine_->model().kv().commit_blocks(seq(r), r.h.ids);
+        }
         sample_rows(rows, fn, ctx, stats);
         return Status::ok();
       }

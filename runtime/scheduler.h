@@ -20,6 +20,12 @@
 // A request that cannot fit even alone finishes with kKvFull. Never a
 // corrupted neighbour: Model::forward_batch changes nothing when it fails.
 //
+// Prefix cache (runtime/kv_pages.h, models without sliding-window layers):
+// a request's prompt (or a preempted request's history) first takes the
+// cached blocks it starts with and prefills only the rest; after every step
+// the full blocks of the sequences that ran are registered. A system prompt
+// shared by many requests is prefilled once; hits are reported in tokens.
+//
 // Memory: the requests live in this object (fixed arrays), the batch in the
 // model's arena arrays (Model::batch_arrays), histories in the engine's
 // (Engine::history): step() never allocates.
@@ -64,6 +70,7 @@ struct SchedulerEvent {
   uint32_t prompt_tokens = 0;
   uint32_t generated = 0;
   uint32_t preemptions = 0;
+  uint32_t prefix_hit_tokens = 0;  // prompt positions taken from the prefix cache, not prefilled
 };
 using SchedulerEventFn = void (*)(void* ctx, const SchedulerEvent& e);
 
@@ -80,6 +87,7 @@ struct StepStats {
   uint32_t admitted = 0;
   uint32_t preempted = 0;
   uint32_t finished = 0;
+  uint32_t prefix_hit_tokens = 0;  // positions this step's admissions found in the prefix cache
 };
 
 class Scheduler {
@@ -121,6 +129,7 @@ class Scheduler {
     TokenHistory h;             // prompt + generated; the KV cache holds seq->n_past of it
     uint32_t generated = 0;
     uint32_t preemptions = 0;
+    uint32_t prefix_hits = 0;   // positions matched in the prefix cache (all admissions)
     SamplingState sampling;
     StopStringFilter filter;
   };

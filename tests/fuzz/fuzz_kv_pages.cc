@@ -1,7 +1,11 @@
 // Fuzz target: a state machine over the paged KV cache (runtime/kv_pages.h).
 // The input picks a pool shape, then a sequence of operations on up to 4
 // sequences: append (reserve + write positions, as Model does), reserve
-// without writing, truncate (rewind), reset and fork (prefix sharing).
+// without writing, truncate (rewind), reset and fork (prefix sharing), and
+// with the prefix cache on (one bit of the shape): commit (register full
+// blocks, the values written standing for token ids) and match (a reset
+// sequence takes the registered blocks a prompt starts with: the prompt is
+// another sequence's content, cut and perhaps altered).
 // An independent model keeps what every sequence should read at every valid
 // position and predicts every operation's outcome. After each operation:
 //  - reserve succeeds exactly when the model says it fits (context and free
@@ -12,7 +16,9 @@
 //    the number of unreferenced blocks;
 //  - every sequence reads back, through its block table, exactly what was
 //    written at each of its positions (copy-on-write correct by content:
-//    a write through one sequence never shows in another).
+//    a write through one sequence never shows in another, nor in a
+//    registered block: a match reads back the prompt it matched);
+//  - a match covers whole blocks, never the prompt's last token.
 // The model and the checks are FUZZ_NO_COVERAGE (fuzz_support.h): they run
 // after every operation over every position, and instrumented they were
 // most of an exec; the operation dispatch and the pool itself stay
@@ -53,6 +59,7 @@ struct Harness {
   KvPool pool;
   KvSequence seq[kSeqs];
   Model model[kSeqs];
+  Model committed[kSeqs];  // each sequence's content when it last committed: prompts may ask for it later
   uint32_t bt = 0, n_blocks = 0;
   uint16_t stamp = 1;
 
@@ -137,7 +144,8 @@ struct Harness {
     const uint64_t need = (uint64_t(new_len) + bt - 1) / bt;
     if (need > s.max_blocks) return StatusCode::kContextFull;
     const uint32_t wb = s.n_past / bt;
-    const bool cow = new_len > s.n_past && wb < s.n_blocks && refs(s.block_table[wb]) > 1;
+    const bool cow = new_len > s.n_past && wb < s.n_blocks &&
+                     (refs(s.block_table[wb]) > 1 || pool.is_registered(s.block_table[wb]));
     const uint64_t extra = (need > s.n_blocks ? need - s.n_blocks : 0) + (cow ? 1 : 0);
     uint32_t counts[kMaxBlocks], free_now = 0;
     count_refs(counts);
@@ -185,7 +193,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   shape.kv_heads = kKvHeads;
   shape.head_dim = kHeadDim;
   shape.block_tokens = 1 + in.u8() % kMaxBlockTokens;
-  shape.n_blocks = 1 + in.u8() % kMaxBlocks;
+  const uint8_t blocks_byte = in.u8();
+  shape.n_blocks = 1 + blocks_byte % kMaxBlocks;
+  shape.prefix_cache = (blocks_byte / kMaxBlocks) % 2 == 1;
   uint32_t max_blocks[kSeqs];
   uint32_t max_max = 0;
   for (uint32_t i = 0; i < kSeqs; ++i) {
@@ -208,7 +218,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t i = (op >> 3) % kSeqs;
     KvSequence& s = H.seq[i];
     Model& m = H.model[i];
-    switch (op % 6) {
+    switch (op % (shape.prefix_cache ? 8 : 6)) {
       case 0:
       case 1: {  // append k positions: reserve, write, advance (Model::forward's order)
         const uint32_t k = 1 + in.u8() % (2 * H.bt + 3);
@@ -259,6 +269,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           std::memcpy(H.model[j].content, m.content, full * H.bt * sizeof(uint16_t));  // j != i
           H.model[j].len = full * H.bt;
         }
+        break;
+      }
+      case 6: {  // commit: register seq i's full blocks (its values as token ids)
+        int32_t toks[kMaxPositions];
+        for (uint32_t p = 0; p < m.len; ++p) toks[p] = m.content[p];
+        H.pool.commit_blocks(&s, toks);
+        H.committed[i] = m;
+        FUZZ_CHECK(s.hashed_blocks <= s.n_past / H.bt, "seq %u: %u blocks hashed of %u positions", i, s.hashed_blocks,
+                   s.n_past);
+        break;
+      }
+      case 7: {  // match: seq i reset, then a prompt from seq j's content
+        const uint8_t pick = in.u8();
+        const uint32_t j = pick % kSeqs;
+        // A live sequence's content, or what one registered (since rewritten?).
+        const Model& src = pick & 0x40 ? H.committed[j] : H.model[j];
+        const uint8_t shape_byte = in.u8();
+        int32_t prompt[kMaxPositions];
+        const uint32_t cut = src.len ? shape_byte % (src.len + 1) : 0;
+        uint32_t n = 0;
+        for (; n < cut; ++n) prompt[n] = src.content[n];
+        if (shape_byte & 0x80 && n > 0) prompt[(shape_byte * 7u) % n] ^= 1;  // altered somewhere
+        for (uint32_t e = 0; e < 1u + shape_byte % 3u && n < kMaxPositions; ++e) prompt[n++] = int32_t(e + 70000);
+        H.pool.reset(&s);
+        const uint32_t got = H.pool.match_prefix(&s, prompt, n);
+        FUZZ_CHECK(got % H.bt == 0 && got <= n - 1 && got <= uint64_t(s.max_blocks) * H.bt,
+                   "match of %u tokens covered %u positions (blocks of %u)", n, got, H.bt);
+        FUZZ_CHECK(s.n_past == got && s.n_blocks == got / H.bt, "match left n_past %u, %u blocks", s.n_past,
+                   s.n_blocks);
+        m.len = 0;
+        for (uint32_t p = 0; p < got; ++p) m.push(uint16_t(prompt[p]));  // check_all reads them back
         break;
       }
     }

@@ -188,3 +188,134 @@ TEST(KvWindowPool, FollowsTheGlobalSequence) {
 
 }  // namespace
 }  // namespace tern
+
+namespace tern {
+namespace {
+
+// The prefix cache (issue 16) at the pool level: registration, matching,
+// copy-on-write of registered blocks, eviction and the hash table under
+// churn, against an independent record of what each block holds.
+class KvPrefixCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    buf_.resize(1 << 20);
+    arena_.init(buf_.data(), buf_.size());
+    shape_.layers = 1;
+    shape_.kv_heads = 1;
+    shape_.head_dim = 2;
+    shape_.block_tokens = 4;
+    shape_.n_blocks = 8;
+    shape_.prefix_cache = true;
+    ASSERT_TRUE(pool_.init(shape_, &arena_).is_ok());
+    for (KvSequence& s : seq_) ASSERT_TRUE(pool_.init_sequence(&s, 6, &arena_).is_ok());
+  }
+  // Append tokens to s as the model does (reserve, then write position p's K
+  // as the token id), and register its full blocks.
+  void append(KvSequence* s, std::vector<int32_t>* hist, const std::vector<int32_t>& toks) {
+    for (int32_t t : toks) {
+      ASSERT_TRUE(pool_.reserve(s, s->n_past + 1).is_ok());
+      const uint32_t p = s->n_past;
+      pool_.k_layer(0)[size_t(s->block_table[p / 4]) * 8 + (p % 4) * 2] = uint16_t(t);
+      hist->push_back(t);
+      s->n_past = p + 1;
+    }
+    pool_.commit_blocks(s, hist->data());
+  }
+  int32_t read(const KvSequence& s, uint32_t p) {
+    return pool_.k_layer(0)[size_t(s.block_table[p / 4]) * 8 + (p % 4) * 2];
+  }
+  std::vector<uint8_t> buf_;
+  Arena arena_;
+  KvPoolShape shape_;
+  KvPool pool_;
+  KvSequence seq_[3];
+};
+
+TEST_F(KvPrefixCacheTest, MatchSharesRegisteredBlocksAndWritesCopyThem) {
+  std::vector<int32_t> ha, hb;
+  append(&seq_[0], &ha, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // blocks {1..4}, {5..8} registered, {9, 10} partial
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 42};
+  EXPECT_EQ(pool_.match_prefix(&seq_[1], prompt.data(), uint32_t(prompt.size())), 8u);
+  EXPECT_EQ(seq_[1].block_table[0], seq_[0].block_table[0]);
+  EXPECT_EQ(pool_.refcount(seq_[0].block_table[1]), 2u);
+  // A prompt of exactly two blocks matches one: its last token is computed.
+  pool_.reset(&seq_[2]);
+  EXPECT_EQ(pool_.match_prefix(&seq_[2], prompt.data(), 8), 4u);
+  pool_.reset(&seq_[2]);
+  // A different token in block 1: only block 0 matches.
+  const std::vector<int32_t> other = {1, 2, 3, 4, 5, 6, 0, 8, 9};
+  EXPECT_EQ(pool_.match_prefix(&seq_[2], other.data(), 9), 4u);
+  pool_.reset(&seq_[2]);
+  // Sequence 0 rewinds into its registered block 1 and writes: a copy, the
+  // cached block unchanged for sequence 1.
+  pool_.truncate(&seq_[0], 6);
+  ha.resize(6);
+  append(&seq_[0], &ha, {77, 78});
+  EXPECT_NE(seq_[0].block_table[1], seq_[1].block_table[1]);
+  EXPECT_EQ(read(seq_[1], 6), 7);
+  EXPECT_EQ(read(seq_[0], 6), 77);
+  EXPECT_EQ(read(seq_[0], 5), 6) << "the copy keeps the positions before the write";
+  // Both versions of block 1 are now registered: each prompt finds its own.
+  const std::vector<int32_t> rewritten = {1, 2, 3, 4, 5, 6, 77, 78, 0};
+  EXPECT_EQ(pool_.match_prefix(&seq_[2], rewritten.data(), 9), 8u);
+  EXPECT_EQ(seq_[2].block_table[1], seq_[0].block_table[1]);
+  EXPECT_EQ(read(seq_[2], 7), 78);
+}
+
+TEST_F(KvPrefixCacheTest, IdleBlocksCountAsFreeAndAreEvictedOldestFirst) {
+  std::vector<int32_t> ha, hb;
+  append(&seq_[0], &ha, {1, 2, 3, 4, 5, 6, 7, 8});    // 2 registered blocks
+  append(&seq_[1], &hb, {9, 9, 9, 9, 8, 8, 8, 8});    // 2 more
+  pool_.reset(&seq_[0]);  // released first: evicted first
+  pool_.reset(&seq_[1]);
+  EXPECT_EQ(pool_.used_blocks(), 0u);
+  EXPECT_EQ(pool_.free_blocks(), 8u);
+  EXPECT_EQ(pool_.cached_idle_blocks(), 4u);
+  // 5 new blocks: the 4 free ones, then one eviction. A reset releases a
+  // sequence's blocks last first, so the oldest idle block is sequence 0's
+  // second: a chain's tail goes before its head, the shared prefix stays.
+  std::vector<int32_t> hc;
+  append(&seq_[2], &hc, std::vector<int32_t>(18, 50));
+  EXPECT_EQ(pool_.evictions(), 1u);
+  pool_.reset(&seq_[2]);
+  const std::vector<int32_t> p0 = {1, 2, 3, 4, 5, 6, 7, 8, 0};
+  EXPECT_EQ(pool_.match_prefix(&seq_[0], p0.data(), 9), 4u) << "its second block was evicted, its first kept";
+  const std::vector<int32_t> p1 = {9, 9, 9, 9, 8, 8, 8, 8, 0};
+  EXPECT_EQ(pool_.match_prefix(&seq_[1], p1.data(), 9), 8u);
+  EXPECT_EQ(read(seq_[1], 4), 8);
+}
+
+// Many blocks registered and evicted: every registered block stays findable
+// (the table's deletions keep probe runs whole) and no lookup returns a
+// block whose tokens differ.
+TEST_F(KvPrefixCacheTest, HashTableStaysConsistentUnderChurn) {
+  uint32_t seed = 12345;
+  auto rnd = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 400; ++round) {
+    KvSequence* s = &seq_[round % 3];
+    pool_.reset(s);
+    std::vector<int32_t> toks;
+    const uint32_t n = 1 + rnd() % 22;
+    for (uint32_t i = 0; i < n; ++i) toks.push_back(int32_t(rnd() % 3));  // few symbols: many shared prefixes
+    const uint32_t hit = pool_.match_prefix(s, toks.data(), n);
+    ASSERT_EQ(hit % 4, 0u);
+    ASSERT_LE(hit, n - 1);
+    for (uint32_t p = 0; p < hit; ++p) ASSERT_EQ(read(*s, p), toks[p]) << "round " << round << " position " << p;
+    std::vector<int32_t> hist(toks.begin(), toks.begin() + hit);
+    const Status st = pool_.reserve(s, n);
+    if (!st.is_ok()) {  // other sequences hold the pool
+      pool_.reset(s);
+      continue;
+    }
+    append(s, &hist, std::vector<int32_t>(toks.begin() + hit, toks.end()));
+    for (uint32_t p = 0; p < n; ++p) ASSERT_EQ(read(*s, p), toks[p]);
+    uint32_t held = 0;
+    for (const KvSequence& q : seq_) held += q.n_blocks;
+    ASSERT_LE(pool_.used_blocks(), held);
+    ASSERT_EQ(pool_.used_blocks() + pool_.free_blocks(), 8u);
+  }
+  EXPECT_GT(pool_.evictions(), 10u);
+}
+
+}  // namespace
+}  // namespace tern

@@ -65,6 +65,7 @@ struct Outcome {
   FinishReason finish = FinishReason::kNone;
   StatusCode error = StatusCode::kOk;
   uint32_t preemptions = 0;
+  uint32_t prefix_hits = 0;
   int events_after_finish = 0;
   bool finished = false;
 };
@@ -80,6 +81,7 @@ void record(void* ctx, const SchedulerEvent& e) {
     o.finish = e.finish;
     o.error = e.error;
     o.preemptions = e.preemptions;
+    o.prefix_hits = e.prefix_hit_tokens;
   }
 }
 
@@ -380,6 +382,123 @@ TEST(Scheduler, RefusedRequestsAndContextEdges) {
   }
   EXPECT_EQ(accepted, Scheduler::kMaxRequests);
   EXPECT_EQ(last.code(), StatusCode::kBusy);
+}
+
+}  // namespace
+}  // namespace tern
+
+namespace tern {
+namespace {
+
+// Four requests whose prompts share their first 40 tokens (a system prompt),
+// then differ.
+std::vector<Spec> shared_prefix_specs() {
+  std::vector<Spec> ss = specs(4, 11);
+  for (Spec& sp : ss) {
+    sp.prompt.resize(48);
+    for (uint32_t k = 0; k < 40; ++k) sp.prompt[k] = int32_t(10 + (k * 37) % 240);
+  }
+  return ss;
+}
+
+// Each request in a fresh engine: nothing cached.
+std::vector<Outcome> fresh_alone(const std::vector<Spec>& ss, const Config& c = {}) {
+  std::vector<Outcome> out;
+  for (const Spec& s : ss) {
+    auto e = open_engine(c);
+    out.push_back(run(e.get(), {s}, 16)[0]);
+  }
+  return out;
+}
+
+void step_until_first_token(Scheduler* sch, Outcomes* got, uint32_t id) {
+  for (int i = 0; i < 100 && (*got)[id].tokens.empty(); ++i) ASSERT_TRUE(sch->step(record, got, nullptr).is_ok());
+  ASSERT_FALSE((*got)[id].tokens.empty());
+}
+
+TEST(SchedulerPrefixCache, SharedPrefixIsPrefilledOnce) {
+  const std::vector<Spec> ss = shared_prefix_specs();
+  const std::vector<Outcome> ref = fresh_alone(ss);
+  auto e = open_engine({});
+  ASSERT_TRUE(e);
+  Scheduler sch;
+  ASSERT_TRUE(sch.init(e.get(), SchedulerOptions{}).is_ok());
+  uint32_t ids[4];
+  ASSERT_TRUE(sch.submit(request_of(ss[0]), &ids[0]).is_ok());
+  Outcomes got;
+  step_until_first_token(&sch, &got, ids[0]);  // its prompt is prefilled and its blocks registered
+  uint32_t step_hits = 0;
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(sch.submit(request_of(ss[size_t(i)]), &ids[i]).is_ok());
+  while (!sch.idle()) {
+    StepStats st;
+    ASSERT_TRUE(sch.step(record, &got, &st).is_ok());
+    step_hits += st.prefix_hit_tokens;
+  }
+  EXPECT_EQ(got[ids[0]].prefix_hits, 0u);
+  for (int i = 1; i < 4; ++i) {
+    // Two whole blocks of 16 lie inside the 40 shared tokens.
+    EXPECT_EQ(got[ids[i]].prefix_hits, 32u) << "request " << i;
+  }
+  EXPECT_EQ(step_hits, 96u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(got[ids[i]].tokens, ref[size_t(i)].tokens) << "request " << i;
+  EXPECT_EQ(e->model().kv().used_blocks(), 0u);
+  EXPECT_GT(e->model().kv().cached_idle_blocks(), 0u) << "finished requests leave their blocks cached";
+  // Later, the whole first prompt (48 tokens: 2 full blocks before its last
+  // token... and its third, 32..47, ends at the last token: not matched) hits again.
+  const Outcome again = run(e.get(), {ss[0]}, 16)[0];
+  EXPECT_EQ(again.prefix_hits, 32u);
+  EXPECT_EQ(again.tokens, ref[0].tokens);
+}
+
+TEST(SchedulerPrefixCache, CancellingASharerLeavesTheOthersAndTheCache) {
+  const std::vector<Spec> ss = shared_prefix_specs();
+  const std::vector<Outcome> ref = fresh_alone(ss);
+  auto e = open_engine({});
+  ASSERT_TRUE(e);
+  Scheduler sch;
+  ASSERT_TRUE(sch.init(e.get(), SchedulerOptions{}).is_ok());
+  uint32_t ids[4];
+  ASSERT_TRUE(sch.submit(request_of(ss[0]), &ids[0]).is_ok());
+  Outcomes got;
+  step_until_first_token(&sch, &got, ids[0]);
+  ASSERT_TRUE(sch.submit(request_of(ss[1]), &ids[1]).is_ok());
+  ASSERT_TRUE(sch.submit(request_of(ss[2]), &ids[2]).is_ok());
+  step_until_first_token(&sch, &got, ids[1]);
+  ASSERT_TRUE(sch.cancel(ids[1]).is_ok());  // it shares blocks with 0 and 2
+  drain(&sch, &got);
+  EXPECT_EQ(int(got[ids[1]].finish), int(FinishReason::kCaller));
+  EXPECT_EQ(got[ids[0]].tokens, ref[0].tokens);
+  EXPECT_EQ(got[ids[2]].tokens, ref[2].tokens);
+  EXPECT_EQ(got[ids[2]].prefix_hits, 32u);
+  const Outcome later = run(e.get(), {ss[3]}, 16)[0];
+  EXPECT_EQ(later.prefix_hits, 32u) << "the shared blocks are still cached";
+  EXPECT_EQ(later.tokens, ref[3].tokens);
+}
+
+TEST(SchedulerPrefixCache, IdleCachedBlocksAreEvictedLeastRecentFirst) {
+  // 6 blocks of 16 tokens: a finished request's cached blocks must make way.
+  const Config small{1, 6};
+  std::vector<Spec> ss = shared_prefix_specs();
+  ss[0].max_new = 20;  // 48 + 20 tokens: 5 blocks
+  std::vector<Spec> other = specs(1, 99);
+  other[0].prompt.resize(60, 7);
+  other[0].max_new = 20;  // 80 tokens: 5 blocks, nothing in common
+  const std::vector<Outcome> ref = fresh_alone({ss[0], other[0]}, small);
+  auto e = open_engine(small);
+  ASSERT_TRUE(e);
+  const Outcome a = run(e.get(), {ss[0]}, 16)[0];
+  EXPECT_EQ(a.tokens, ref[0].tokens);
+  const uint32_t cached = e->model().kv().cached_idle_blocks();
+  EXPECT_GE(cached, 4u);
+  const Outcome b = run(e.get(), {other[0]}, 16)[0];
+  EXPECT_EQ(b.tokens, ref[1].tokens) << "evicted blocks come back clean";
+  EXPECT_EQ(b.prefix_hits, 0u);
+  EXPECT_GE(e->model().kv().evictions(), 3u);
+  EXPECT_EQ(e->model().kv().used_blocks(), 0u);
+  // Evicted blocks left the hash table: the first prompt again matches only
+  // what is still cached of it, and generates what it did.
+  const Outcome a2 = run(e.get(), {ss[0]}, 16)[0];
+  EXPECT_EQ(a2.tokens, ref[0].tokens);
 }
 
 }  // namespace
