@@ -11,6 +11,9 @@ the same JSON shapes:
              first token, like `stdbuf -oL tern-run --json`.
   greedy     greedy continuation of a token-id prompt (decoding equivalence).
   quantize   make a GGUF of another type with llama.cpp's own quantizer.
+  batched    N sequences at once (tern-bench --sequences): the prompts prefilled in
+             llama_batch rows of several seq_ids, then one llama_decode per step with
+             one row per sequence; aggregate decode tok/s as llama-batched-bench's S_TG.
   settings   print the load/context settings below as they apply on this CPU.
 
 Decoding is greedy argmax over the logits (numpy, zero-copy view), the same
@@ -100,7 +103,7 @@ def settings():
 
 
 class Peer:
-    def __init__(self, model_path, n_ctx, threads, n_batch=512):
+    def __init__(self, model_path, n_ctx, threads, n_batch=512, n_seq_max=1):
         self._log = quiet_logs()
         t0 = time.monotonic_ns()
         llama_cpp.llama_backend_init()
@@ -119,6 +122,7 @@ class Peer:
         cp.n_threads_batch = threads
         cp.no_perf = True
         cp.swa_full = SWA_FULL
+        cp.n_seq_max = n_seq_max
         self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise SystemExit("llama_peer: cannot create the context")
@@ -291,6 +295,92 @@ def cmd_greedy(a):
     emit({"generated": out})
 
 
+def batched_round(peer, prompts, gen):
+    """All prompts prefilled (rows of several sequences per llama_decode, n_batch at a
+    time), then `gen` tokens per sequence: one llama_decode per step with one row per
+    sequence, greedy argmax of each row's logits. Returns (decode seconds, decode tokens,
+    wall seconds, ttft seconds per sequence)."""
+    n = len(prompts)
+    peer.reset()
+    cap = max(peer.n_batch, n)
+    batch = llama_cpp.llama_batch_init(cap, 0, 1)
+    try:
+        t0 = time.monotonic_ns()
+        rows = [(s, p, tok) for s, pr in enumerate(prompts) for p, tok in enumerate(pr)]
+        last_row = {}  # sequence -> its prompt's last row's index in the batch that holds it
+        tokens = [None] * n
+        ttft = [0.0] * n
+        for start in range(0, len(rows), peer.n_batch):
+            chunk = rows[start:start + peer.n_batch]
+            batch.n_tokens = len(chunk)
+            for i, (s, p, tok) in enumerate(chunk):
+                batch.token[i] = tok
+                batch.pos[i] = p
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = s
+                is_last = p == len(prompts[s]) - 1
+                batch.logits[i] = 1 if is_last else 0
+                if is_last:
+                    last_row[s] = i
+            rc = llama_cpp.llama_decode(peer.ctx, batch)
+            if rc != 0:
+                raise SystemExit(f"llama_peer: llama_decode returned {rc} in the prompts")
+            for s, i in list(last_row.items()):
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(peer.ctx, i), shape=(peer.n_vocab,))
+                tokens[s] = int(logits.argmax())
+                ttft[s] = (time.monotonic_ns() - t0) / 1e9
+            last_row.clear()
+        pos = [len(pr) for pr in prompts]
+        t_dec = time.monotonic_ns()
+        for _ in range(gen - 1):
+            batch.n_tokens = n
+            for s in range(n):
+                batch.token[s] = tokens[s]
+                batch.pos[s] = pos[s]
+                batch.n_seq_id[s] = 1
+                batch.seq_id[s][0] = s
+                batch.logits[s] = 1
+            rc = llama_cpp.llama_decode(peer.ctx, batch)
+            if rc != 0:
+                raise SystemExit(f"llama_peer: llama_decode returned {rc} in a decode step")
+            for s in range(n):
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(peer.ctx, s), shape=(peer.n_vocab,))
+                tokens[s] = int(logits.argmax())
+                pos[s] += 1
+        t_end = time.monotonic_ns()
+    finally:
+        llama_cpp.llama_batch_free(batch)
+    return (t_end - t_dec) / 1e9, n * (gen - 1), (t_end - t0) / 1e9, ttft
+
+
+def cmd_batched(a):
+    ids = read_ids(a.ids_file)
+    n = a.sequences
+    if len(ids) < a.prompt + 7 * n:
+        raise SystemExit(f"llama_peer: {a.ids_file} has {len(ids)} ids, this run needs {a.prompt + 7 * n}")
+    prompts = [ids[7 * i:7 * i + a.prompt] for i in range(n)]  # as tern-bench --sequences
+    n_ctx = n * ((a.prompt + a.gen + 16 + 15) // 16 * 16)
+    peer = Peer(a.model, n_ctx, a.threads, n_seq_max=n)
+    emit({"event": "ready", "ready_mono_ns": peer.ready_ns})
+    for _ in range(a.warmup):
+        batched_round(peer, prompts, min(a.gen, 8))
+    reps = []
+    for r in range(a.reps):
+        dec_s, dec_tokens, wall_s, ttft = batched_round(peer, prompts, a.gen)
+        rep = {"rep": r, "aggregate_decode_tok_s": dec_tokens / dec_s, "overall_tok_s": n * a.gen / wall_s,
+               "per_seq_tok_s": (a.gen - 1) / dec_s, "ttft_ms_p50": percentile([t * 1e3 for t in ttft], 50)}
+        emit(rep)
+        reps.append(rep)
+    summary = {"summary": True, "sequences": n, "prompt": a.prompt, "generate": a.gen, "threads": a.threads,
+               "reps": a.reps, "n_ctx": n_ctx, "llama_cpp_python": llama_cpp.__version__,
+               "aggregate_decode_tok_s": median([r["aggregate_decode_tok_s"] for r in reps]),
+               "overall_tok_s": median([r["overall_tok_s"] for r in reps]),
+               "per_seq_tok_s": median([r["per_seq_tok_s"] for r in reps]),
+               "ttft_ms_p50": median([r["ttft_ms_p50"] for r in reps]), "peak_rss_bytes": peak_rss_bytes()}
+    summary.update(peer.describe())
+    emit(summary)
+
+
 def cmd_quantize(a):
     llama_cpp.llama_backend_init()
     p = llama_cpp.llama_model_quantize_default_params()
@@ -323,20 +413,26 @@ def main():
     f.add_argument("--ctx", type=int, required=True)
     f.add_argument("--prompt-tokens", type=int, default=16)
     f.add_argument("-n", type=int, default=32)
+    m = sub.add_parser("batched")
+    m.add_argument("--sequences", type=int, required=True)
+    m.add_argument("--prompt", type=int, default=64)
+    m.add_argument("--gen", type=int, default=64)
+    m.add_argument("--reps", type=int, default=3)
+    m.add_argument("--warmup", type=int, default=1)
     g = sub.add_parser("greedy")
     g.add_argument("-n", type=int, default=64)
     q = sub.add_parser("quantize")
     q.add_argument("--out", required=True)
     q.add_argument("--type", default="Q8_0")
     sub.add_parser("settings", help="print the llama.cpp settings this peer uses on this CPU")
-    for p in (b, f, g, q):
+    for p in (b, f, m, g, q):
         p.add_argument("--model", required=True)
         p.add_argument("--threads", type=int, default=1)
-    for p in (b, f, g):
+    for p in (b, f, m, g):
         p.add_argument("--ids-file", required=True)
     a = ap.parse_args()
-    {"bench": cmd_bench, "footprint": cmd_footprint, "greedy": cmd_greedy, "quantize": cmd_quantize,
-     "settings": cmd_settings}[a.cmd](a)
+    {"bench": cmd_bench, "footprint": cmd_footprint, "batched": cmd_batched, "greedy": cmd_greedy,
+     "quantize": cmd_quantize, "settings": cmd_settings}[a.cmd](a)
 
 
 if __name__ == "__main__":
