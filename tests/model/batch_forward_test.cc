@@ -106,21 +106,25 @@ struct BatchRows {
   Batch view() const { return Batch{token.data(), pos.data(), seq.data(), want.data(), uint32_t(token.size())}; }
 };
 
+// One step; each logits row goes to its sequence's trace.
+void take_step(Engine* e, const BatchRows& b, std::vector<Trace>* t) {
+  const uint32_t vocab = e->hparams().vocab;
+  const Status st = e->model().forward_batch(b.view());
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  for (size_t r = 0; r < b.owner.size(); ++r) {
+    const float* l = e->logits() + r * vocab;
+    Trace& tr = (*t)[b.owner[r]];
+    tr.logits.insert(tr.logits.end(), l, l + vocab);
+    tr.tokens.push_back(argmax(l, vocab));
+  }
+}
+
 // Three sequences together: the prompts go in pieces beside each other and
 // beside decode rows, then every sequence decodes in lockstep.
 std::vector<Trace> run_batched(Engine* e, const std::vector<std::vector<int32_t>>& prompts, uint32_t steps) {
-  const uint32_t vocab = e->hparams().vocab;
   std::vector<Trace> t(prompts.size());
   for (uint32_t s = 0; s < prompts.size(); ++s) e->reset(e->sequence(s));
-  auto take = [&](const BatchRows& b) {
-    const Status st = e->model().forward_batch(b.view());
-    EXPECT_TRUE(st.is_ok()) << st.message();
-    for (size_t r = 0; r < b.owner.size(); ++r) {
-      const float* l = e->logits() + r * vocab;
-      t[b.owner[r]].logits.insert(t[b.owner[r]].logits.end(), l, l + vocab);
-      t[b.owner[r]].tokens.push_back(argmax(l, vocab));
-    }
-  };
+  auto take = [&](const BatchRows& b) { take_step(e, b, &t); };
   KvSequence* s0 = e->sequence(0);
   KvSequence* s1 = e->sequence(1);
   KvSequence* s2 = e->sequence(2);
@@ -242,17 +246,10 @@ TEST(BatchForward, GemmaWindowPoolPerSequence) {
   const uint32_t vocab = e->hparams().vocab;
   for (uint32_t s = 0; s < 3; ++s) e->reset(e->sequence(s));
   ASSERT_TRUE(e->prefill(e->sequence(0), head.data(), head.size()).is_ok());
-  // The same three-step schedule as run_batched, without its resets.
+  // The rest of the long prompt beside a whole short one, then the third
+  // prompt beside two decode rows, then lockstep decode.
   std::vector<Trace> mixed(3);
-  auto take = [&](const BatchRows& b) {
-    const Status st = e->model().forward_batch(b.view());
-    ASSERT_TRUE(st.is_ok()) << st.message();
-    for (size_t r = 0; r < b.owner.size(); ++r) {
-      const float* l = e->logits() + r * vocab;
-      mixed[b.owner[r]].logits.insert(mixed[b.owner[r]].logits.end(), l, l + vocab);
-      mixed[b.owner[r]].tokens.push_back(argmax(l, vocab));
-    }
-  };
+  auto take = [&](const BatchRows& b) { take_step(e.get(), b, &mixed); };
   KvSequence* s0 = e->sequence(0);
   {
     BatchRows b;

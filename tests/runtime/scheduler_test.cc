@@ -416,17 +416,28 @@ void step_until_first_token(Scheduler* sch, Outcomes* got, uint32_t id) {
   ASSERT_FALSE((*got)[id].tokens.empty());
 }
 
-TEST(SchedulerPrefixCache, SharedPrefixIsPrefilledOnce) {
-  const std::vector<Spec> ss = shared_prefix_specs();
-  const std::vector<Outcome> ref = fresh_alone(ss);
-  auto e = open_engine({});
-  ASSERT_TRUE(e);
+// The shared-prefix requests, their lone results, and a scheduler on a fresh
+// engine where the first has been prefilled (its blocks registered).
+struct PrefixSetup {
+  std::vector<Spec> ss = shared_prefix_specs();
+  std::vector<Outcome> ref = fresh_alone(ss);
+  std::unique_ptr<Engine> e = open_engine({});
   Scheduler sch;
-  ASSERT_TRUE(sch.init(e.get(), SchedulerOptions{}).is_ok());
-  uint32_t ids[4];
-  ASSERT_TRUE(sch.submit(request_of(ss[0]), &ids[0]).is_ok());
+  uint32_t ids[4] = {};
   Outcomes got;
-  step_until_first_token(&sch, &got, ids[0]);  // its prompt is prefilled and its blocks registered
+  void start() {
+    ASSERT_TRUE(e);
+    ASSERT_TRUE(sch.init(e.get(), SchedulerOptions{}).is_ok());
+    ASSERT_TRUE(sch.submit(request_of(ss[0]), &ids[0]).is_ok());
+    step_until_first_token(&sch, &got, ids[0]);
+  }
+};
+
+TEST(SchedulerPrefixCache, SharedPrefixIsPrefilledOnce) {
+  PrefixSetup p;
+  p.start();
+  if (::testing::Test::HasFatalFailure()) return;
+  auto& [ss, ref, e, sch, ids, got] = p;
   uint32_t step_hits = 0;
   for (int i = 1; i < 4; ++i) ASSERT_TRUE(sch.submit(request_of(ss[size_t(i)]), &ids[i]).is_ok());
   while (!sch.idle()) {
@@ -451,16 +462,10 @@ TEST(SchedulerPrefixCache, SharedPrefixIsPrefilledOnce) {
 }
 
 TEST(SchedulerPrefixCache, CancellingASharerLeavesTheOthersAndTheCache) {
-  const std::vector<Spec> ss = shared_prefix_specs();
-  const std::vector<Outcome> ref = fresh_alone(ss);
-  auto e = open_engine({});
-  ASSERT_TRUE(e);
-  Scheduler sch;
-  ASSERT_TRUE(sch.init(e.get(), SchedulerOptions{}).is_ok());
-  uint32_t ids[4];
-  ASSERT_TRUE(sch.submit(request_of(ss[0]), &ids[0]).is_ok());
-  Outcomes got;
-  step_until_first_token(&sch, &got, ids[0]);
+  PrefixSetup p;
+  p.start();
+  if (::testing::Test::HasFatalFailure()) return;
+  auto& [ss, ref, e, sch, ids, got] = p;
   ASSERT_TRUE(sch.submit(request_of(ss[1]), &ids[1]).is_ok());
   ASSERT_TRUE(sch.submit(request_of(ss[2]), &ids[2]).is_ok());
   step_until_first_token(&sch, &got, ids[1]);
