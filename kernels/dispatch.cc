@@ -46,7 +46,7 @@ VariantList build_variants() {
   v.items[n++] = {amx_kernels().name, &amx_kernels(), kIsaAvx2 | kIsaAvx512Vnni | kIsaAmxInt8};
 #endif
 #if TERN_HAVE_AVX512VNNI
-  // zmm prefill and int8 decode, EVEX vpdpbusd for int4 / int5 decode.
+  // zmm prefill, decode and short prefill of every weight type, in one float order (batch-invariant).
   v.items[n++] = {avx512vnni_kernels().name, &avx512vnni_kernels(), kIsaAvx2 | kIsaAvx512Vnni};
 #endif
 #if TERN_HAVE_AVXVNNI

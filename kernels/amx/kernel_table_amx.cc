@@ -1,5 +1,7 @@
 // The AMX table: tile prefill of the integer weight types (kernels_amx.h),
-// the AVX-512 VNNI table's kernels for everything else.
+// the AVX-512 VNNI table's kernels for everything else. Batch-invariant as
+// that table is: the tiles (16 tokens and more) and the AVX-512 kernels below
+// them give each token's outputs bit for bit the same.
 // Compiled a second time as "amx-emulated" for tests (amx_tiles.h).
 #include "kernels/amx/kernels_amx.h"
 
@@ -24,6 +26,7 @@ const KernelTable& amx_kernels() {
       TERN_AVX512_NS::attention,
       avx2::kv_store,
       avx2::gelu_mul,
+      true,  // batch_invariant: the tiles finish groups in the AVX-512 kernels' one order
   };
   return table;
 }

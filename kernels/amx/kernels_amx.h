@@ -1,6 +1,7 @@
 // The AMX table's matrix products (kernels/amx/): prefill of every integer
 // weight type through tdpbssd tiles (matmul_q8_amx.cc); decode, short
-// prompts and every other slot are the AVX-512 VNNI kernels.
+// prompts and every other slot are the AVX-512 VNNI kernels, which finish
+// each output in the tiles' float order (batch-invariant table).
 //
 // Compiled twice: natively (-mavx512f/bw/vl/vnni -mamx-tile -mamx-int8,
 // namespace amx) and with TERN_AMX_EMULATE + TERN_AVX512_EMULATE on AVX2

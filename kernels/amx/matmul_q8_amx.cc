@@ -19,6 +19,9 @@
 // x.d (plus m_w x.s for u4 / u5). Same slices of 16 groups, same per-group
 // order of float operations, so the results equal the avx512vnni variant's
 // bit for bit (tested), and every integer partial is the scalar reference's.
+// Below kAmxMinTokens the AVX-512 kernels run (decode and short prefill in
+// matmul_q8_small_avx512.cc, in the same order too): a token's outputs are
+// the same bits whichever path its call takes (batch invariance).
 //
 // Per group and 16 x 16 tile that is 2 tile products, 2 tile stores and ~8
 // zmm ops per token, where the AVX-512 tile spends 16 vpdpwssd + 3 per token.

@@ -1,5 +1,8 @@
 // The AVX-512 VNNI table: zmm integer matrix products and attention
 // (kernels_avx512.h), AVX2 for everything else (the float ops are a small share of a step).
+// Batch-invariant: decode, short and long prefill of every integer type give
+// each token's outputs in one float order (matmul_q8_small_avx512.cc); the
+// f32 product (avx2::matmul_f32_f32) computes each output alone.
 // Compiled a second time as "avx512vnni-emulated" for tests (simd_avx512.h).
 #include "kernels/avx512/kernels_avx512.h"
 
@@ -24,6 +27,7 @@ const KernelTable& avx512vnni_kernels() {
       TERN_AVX512_NS::attention,
       avx2::kv_store,
       avx2::gelu_mul,
+      true,  // batch_invariant: every integer product sums in one order (matmul_q8_small_avx512.cc)
   };
   return table;
 }

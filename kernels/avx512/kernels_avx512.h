@@ -1,8 +1,9 @@
 // The AVX-512 VNNI table's matrix products (kernels/avx512/): zmm prefill of
-// every integer weight type and zmm int8 decode (matmul_q8_avx512.cc); int4 /
-// int5 decode is the AVX-VNNI code with the EVEX vpdpbusd on ymm
-// (ymm/matmul_q4q8_avx512vnni_ymm.cc); attention on zmm
-// (attention_f16kv_avx512.cc); every other slot is the AVX2 kernel.
+// every integer weight type (matmul_q8_avx512.cc), zmm decode and short
+// prefill of every integer type (matmul_q8_small_avx512.cc), both in one
+// float order, so the products are batch-invariant (see the small-n file);
+// attention on zmm (attention_f16kv_avx512.cc); every other slot is the AVX2
+// kernel.
 //
 // Compiled twice: natively (-mavx512f/bw/vl/vnni, namespace avx512vnni) and
 // with TERN_AVX512_EMULATE on AVX2 flags (namespace avx512vnni_emulated, the
@@ -22,23 +23,14 @@ namespace tern {
 
 #if TERN_AVX512_EMULATE
 #define TERN_AVX512_NS avx512vnni_emulated
-#define TERN_AVX512_VNNI_YMM_NS avxvnni_emulated  // vpdpbusd computed in AVX2
 #else
 #define TERN_AVX512_NS avx512vnni
-#define TERN_AVX512_VNNI_YMM_NS avx512vnni_ymm
 #endif
-
-namespace TERN_AVX512_VNNI_YMM_NS {
-void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
-                      float* y, size_t y_stride);
-void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
-                      float* y, size_t y_stride);
-}  // namespace TERN_AVX512_VNNI_YMM_NS
 
 namespace TERN_AVX512_NS {
 
 // From this many tokens prefill repacks the weights into interleaved blocks;
-// below, the AVX2 / AVX-VNNI tiles (nothing to amortize the repack over).
+// below, the small-n kernels (nothing to amortize the repack over).
 constexpr uint32_t kPrefillMinTokens = 5;
 
 void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
@@ -48,6 +40,15 @@ void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_to
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride);
 void attention(const PagedKv& kv, const AttentionArgs& args);  // attention_f16kv_avx512.cc
+
+// 1 .. kPrefillMinTokens - 1 tokens (matmul_q8_small_avx512.cc): the same
+// outputs, bit for bit, as the prefill would give each of these tokens.
+void small_matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                            uint32_t r1, float* y, size_t y_stride);
+void small_matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                            uint32_t r1, float* y, size_t y_stride);
+void small_matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                            uint32_t r1, float* y, size_t y_stride);
 
 }  // namespace TERN_AVX512_NS
 }  // namespace tern

@@ -1,6 +1,15 @@
 // AVX-512 matrix products against the two-plane activations (kernels/blocks.h:
 // x ~= d (254 q + r)): prefill of every integer weight type through
-// interleaved 16-row blocks and vpdpwssd, and int8 decode on zmm.
+// interleaved 16-row blocks and vpdpwssd; fewer tokens (decode included) go
+// to matmul_q8_small_avx512.cc.
+//
+// Every path sums each output in one float order (batch invariance, see
+// matmul_q8_small_avx512.cc): per slice of kSliceGroups groups a = 0, then per
+// group in order a = fma(float(isum), d_w * x.d, a) (and a = fma(m_w, x.s, a)
+// for u4 / u5), then y = first slice ? a : y + a. The tile below is that
+// order with 16 rows in the lanes; the small-n kernels and the AMX tiles
+// (kernels/amx/) reproduce it bit for bit, so kSliceGroups, the per-group
+// steps and their order must not change here alone.
 //
 // Prefill (n_tokens >= kPrefillMinTokens): the AVX2 tiles spend three of
 // every five ops per group on widening, a horizontal layout and converting
@@ -27,13 +36,8 @@
 //
 // The repack (unpack to int16, a 16x16 transpose per group) costs ~1/8 op per
 // weight per token block; a token block is up to kTokenBlock tokens, so below
-// kPrefillMinTokens tokens the AVX2 and AVX-VNNI tiles, which need no repack,
-// are used instead (see the table).
-//
-// Decode (int8, one token): 4 rows at a time, one group per zmm: the 32
-// weights sign-extended to int16 (vpmovsxbw) and one vpmaddwd against the
-// group's x16, converted and scaled per group; 4 ops per row and group where
-// AVX2 needs 7, which leaves the loads more room in the core's window.
+// kPrefillMinTokens tokens the small-n kernels, which need no repack, are
+// used instead.
 //
 // Only the float accumulation order differs from the scalar reference
 // (kernels/ref/matmul_q8_ref.cc): every integer partial is the reference's.
@@ -212,95 +216,23 @@ void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint3
   }
 }
 
-// ---- int8 decode -----------------------------------------------------------------
-
-constexpr uint32_t kDecodeSliceGroups = 256;  // 8192 columns: 16 KB of x16
-constexpr uint32_t kChunk = 16;               // groups whose scales are converted together
-// Prefetch distance, as in the AVX2 decode (kernels/avx2/matmul_q8_tiles_avx2.h).
-constexpr size_t kDecodePrefetchBytes = 8192;
-
-struct X16Row {
-  alignas(64) int16_t v[kDecodeSliceGroups * kGroup];
-};
-
-// Rows [r, r + R), groups [gb, ge) against the slice's x16 (from gb).
-template <int R>
-void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Row& xs, uint32_t gb, uint32_t ge, uint32_t r,
-                 float* y, bool accumulate) {
-  const uint32_t groups = w.cols / kGroup;
-  const size_t row_bytes = w.cols;
-  const size_t tile_bytes = R * row_bytes;
-  const size_t ahead = tile_bytes >= kDecodePrefetchBytes
-                           ? tile_bytes
-                           : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes;
-  const int8_t* wq[R];
-  const uint16_t* ws[R];
-  unrolled<R>([&](auto i) {
-    wq[i] = static_cast<const int8_t*>(w.data) + (r + i) * row_bytes;
-    ws[i] = w.scales + size_t(r + i) * groups;
-  });
-  V16f acc[R];
-  unrolled<R>([&](auto i) { acc[i] = zero_f(); });
-  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
-    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
-    alignas(64) float sc[R][kChunk];  // d_w[g] * x.d[g]
-    if (n == kChunk) {
-      const V16f xd = load_f(x.d + g0);
-      unrolled<R>([&](auto i) { store_f(sc[i], mul_f(load_f16(ws[i] + g0), xd)); });
-    } else {
-      unrolled<R>([&](auto i) {
-        for (uint32_t k = 0; k < n; ++k) sc[i][k] = f16_scalar(ws[i][g0 + k]) * x.d[g0 + k];
-      });
-    }
-    for (uint32_t gi = 0; gi < n; ++gi) {
-      const V16i xv = load_i(xs.v + (g0 + gi - gb) * kGroup);
-      unrolled<R>([&](auto i) {
-        const int8_t* p = wq[i] + size_t(g0 + gi) * kGroup;
-        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
-        const V16i w16 = widen_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-        acc[i] = fmadd_f(cvt_f(madd16(w16, xv)), set1_f(sc[i][gi]), acc[i]);
-      });
-    }
-  }
-  unrolled<R>([&](auto i) {
-    const float v = reduce_add_f(acc[i]);
-    y[r + i] = accumulate ? y[r + i] + v : v;
-  });
-}
-
-void decode_i8(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, float* y) {
-  const uint32_t groups = w.cols / kGroup;
-  X16Row xs;
-  for (uint32_t gb = 0; gb < groups; gb += kDecodeSliceGroups) {
-    const uint32_t ge = groups - gb < kDecodeSliceGroups ? groups : gb + kDecodeSliceGroups;
-    build_x16(x.q + size_t(gb) * kGroup, x.r + size_t(gb) * kGroup, (ge - gb) * kGroup, xs.v);
-    uint32_t r = r0;
-    for (; r + 4 <= r1; r += 4) decode_int8<4>(w, x, xs, gb, ge, r, y, gb > 0);
-    for (; r < r1; ++r) decode_int8<1>(w, x, xs, gb, ge, r, y, gb > 0);
-  }
-}
-
 }  // namespace
 
 void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride) {
-  if (n_tokens == 1)
-    decode_i8(w, in.q8, r0, r1, y);
-  else if (n_tokens >= kPrefillMinTokens)
-    prefill<Kind::kI8>(w, in.q8, n_tokens, r0, r1, y, y_stride);
-  else
-    avx2::matmul_i8g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  if (n_tokens < kPrefillMinTokens) return small_matmul_i8g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  prefill<Kind::kI8>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride) {
-  if (n_tokens < kPrefillMinTokens) return TERN_AVX512_VNNI_YMM_NS::matmul_u4g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  if (n_tokens < kPrefillMinTokens) return small_matmul_u4g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
   prefill<Kind::kU4>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride) {
-  if (n_tokens < kPrefillMinTokens) return TERN_AVX512_VNNI_YMM_NS::matmul_u5g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  if (n_tokens < kPrefillMinTokens) return small_matmul_u5g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
   prefill<Kind::kU5>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 

@@ -163,6 +163,128 @@ inline V16i combine_planes(V16i q, V16i r) {
 #endif
 }
 
+inline V16i add_i(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_add_epi32(a.lo, b.lo), _mm256_add_epi32(a.hi, b.hi)};
+#else
+  return _mm512_add_epi32(a, b);
+#endif
+}
+
+inline V16i sub_i(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_sub_epi32(a.lo, b.lo), _mm256_sub_epi32(a.hi, b.hi)};
+#else
+  return _mm512_sub_epi32(a, b);
+#endif
+}
+
+inline V16i xor_i(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_xor_si256(a.lo, b.lo), _mm256_xor_si256(a.hi, b.hi)};
+#else
+  return _mm512_xor_si512(a, b);
+#endif
+}
+
+inline V16i set1_i8(int8_t v) {
+#if TERN_AVX512_EMULATE
+  const __m256i b = _mm256_set1_epi8(v);
+  return V16i{b, b};
+#else
+  return _mm512_set1_epi8(v);
+#endif
+}
+
+inline V16i set1_i32(int32_t v) {
+#if TERN_AVX512_EMULATE
+  const __m256i b = _mm256_set1_epi32(v);
+  return V16i{b, b};
+#else
+  return _mm512_set1_epi32(v);
+#endif
+}
+
+// Each int32 lane shifted left by N bits.
+template <int N>
+inline V16i slli_i32(V16i v) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_slli_epi32(v.lo, N), _mm256_slli_epi32(v.hi, N)};
+#else
+  return _mm512_slli_epi32(v, N);
+#endif
+}
+
+// acc[i] + sum_{k<4} u8(a[4i+k]) * s8(b[4i+k]) per int32 lane, without
+// saturation (vpdpbusd; every use keeps the lanes far from int32 overflow).
+// The emulation widens both to int16 (exact: |pair sum| <= 2 * 255 * 128),
+// vpmaddwd's pair sums, then hadd to sums of four bytes in lane order.
+inline V16i dpbusd(V16i acc, V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  auto half = [](__m256i c, __m256i ua, __m256i sb) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i a_lo = _mm256_unpacklo_epi8(ua, zero);
+    const __m256i a_hi = _mm256_unpackhi_epi8(ua, zero);
+    const __m256i b_lo = _mm256_srai_epi16(_mm256_unpacklo_epi8(sb, sb), 8);
+    const __m256i b_hi = _mm256_srai_epi16(_mm256_unpackhi_epi8(sb, sb), 8);
+    // unpack{lo,hi} take bytes 0..7 / 8..15 of each 128-bit lane, so the
+    // hadd of their pair sums is lanes {0,1 | 2,3} of each 128 bits in order.
+    return _mm256_add_epi32(c, _mm256_hadd_epi32(_mm256_madd_epi16(a_lo, b_lo), _mm256_madd_epi16(a_hi, b_hi)));
+  };
+  return V16i{half(acc.lo, a.lo, b.lo), half(acc.hi, a.hi, b.hi)};
+#else
+  return _mm512_dpbusd_epi32(acc, a, b);
+#endif
+}
+
+// Per 128-bit lane (as the AVX2 forms): 32-bit / 64-bit interleaves of the
+// low or high halves of a and b.
+inline V16i unpacklo_i32(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_unpacklo_epi32(a.lo, b.lo), _mm256_unpacklo_epi32(a.hi, b.hi)};
+#else
+  return _mm512_unpacklo_epi32(a, b);
+#endif
+}
+
+inline V16i unpackhi_i32(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_unpackhi_epi32(a.lo, b.lo), _mm256_unpackhi_epi32(a.hi, b.hi)};
+#else
+  return _mm512_unpackhi_epi32(a, b);
+#endif
+}
+
+inline V16i unpacklo_i64(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_unpacklo_epi64(a.lo, b.lo), _mm256_unpacklo_epi64(a.hi, b.hi)};
+#else
+  return _mm512_unpacklo_epi64(a, b);
+#endif
+}
+
+inline V16i unpackhi_i64(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_unpackhi_epi64(a.lo, b.lo), _mm256_unpackhi_epi64(a.hi, b.hi)};
+#else
+  return _mm512_unpackhi_epi64(a, b);
+#endif
+}
+
+// 128-bit lanes {a[L0], a[L1], b[L2], b[L3]} (vshufi32x4 with imm
+// L0 | L1 << 2 | L2 << 4 | L3 << 6).
+template <int L0, int L1, int L2, int L3>
+inline V16i shuffle_i128(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  // vperm2i128 selects from {x lane 0, 1, y lane 0, 1}: with x, y = v.lo,
+  // v.hi that is lanes 0..3 of v.
+  return V16i{_mm256_permute2x128_si256(a.lo, a.hi, L0 | (L1 << 4)),
+              _mm256_permute2x128_si256(b.lo, b.hi, L2 | (L3 << 4))};
+#else
+  return _mm512_shuffle_i32x4(a, b, L0 | (L1 << 2) | (L2 << 4) | (L3 << 6));
+#endif
+}
+
 // ---- floats ----------------------------------------------------------------------
 
 inline V16f zero_f() {
@@ -213,6 +335,15 @@ inline V16f cvt_f(V16i v) {
   return V16f{_mm256_cvtepi32_ps(v.lo), _mm256_cvtepi32_ps(v.hi)};
 #else
   return _mm512_cvtepi32_ps(v);
+#endif
+}
+
+// The float bits as integers (for transposes).
+inline V16i bits_i(V16f v) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_castps_si256(v.lo), _mm256_castps_si256(v.hi)};
+#else
+  return _mm512_castps_si512(v);
 #endif
 }
 

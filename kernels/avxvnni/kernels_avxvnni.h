@@ -8,17 +8,12 @@
 // runtime variant; it lets tests/kernels/kernel_variants_test.cc check the
 // kernels' logic bit for bit on CPUs without AVX-VNNI (the instruction's
 // semantics are the only thing the emulation stands in for).
-//
-// And a third time with TERN_AVXVNNI_EVEX (kernels/avx512/, AVX2 flags):
-// vpdpbusd in its EVEX encoding, namespace avx512vnni_ymm, used by the
-// AVX-512 VNNI table for int4 / int5 decode (kernels/avx512/kernels_avx512.h).
+
 #pragma once
 #include "kernels/avx2/kernels_avx2.h"
 
 #if TERN_AVXVNNI_EMULATE
 #define TERN_AVXVNNI_NS avxvnni_emulated
-#elif TERN_AVXVNNI_EVEX
-#define TERN_AVXVNNI_NS avx512vnni_ymm
 #else
 #define TERN_AVXVNNI_NS avxvnni
 #endif
@@ -39,14 +34,6 @@ inline __m256i dpbusd(__m256i acc, __m256i a, __m256i b) {
   const __m256i b_lo = _mm256_srai_epi16(_mm256_unpacklo_epi8(b, b), 8);
   const __m256i b_hi = _mm256_srai_epi16(_mm256_unpackhi_epi8(b, b), 8);
   return _mm256_add_epi32(acc, _mm256_hadd_epi32(_mm256_madd_epi16(a_lo, b_lo), _mm256_madd_epi16(a_hi, b_hi)));
-#elif TERN_AVXVNNI_EVEX
-  // The EVEX form (AVX512-VNNI + VL) on ymm, for CPUs with AVX-512 VNNI but
-  // not AVX-VNNI (AMD Zen 4). Written as the one instruction in asm so the
-  // file is compiled for AVX2 only: with -mavx512* the compiler may use
-  // AVX-512 anywhere, including in inline functions of shared headers that
-  // the linker can merge into code run on CPUs without it.
-  __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
-  return acc;
 #else
   return _mm256_dpbusd_avx_epi32(acc, a, b);
 #endif
