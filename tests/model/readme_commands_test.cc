@@ -79,6 +79,14 @@ TEST(ReadmeCommands, ToolLinesRunAsWritten) {
   const std::string blob = testing::model_path("smollm2-135m-int4.tern");
   const std::string gguf = testing::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
   const std::string out_blob = ::testing::TempDir() + "readme_model.tern";
+  // The file the --prompts-file line reads: two questions, one per line.
+  const std::string questions = ::testing::TempDir() + "readme_questions.txt";
+  {
+    std::FILE* f = std::fopen(questions.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("What is 2+2?\nName a color.\n", f);
+    std::fclose(f);
+  }
   const std::vector<std::string> cheap = {"tern-pack", "tern-run", "tern-chat", "tern-info"};
   size_t ran = 0;
   for (const std::string& raw : readme_sh_lines()) {
@@ -96,16 +104,18 @@ TEST(ReadmeCommands, ToolLinesRunAsWritten) {
     replace_all(&cmd, "MODEL.gguf", gguf);
     replace_all(&cmd, "MODEL.tern", blob);
     replace_all(&cmd, "BLOB", blob);
+    replace_all(&cmd, "questions.txt", questions);
     if (tool == "tern-run" && cmd.find(" -n ") == std::string::npos) cmd += " -n 8";
     if (tool == "tern-chat") cmd += " -n 8 < /dev/null";
     const testing::CommandResult r = testing::run_command(cmd);
     EXPECT_EQ(r.exit_code, 0) << "README line: " << raw << "\nran: " << cmd << "\n" << r.out;
     ++ran;
   }
-  // The Tools section shows tern-pack, tern-run (3), tern-chat, tern-info,
-  // tern-bench (2) and kernel-bench: if the extraction breaks, fail loudly.
+  // The Tools section shows tern-pack, tern-run (4), tern-chat, tern-info,
+  // tern-bench (3) and kernel-bench: if the extraction breaks, fail loudly.
   EXPECT_GE(ran, 8u);
   std::remove(out_blob.c_str());
+  std::remove(questions.c_str());
 }
 
 }  // namespace
