@@ -76,16 +76,24 @@ const char* const kMessages[] = {
 void discard(void*, const char*, size_t) {}
 
 // Pages the KV pool's blocks [0, blocks) span: K and V slices of every layer.
-size_t kv_pages_spanned(Engine& engine, uint32_t blocks) {
-  if (blocks == 0) return 0;
+// Pages of the KV pools holding positions [0, positions) of sequence 0,
+// whose blocks are the pool's first ones in order (one sequence, a LIFO free
+// list): a page is touched only once a position in it is written, so a
+// partly written last block counts only up to its last position (counting
+// whole blocks over-counted or under-counted by a page per pool, depending
+// on where the pools start within their pages).
+size_t kv_pages_spanned(Engine& engine, uint32_t positions) {
+  if (positions == 0) return 0;
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   const KvSequence& seq = *engine.sequence(0);
   size_t pages = 0;
   for (uint32_t l = 0; l < engine.hparams().layers; ++l) {
     const PagedKv v = engine.model().kv().layer_view(seq, l);
+    const size_t position_elems = size_t(v.kv_heads) * v.head_dim;
+    const size_t end_elem = size_t(positions / v.block_tokens) * v.block_stride + (positions % v.block_tokens) * position_elems;
     for (const uint16_t* base : {v.k_pool, v.v_pool}) {
       const uintptr_t begin = reinterpret_cast<uintptr_t>(base);
-      const uintptr_t end = reinterpret_cast<uintptr_t>(base + size_t(blocks) * v.block_stride);
+      const uintptr_t end = reinterpret_cast<uintptr_t>(base + end_elem);
       pages += (end + page - 1) / page - begin / page;
     }
   }
@@ -120,8 +128,8 @@ TEST(LongRun, TwentyThousandTokensKeepMemoryFlat) {
   uint32_t generated = 0, turns = 0, resets = 0, full = 0;
   size_t warm_anon = 0, warm_rss = 0, warm_high_water = 0, warm_used = 0;
   size_t max_anon_after_warmup = 0;
-  // KV blocks reached so far, and the pages first made resident by blocks
-  // reached only after the warm-up (allowed on top of kAllowedGrowth).
+  // KV positions reached so far, and the pages first made resident by
+  // positions reached only after the warm-up (allowed on top of kAllowedGrowth).
   uint32_t deepest = 0, deepest_at_warm = 0, deeper_turns = 0;
   size_t kv_first_touch = 0;
   long long max_excess = 0;  // largest anon growth over warm-up beyond kv_first_touch
@@ -138,13 +146,13 @@ TEST(LongRun, TwentyThousandTokensKeepMemoryFlat) {
     const uint32_t want = total - generated < kMaxReply ? total - generated : kMaxReply;
     const Status s = chat.turn(msg, std::strlen(msg), want, discard, nullptr, &st);
     ASSERT_TRUE(s.is_ok() || s.code() == StatusCode::kContextFull) << s.message();
-    const uint32_t blocks = engine.model().kv().used_blocks();
-    if (blocks > deepest) {
+    const uint32_t reached = engine.sequence(0)->n_past;  // positions written this turn (no rewinds)
+    if (reached > deepest) {
       if (warm) {
-        kv_first_touch += kv_pages_spanned(engine, blocks) - kv_pages_spanned(engine, deepest);
+        kv_first_touch += kv_pages_spanned(engine, reached) - kv_pages_spanned(engine, deepest);
         ++deeper_turns;
       }
-      deepest = blocks;
+      deepest = reached;
     }
     if (!s.is_ok()) {
       ++full;
@@ -179,7 +187,7 @@ TEST(LongRun, TwentyThousandTokensKeepMemoryFlat) {
               "anon RSS warm %zu -> end %zu (max %zu); total RSS warm %zu -> end %zu; arena high-water %zu\n",
               generated, turns, resets, full, seconds, generated / seconds, warm_anon, end_anon,
               max_anon_after_warmup, warm_rss, end_rss, warm_high_water);
-  std::printf("KV blocks reached: %u by the warm-up, %u in all (%u later turns went deeper, first-touching %zu "
+  std::printf("KV positions reached: %u by the warm-up, %u in all (%u later turns went deeper, first-touching %zu "
               "bytes of KV pages)\n",
               deepest_at_warm, deepest, deeper_turns, kv_first_touch);
   EXPECT_GE(generated, total);
