@@ -241,14 +241,18 @@ void Scheduler::finish(Request* r, FinishReason why, StatusCode code, const char
   e.generated = r->generated;
   e.preemptions = r->preemptions;
   e.prefix_hit_tokens = r->prefix_hits;
+  release(r, stats);
+  if (fn) fn(ctx, e);
+}
+
+void Scheduler::release(Request* r, StepStats* stats) {
   if (r->phase == Phase::kPrefill || r->phase == Phase::kDecode) {
-    engine_->reset(seq(*r));
+    engine_->reset(seq(*r));  // its blocks go back (registered ones stay cached)
     slot_busy_[r->slot] = false;
   }
   r->phase = Phase::kFree;
   --live_;
   ++stats->finished;
-  if (fn) fn(ctx, e);
 }
 
 void Scheduler::sample_rows(uint32_t rows, SchedulerEventFn fn, void* ctx, StepStats* stats) {
@@ -297,11 +301,7 @@ void Scheduler::sample_rows(uint32_t rows, SchedulerEventFn fn, void* ctx, StepS
       r.filter.flush(gather_text, &sink);
       e.finished = true;
       e.finish = why;
-      engine_->reset(seq(r));
-      slot_busy_[r.slot] = false;
-      r.phase = Phase::kFree;
-      --live_;
-      ++stats->finished;
+      release(&r, stats);
     }
     e.text = text_;
     e.text_len = text_len_;

@@ -146,6 +146,8 @@ class Scheduler {
   void preempt(Request* r);
   void finish(Request* r, FinishReason why, StatusCode code, const char* message, SchedulerEventFn fn, void* ctx,
               StepStats* stats);
+  // Give back a request's sequence slot and blocks; the record becomes free.
+  void release(Request* r, StepStats* stats);
   void sample_rows(uint32_t rows, SchedulerEventFn fn, void* ctx, StepStats* stats);
 
   Engine* engine_ = nullptr;
