@@ -25,9 +25,20 @@ namespace tern {
 //   u4g32  4-bit q, f16 {d, m} per 32:  w = d * q + m      matmul_u4g32_q8r
 //   u5g32  5-bit q (4-bit plane + high-bit plane), f16 {d, m} per 32:
 //          w = d * q + m, q in 0..31                       matmul_u5g32_q8r
+//   i8g32r16  the i8g32 values and scales with rows interleaved by 16
+//          (below): one 64-byte load is 4 columns of 16 rows   matmul_i8g32r16_q8r
+//   u4g32r16  the u4g32 values and scales, rows interleaved by 16:
+//          one 64-byte load is 8 columns of 16 rows            matmul_u4g32r16_q8r
 // where q8r is the two-plane int8 activation layout (ActRowsQ8 in blocks.h).
-enum class WeightType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2, kInt5G32 = 3 };
-constexpr uint32_t kWeightTypeCount = 4;
+enum class WeightType : uint32_t {
+  kF32 = 0,
+  kInt8G32 = 1,
+  kInt4G32 = 2,
+  kInt5G32 = 3,
+  kInt8G32R16 = 4,
+  kInt4G32R16 = 5,
+};
+constexpr uint32_t kWeightTypeCount = 6;
 
 constexpr const char* weight_type_name(WeightType t) {
   switch (t) {
@@ -35,6 +46,8 @@ constexpr const char* weight_type_name(WeightType t) {
     case WeightType::kInt8G32: return "i8g32";
     case WeightType::kInt4G32: return "u4g32";
     case WeightType::kInt5G32: return "u5g32";
+    case WeightType::kInt8G32R16: return "i8g32r16";
+    case WeightType::kInt4G32R16: return "u4g32r16";
   }
   return "unknown";
 }
@@ -44,8 +57,26 @@ struct WeightMatrix {
   uint32_t rows;
   uint32_t cols;           // multiple of kGroup for the quantized types
   const void* data;        // kF32: float[rows][cols]; quantized: q plane
-  const uint16_t* scales;  // kInt8G32: f16 d[rows][cols/32]; kInt4G32, kInt5G32: f16 {d,m}[rows][cols/32]; kF32: null
+  const uint16_t* scales;  // kInt8G32: f16 d[rows][cols/32]; kInt4G32, kInt5G32: f16 {d,m}[rows][cols/32];
+                           // kInt8G32R16: f16 d[rows/16][cols/32][16];
+                           // kInt4G32R16: f16 dm[rows/16][cols/32][2][16] (16 d, then 16 m); kF32: null
 };
+
+// kInt8G32R16: rows % 16 == 0. Row block b (rows 16b .. 16b + 15) is
+// cols * 16 bytes at data + b * cols * 16:
+//   q[b][g][k][i][j] = q of row 16b + i, column 32g + 4k + j   (k < 8, i < 16, j < 4)
+// and its scales at scales + b * (cols/32) * 16: d[b][g][i]. A zmm load is
+// 4 columns of 16 rows, one row per 32-bit lane, so one broadcast 4-byte
+// group of activations feeds all 16 rows through vpdpbusd and no horizontal
+// sums are needed; it is also the B-tile layout of AMX's tdpb*d.
+// kInt4G32R16 permutes kInt4G32's bytes the same way, 4 bytes (8 values) of
+// a row at a time: block b is cols * 8 bytes, and its byte
+//   q[b][g][L][i][j] (L < 4) = row 16b + i's byte 16g + 4L + j in kInt4G32,
+// so the low nibbles of a 64-byte load are columns 32g + 4L .. + 3 of the 16
+// rows and the high nibbles columns 32g + 16 + 4L .. + 3. Written by
+// the packer (tern-pack --layout r16); kernels without a native product for
+// it read it through a de-interleaving adapter (kernels/r16_adapter.h).
+constexpr uint32_t kInterleaveRows = 16;
 
 // kInt5G32: `data` holds the low 4 bits of every value in the kInt4G32
 // nibble order, [rows][cols/2], directly followed by the high-bit plane
@@ -64,6 +95,8 @@ constexpr size_t weight_bytes(WeightType t, size_t rows, size_t cols) {
     case WeightType::kInt8G32: return rows * (cols + cols / kGroup * 2);
     case WeightType::kInt4G32: return rows * (cols / 2 + cols / kGroup * 4);
     case WeightType::kInt5G32: return rows * (cols / 2 + cols / 8 + cols / kGroup * 4);
+    case WeightType::kInt8G32R16: return rows * (cols + cols / kGroup * 2);  // the i8g32 bytes, permuted
+    case WeightType::kInt4G32R16: return rows * (cols / 2 + cols / kGroup * 4);  // the u4g32 bytes, permuted
   }
   return 0;
 }

@@ -22,6 +22,22 @@ void quantize_row_int4_g32(const float* x, uint32_t n, uint8_t* q, uint16_t* dm)
 // 8b + i of its group; see int5_high_bits). n % 32 == 0. dm[n/32][2].
 void quantize_row_int5_g32(const float* x, uint32_t n, uint8_t* q, uint8_t* h, uint16_t* dm);
 
+// kInt8G32 [rows, cols] (q[rows][cols], d[rows][cols/32]) in the kInt8G32R16
+// layout (kernels/kernels.h): out_q[rows * cols], out_d[rows * cols/32].
+// rows % 16 == 0, cols % 32 == 0. A permutation: same bytes, same values.
+void interleave_rows_int8_g32(const int8_t* q, const uint16_t* d, uint32_t rows, uint32_t cols, int8_t* out_q,
+                              uint16_t* out_d);
+
+// Rows [r, r + n) of a kInt8G32R16 matrix back in the kInt8G32 layout:
+// q[n][w.cols], d[n][w.cols/32] (r and n need not be multiples of 16).
+void deinterleave_rows_int8_g32(const WeightMatrix& w, uint32_t r, uint32_t n, int8_t* q, uint16_t* d);
+
+// The same for kInt4G32 (q[rows][cols/2], dm[rows][cols/32][2]) and
+// kInt4G32R16 (out_dm per block and group: 16 d, then 16 m).
+void interleave_rows_int4_g32(const uint8_t* q, const uint16_t* dm, uint32_t rows, uint32_t cols, uint8_t* out_q,
+                              uint16_t* out_dm);
+void deinterleave_rows_int4_g32(const WeightMatrix& w, uint32_t r, uint32_t n, uint8_t* q, uint16_t* dm);
+
 // Row `row` of w as floats: out[w.cols].
 void dequantize_row(const WeightMatrix& w, uint32_t row, float* out);
 

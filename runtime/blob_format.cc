@@ -17,6 +17,12 @@ uint64_t tensor_bytes(DType dtype, uint64_t rows, uint64_t cols) {
     case DType::kInt8G32:  // i8 q[rows][cols] + f16 d[rows][cols/32]
       if (cols % 32 != 0) return 0;
       return checked_mul_add(rows, cols, rows, (cols / 32) * 2, &out) ? out : 0;
+    case DType::kInt8G32R16:  // kInt8G32's bytes, rows interleaved by 16
+      if (cols % 32 != 0 || rows % 16 != 0) return 0;
+      return checked_mul_add(rows, cols, rows, (cols / 32) * 2, &out) ? out : 0;
+    case DType::kInt4G32R16:  // kInt4G32's bytes, rows interleaved by 16
+      if (cols % 32 != 0 || rows % 16 != 0) return 0;
+      return checked_mul_add(rows, cols / 2, rows, (cols / 32) * 4, &out) ? out : 0;
     case DType::kInt4G32:  // u8 q[rows][cols/2] + f16 {d,m}[rows][cols/32]
       if (cols % 32 != 0) return 0;
       return checked_mul_add(rows, cols / 2, rows, (cols / 32) * 4, &out) ? out : 0;

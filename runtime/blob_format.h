@@ -19,7 +19,9 @@ constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'B', 'L', 'O', 'B'};
 // Version 3: storage type kInt5G32 (5-bit weights, Q5_0/Q5_1/Q5_K sources
 // kept at their own bits). A version-2 blob is the same format without it, so
 // readers take 2 and 3; any other version is refused with the numbers.
-constexpr uint32_t kFormatVersion = 3;
+// Version 4: storage types kInt8G32R16 and kInt4G32R16 (int8 / int4 rows
+// interleaved by 16 for the kernels, tern-pack --layout r16). Otherwise the same: readers take 2 to 4.
+constexpr uint32_t kFormatVersion = 4;
 constexpr uint32_t kOldestReadableVersion = 2;
 constexpr uint32_t kEndianMarker = 0x01020304u;  // stored LE: 04 03 02 01
 constexpr uint32_t kHeaderBytes = 128;
@@ -249,9 +251,26 @@ enum class TensorRole : uint32_t {
 //             then u8 h[rows][cols/8] (per group of 32, 4 bytes: bit i of
 //             byte b is bit 4 of element 8b + i),
 //             then f16 dm[rows][cols/32][2] = {d, m};    w = d * q + m, q in [0, 31]
+//   kInt8G32R16: kInt8G32's values and scales with rows interleaved by 16
+//             (rows % 16 == 0): per row block b of 16 rows,
+//             i8 q[b][cols/32][8][16][4]: 4 columns (32g + 4k ..) of the
+//             block's 16 rows per 64 bytes, then for the whole matrix
+//             f16 d[rows/16][cols/32][16];               w = d * q
+//   kInt4G32R16: kInt4G32's bytes and scales with rows interleaved by 16
+//             (rows % 16 == 0): per row block b, u8 q[b][cols/32][4][16][4]
+//             (row 16b + i's kInt4G32 bytes 16g + 4L .. + 3 at [b][g][L][i]),
+//             then f16 dm[rows/16][cols/32][2][16] (16 d, then 16 m)
 // The same numbering as the kernels' WeightType (kernels/kernels.h).
-enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2, kInt5G32 = 3 };
-constexpr uint32_t kDTypeCount = 4;
+enum class DType : uint32_t { kF32 = 0, kInt8G32 = 1, kInt4G32 = 2, kInt5G32 = 3, kInt8G32R16 = 4, kInt4G32R16 = 5 };
+constexpr uint32_t kDTypeCount = 6;
+
+// The oldest format version that may hold a storage type (readers refuse a
+// tensor whose type is newer than its blob).
+constexpr uint32_t dtype_min_version(uint32_t dtype) {
+  return dtype == uint32_t(DType::kInt8G32R16) || dtype == uint32_t(DType::kInt4G32R16) ? 4
+         : dtype == uint32_t(DType::kInt5G32)                                               ? 3
+                                                                                            : 2;
+}
 
 // Weight kind requested from the packer (--weights).
 // kF32: every matrix kF32 (exact for F32/F16/BF16 sources; large and slow:

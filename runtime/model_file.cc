@@ -439,8 +439,8 @@ Status validate_directory(ModelFile* f) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': shape [%u, %u], expected [%u, %u]", d.name, d.rows,
                            d.cols, ex.rows, ex.cols);
     }
-    // kInt5G32 arrived with version 3: a version-2 blob cannot hold it.
-    if (d.dtype >= blob::kDTypeCount || (d.dtype == uint32_t(blob::DType::kInt5G32) && f->version < 3) || (!ex.matrix && d.dtype != uint32_t(blob::DType::kF32))) {
+    // kInt5G32 arrived with version 3, kInt8G32R16 with 4: an older blob cannot hold them.
+    if (d.dtype >= blob::kDTypeCount || f->version < blob::dtype_min_version(d.dtype) || (!ex.matrix && d.dtype != uint32_t(blob::DType::kF32))) {
       return Status::error(StatusCode::kBadTensor, "tensor '%s': storage type %u not allowed here", d.name, d.dtype);
     }
     const uint64_t need = blob::tensor_bytes(static_cast<blob::DType>(d.dtype), d.rows, d.cols);
@@ -481,8 +481,8 @@ Status validate_directory(ModelFile* f) {
                            i, d.name, want);
     }
     if (d.dtype == uint32_t(blob::DType::kF32)) f->bytes_f32 += d.bytes;
-    if (d.dtype == uint32_t(blob::DType::kInt8G32)) f->bytes_int8 += d.bytes;
-    if (d.dtype == uint32_t(blob::DType::kInt4G32)) f->bytes_int4 += d.bytes;
+    if (d.dtype == uint32_t(blob::DType::kInt8G32) || d.dtype == uint32_t(blob::DType::kInt8G32R16)) f->bytes_int8 += d.bytes;
+    if (d.dtype == uint32_t(blob::DType::kInt4G32) || d.dtype == uint32_t(blob::DType::kInt4G32R16)) f->bytes_int4 += d.bytes;
     if (d.dtype == uint32_t(blob::DType::kInt5G32)) f->bytes_int5 += d.bytes;
   }
   uint32_t required_layer_roles = 0;
@@ -527,6 +527,8 @@ static_assert(uint32_t(blob::DType::kF32) == uint32_t(WeightType::kF32) &&
                   uint32_t(blob::DType::kInt8G32) == uint32_t(WeightType::kInt8G32) &&
                   uint32_t(blob::DType::kInt4G32) == uint32_t(WeightType::kInt4G32) &&
                   uint32_t(blob::DType::kInt5G32) == uint32_t(WeightType::kInt5G32) &&
+                  uint32_t(blob::DType::kInt8G32R16) == uint32_t(WeightType::kInt8G32R16) &&
+                  uint32_t(blob::DType::kInt4G32R16) == uint32_t(WeightType::kInt4G32R16) &&
                   blob::kDTypeCount == kWeightTypeCount,
               "blob storage types and kernel weight types are one numbering");
 
@@ -537,9 +539,9 @@ WeightMatrix make_matrix(const uint8_t* base, const DirEntry& d) {
   w.cols = d.cols;
   w.data = base + d.offset;
   w.scales = nullptr;
-  if (w.type == WeightType::kInt8G32) {
+  if (w.type == WeightType::kInt8G32 || w.type == WeightType::kInt8G32R16) {  // same plane sizes
     w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols);
-  } else if (w.type == WeightType::kInt4G32) {
+  } else if (w.type == WeightType::kInt4G32 || w.type == WeightType::kInt4G32R16) {
     w.scales = reinterpret_cast<const uint16_t*>(base + d.offset + uint64_t(d.rows) * d.cols / 2);
   } else if (w.type == WeightType::kInt5G32) {
     // The high-bit plane follows the q plane (int5_high_bits in kernels/kernels.h).

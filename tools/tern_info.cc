@@ -57,6 +57,8 @@ const char* dtype_name(uint32_t d) {
     case blob::DType::kInt8G32: return "int8 (group 32, f16 scale)";
     case blob::DType::kInt4G32: return "int4 (group 32, f16 scale + min)";
     case blob::DType::kInt5G32: return "int5 (group 32, f16 scale + min)";
+    case blob::DType::kInt8G32R16: return "int8 (group 32, f16 scale, rows interleaved by 16)";
+    case blob::DType::kInt4G32R16: return "int4 (group 32, f16 scale + min, rows interleaved by 16)";
   }
   return "unknown";
 }
@@ -66,6 +68,8 @@ const char* dtype_key(uint32_t d) {
     case blob::DType::kInt8G32: return "int8_g32";
     case blob::DType::kInt4G32: return "int4_g32";
     case blob::DType::kInt5G32: return "int5_g32";
+    case blob::DType::kInt8G32R16: return "int8_g32_r16";
+    case blob::DType::kInt4G32R16: return "int4_g32_r16";
   }
   return "unknown";
 }

@@ -22,7 +22,7 @@ namespace {
 
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8|f32\n"
+               "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8|f32 [--layout rows|r16]\n"
                "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--verbose]\n"
                "       tern-pack --help | --version\n"
                "\n"
@@ -46,6 +46,11 @@ void usage(FILE* f) {
                "  --weights f32:  matrices as f32 (exact for float sources; tests, not deployment)\n"
                "                  Other sources are dequantized exactly and quantized again; the summary\n"
                "                  lists each (source, blob type, method) with bytes and bits per weight\n"
+               "  --layout rows:  every matrix row-major (default): read natively by every kernel variant\n"
+               "  --layout r16:   int8 and int4 matrices (rows a multiple of 16) with 16 rows interleaved, the layout\n"
+               "                  the AVX-512 / AMX kernels read without a repack (faster decode and batched\n"
+               "                  steps there); other variants read it through a de-interleaving copy,\n"
+               "                  slower: pack r16 for AVX-512 machines, rows for the rest\n"
                "  --verbose:      also one summary line per tensor not copied exactly, with its largest error\n"
                "  --max-context N, --max-sequences N, --prefill-chunk N, --kv-block N: the run limits stored\n"
                "                  as the blob's defaults (2048, 1, 64, 16); a max context above the model's\n"
@@ -78,7 +83,7 @@ int fail(const tern::Status& st, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, output, weights;
+  std::string input, output, weights, layout = "rows";
   bool verbose = false;
   tern::pack::PackOptions opt;
   for (int i = 1; i < argc; ++i) {
@@ -88,12 +93,12 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") { usage(stdout); return 0; }
     if (a == "--version") { std::printf("%s\n", tern::cli::version()); return 0; }
     if (a == "--verbose") { verbose = true; continue; }
-    if (a == "-o" || a == "--weights") {
+    if (a == "-o" || a == "--weights" || a == "--layout") {
       if (!next) {
         std::fprintf(stderr, "tern-pack: %s needs a value (tern-pack --help lists the options)\n", a.c_str());
         return 2;
       }
-      (a == "-o" ? output : weights) = next;
+      (a == "-o" ? output : a == "--weights" ? weights : layout) = next;
       ++i;
       continue;
     }
@@ -125,6 +130,9 @@ int main(int argc, char** argv) {
   else if (weights == "int8") opt.weights = tern::blob::WeightKind::kInt8;
   else if (weights == "f32") opt.weights = tern::blob::WeightKind::kF32;
   else { std::fprintf(stderr, "tern-pack: --weights must be int4, int8 or f32, got \"%s\"\n", weights.c_str()); return 2; }
+  if (layout == "rows") opt.layout = tern::pack::RowLayout::kRows;
+  else if (layout == "r16") opt.layout = tern::pack::RowLayout::kR16;
+  else { std::fprintf(stderr, "tern-pack: --layout must be rows or r16, got \"%s\"\n", layout.c_str()); return 2; }
 
   // Refuse a bad output before any work (and again when writing).
   std::string target;

@@ -18,7 +18,8 @@ const KernelTable& amx_kernels() {
 #endif
       avx2::quantize_rows_q8,
       {avx2::matmul_f32_f32, TERN_AMX_NS::matmul_i8g32_q8r, TERN_AMX_NS::matmul_u4g32_q8r,
-       TERN_AMX_NS::matmul_u5g32_q8r},
+       TERN_AMX_NS::matmul_u5g32_q8r, TERN_AMX_NS::matmul_i8g32r16_q8r,
+       TERN_AMX_NS::matmul_u4g32r16_q8r},
       avx2::rmsnorm,
       avx2::rope,
       avx2::softmax,

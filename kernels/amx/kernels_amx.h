@@ -27,9 +27,18 @@ namespace TERN_AMX_NS {
 // From this many tokens (one full tile) the tiles beat the AVX-512 prefill;
 // below, the AVX-512 VNNI kernels (decode included).
 constexpr uint32_t kAmxMinTokens = 16;
+// For kInt8G32R16 blobs the AVX-512 kernel reads the interleave without a
+// repack, so it holds out longer: one core, int8 [1536, 576] and [576, 1536],
+// GOP/s AVX-512 vs tiles: 16 tokens 261 vs 244, 64 tokens 267-291 vs
+// 303-313, 512 tokens 253-272 vs 290-317.
+constexpr uint32_t kAmxMinTokensR16 = 32;
 
 void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride);
+void matmul_i8g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride);
+void matmul_u4g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride);
 void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride);
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,

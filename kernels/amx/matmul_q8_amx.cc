@@ -115,6 +115,47 @@ void repack_block(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, u
   }
 }
 
+// kInt8G32R16 / kInt4G32R16 (packed interleaved, kernels/kernels.h): the
+// block is already in the B layout (int8: one 512-byte copy per group) or
+// one nibble split away from it (int4: the low nibbles of each 64-byte unit
+// are the B rows of columns 4L .., the high ones of 16 + 4L ..), plus the
+// scales' conversion. r % 16 == 0; the matrix has whole blocks, rows past
+// the call's range are computed and never stored.
+template <Kind K>
+constexpr size_t kR16GroupBytes = K == Kind::kI8 ? kGroup * kRows : kGroup / 2 * kRows;
+
+template <Kind K>
+void copy_block_r16(const WeightMatrix& w, uint32_t r, uint32_t gb, uint32_t ge, RowBlock* blk) {
+  const uint32_t groups = w.cols / kGroup;
+  const int8_t* q = static_cast<const int8_t*>(w.data) + size_t(r / kRows) * groups * kR16GroupBytes<K>;
+  constexpr uint32_t per = K == Kind::kI8 ? 1 : 2;  // f16 scale runs of 16 per group: d (and m)
+  const uint16_t* s = w.scales + size_t(r / kRows) * groups * per * kRows;
+  const V16i nibble = set1_i8(0x0f);
+  for (uint32_t g = gb; g < ge; ++g) {
+    const int8_t* src = q + size_t(g) * kR16GroupBytes<K>;
+    if constexpr (K == Kind::kI8) {
+      __builtin_memcpy(blk->w[g - gb], src, kGroup * kRows);
+    } else {
+      for (uint32_t L = 0; L < 4; ++L) {
+        const V16i raw = load_i(src + 64 * L);
+        store_i(blk->w[g - gb][L], and_i(raw, nibble));
+        store_i(blk->w[g - gb][L + 4], and_i(srli_i16<4>(raw), nibble));
+      }
+    }
+    store_f(blk->d[g - gb], load_f16(s + size_t(g) * per * kRows));
+    if constexpr (K != Kind::kI8) store_f(blk->m[g - gb], load_f16(s + size_t(g) * per * kRows + kRows));
+  }
+}
+
+template <Kind K>
+void prefetch_blocks_r16(const WeightMatrix& w, uint32_t r, uint32_t nr, uint32_t gb, uint32_t ge) {
+  const size_t block = size_t(w.cols / kGroup) * kR16GroupBytes<K>;
+  for (uint32_t b = r; b < r + nr; b += kRows) {
+    const char* q = static_cast<const char*>(w.data) + size_t(b / kRows) * block + size_t(gb) * kR16GroupBytes<K>;
+    for (size_t off = 0; off < size_t(ge - gb) * kR16GroupBytes<K>; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
+  }
+}
+
 // Ring of the int32 sums of the last few groups: [slot][token][row]. Small
 // enough to stay in L1 beside the row block: tile stores into a buffer of a
 // whole slice (32 KB, with its twin 64 KB) spilled L1 and ran at half speed.
@@ -188,7 +229,7 @@ void token_tile(TileRegs& regs, const RowBlock& blk, const TokenTile& tt, const 
   });
 }
 
-template <Kind K>
+template <Kind K, bool kR16 = false>
 void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0, uint32_t r1, float* y,
              size_t y_stride) {
   const uint32_t groups = w.cols / kGroup;
@@ -227,9 +268,20 @@ void prefill(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint3
       for (uint32_t rp = r0; rp < r1; rp += kPassBlocks * kRows) {
         const uint32_t pe = r1 - rp < kPassBlocks * kRows ? r1 : rp + kPassBlocks * kRows;
         uint32_t nb = 0;
-        for (uint32_t r = rp; r < pe; r += kRows, ++nb) repack_block<K>(w, r, pe - r < kRows ? pe - r : kRows, gb, gb + ng, &blk[nb]);
+        for (uint32_t r = rp; r < pe; r += kRows, ++nb) {
+          if constexpr (kR16)
+            copy_block_r16<K>(w, r, gb, gb + ng, &blk[nb]);
+          else
+            repack_block<K>(w, r, pe - r < kRows ? pe - r : kRows, gb, gb + ng, &blk[nb]);
+        }
         // The next pass's weights come from DRAM while this one's tiles run.
-        if (pe < r1) prefetch_rows<K>(w, pe, r1 - pe < kPassBlocks * kRows ? r1 - pe : kPassBlocks * kRows, gb, gb + ng);
+        if (pe < r1) {
+          const uint32_t next = r1 - pe < kPassBlocks * kRows ? r1 - pe : kPassBlocks * kRows;
+          if constexpr (kR16)
+            prefetch_blocks_r16<K>(w, pe, next, gb, gb + ng);
+          else
+            prefetch_rows<K>(w, pe, next, gb, gb + ng);
+        }
         for (uint32_t k = 0; k < n_tiles; ++k)
           for (uint32_t b = 0; b < nb; ++b) {
             const uint32_t r = rp + b * kRows;
@@ -248,6 +300,24 @@ void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_t
                       float* y, size_t y_stride) {
   if (n_tokens < kAmxMinTokens) return TERN_AVX512_NS::matmul_i8g32_q8r(w, in, n_tokens, r0, r1, y, y_stride);
   prefill<Kind::kI8>(w, in.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+// Interleaved int8 and int4: tiles from kAmxMinTokensR16 tokens (no transposing
+// repack to amortize, so a batched step of a few rows gains too); a row range
+// that does not start on a block (never with the runtime's 16-row split of
+// 16-row-multiple matrices) takes the AVX-512 kernel, same bits.
+void matmul_i8g32r16_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride) {
+  if (n_tokens < kAmxMinTokensR16 || r0 % kRows != 0)
+    return TERN_AVX512_NS::matmul_i8g32r16_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  prefill<Kind::kI8, true>(w, in.q8, n_tokens, r0, r1, y, y_stride);
+}
+
+void matmul_u4g32r16_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride) {
+  if (n_tokens < kAmxMinTokensR16 || r0 % kRows != 0)
+    return TERN_AVX512_NS::matmul_u4g32r16_q8r(w, in, n_tokens, r0, r1, y, y_stride);
+  prefill<Kind::kU4, true>(w, in.q8, n_tokens, r0, r1, y, y_stride);
 }
 
 void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0, uint32_t r1,

@@ -39,6 +39,13 @@ void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_to
                       float* y, size_t y_stride);
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride);
+// kInt8G32R16 and kInt4G32R16, every number of tokens
+// (matmul_q8_r16_avx512.cc): the same bits as matmul_i8g32_q8r /
+// matmul_u4g32_q8r on the same values in the row layout.
+void matmul_i8g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride);
+void matmul_u4g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
+                         float* y, size_t y_stride);
 void attention(const PagedKv& kv, const AttentionArgs& args);  // attention_f16kv_avx512.cc
 
 // 1 .. kPrefillMinTokens - 1 tokens (matmul_q8_small_avx512.cc): the same

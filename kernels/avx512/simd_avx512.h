@@ -187,6 +187,34 @@ inline V16i xor_i(V16i a, V16i b) {
 #endif
 }
 
+inline void store_i(void* p, V16i v) {
+#if TERN_AVX512_EMULATE
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v.lo);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p) + 1, v.hi);
+#else
+  _mm512_storeu_si512(p, v);
+#endif
+}
+
+inline V16i and_i(V16i a, V16i b) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_and_si256(a.lo, b.lo), _mm256_and_si256(a.hi, b.hi)};
+#else
+  return _mm512_and_si512(a, b);
+#endif
+}
+
+// Each 16-bit lane shifted right by N bits, zeros in (the high nibbles of
+// bytes to the low ones, masked after).
+template <int N>
+inline V16i srli_i16(V16i v) {
+#if TERN_AVX512_EMULATE
+  return V16i{_mm256_srli_epi16(v.lo, N), _mm256_srli_epi16(v.hi, N)};
+#else
+  return _mm512_srli_epi16(v, N);
+#endif
+}
+
 inline V16i set1_i8(int8_t v) {
 #if TERN_AVX512_EMULATE
   const __m256i b = _mm256_set1_epi8(v);

@@ -2,6 +2,7 @@
 // replaced by the variants that use vpdpbusd where it pays
 // (kernels/avxvnni/matmul_q4q8_avxvnni.cc).
 // Compiled a second time as "avxvnni-emulated" for tests (kernels_avxvnni.h).
+#include "kernels/r16_adapter.h"
 #include "kernels/avxvnni/kernels_avxvnni.h"
 
 namespace tern {
@@ -19,7 +20,7 @@ const KernelTable& avxvnni_kernels() {
       // int8 is bandwidth-bound in decode: vpdpbusd saves one op of five (see
       // matmul_q4q8_avxvnni.cc), so the AVX2 kernel serves it.
       {avx2::matmul_f32_f32, avx2::matmul_i8g32_q8r, TERN_AVXVNNI_NS::matmul_u4g32_q8r,
-       TERN_AVXVNNI_NS::matmul_u5g32_q8r},
+       TERN_AVXVNNI_NS::matmul_u5g32_q8r, matmul_r16_via<avx2::matmul_i8g32_q8r>, matmul_u4r16_via<TERN_AVXVNNI_NS::matmul_u4g32_q8r>},
       avx2::rmsnorm,
       avx2::rope,
       avx2::softmax,

@@ -2,6 +2,7 @@
 // AArch64. On ARMv7 softmax, silu_mul, attention and kv_store stay the scalar
 // reference: they need f16 conversions, a vector divide or rounding
 // instructions that ARMv7 NEON lacks.
+#include "kernels/r16_adapter.h"
 #include "kernels/neon/kernels_neon.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -12,7 +13,7 @@ const KernelTable& neon_kernels() {
       "neon",
       neon::quantize_rows_q8,
       {neon::matmul_f32_f32, neon::matmul_i8g32_q8r, neon::matmul_u4g32_q8r,
-       neon::matmul_u5g32_q8r},
+       neon::matmul_u5g32_q8r, matmul_r16_via<neon::matmul_i8g32_q8r>, matmul_u4r16_via<neon::matmul_u4g32_q8r>},
       neon::rmsnorm,
       neon::rope,
 #if defined(__aarch64__)

@@ -7,6 +7,7 @@
 // as "neon-i8mm-emulated", tests only: the same matrix products on emulated
 // intrinsics and the scalar reference for every other slot, so it builds on
 // any host (on AArch64 its decode is still neon-dotprod's, as in neon-i8mm).
+#include "kernels/r16_adapter.h"
 #include "kernels/neon/kernels_neon.h"
 #if TERN_NEON_I8MM_EMULATE
 #include "kernels/ref/kernels_ref.h"
@@ -20,7 +21,7 @@ const KernelTable& neoni8mm_emulated_kernels() {
       "neon-i8mm-emulated",
       ref::quantize_rows_q8,
       {ref::matmul_f32_f32, neoni8mm_emulated::matmul_i8g32_q8r, neoni8mm_emulated::matmul_u4g32_q8r,
-       neoni8mm_emulated::matmul_u5g32_q8r},
+       neoni8mm_emulated::matmul_u5g32_q8r, matmul_r16_via<neoni8mm_emulated::matmul_i8g32_q8r>, matmul_u4r16_via<neoni8mm_emulated::matmul_u4g32_q8r>},
       ref::rmsnorm,
       ref::rope,
       ref::softmax,
@@ -37,7 +38,7 @@ const KernelTable& neoni8mm_kernels() {
       "neon-i8mm",
       neon::quantize_rows_q8,
       {neon::matmul_f32_f32, neoni8mm::matmul_i8g32_q8r, neoni8mm::matmul_u4g32_q8r,
-       neoni8mm::matmul_u5g32_q8r},
+       neoni8mm::matmul_u5g32_q8r, matmul_r16_via<neoni8mm::matmul_i8g32_q8r>, matmul_u4r16_via<neoni8mm::matmul_u4g32_q8r>},
       neon::rmsnorm,
       neon::rope,
       neon::softmax,

@@ -8,7 +8,8 @@ const KernelTable& scalar_kernels() {
   static const KernelTable table = {
       "scalar",
       ref::quantize_rows_q8,
-      {ref::matmul_f32_f32, ref::matmul_i8g32_q8r, ref::matmul_u4g32_q8r, ref::matmul_u5g32_q8r},
+      {ref::matmul_f32_f32, ref::matmul_i8g32_q8r, ref::matmul_u4g32_q8r, ref::matmul_u5g32_q8r,
+       ref::matmul_i8g32r16_q8r, ref::matmul_u4g32r16_q8r},
       ref::rmsnorm,
       ref::rope,
       ref::softmax,

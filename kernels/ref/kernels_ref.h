@@ -20,6 +20,10 @@ void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_to
                       uint32_t r1, float* y, size_t y_stride);
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
                       uint32_t r1, float* y, size_t y_stride);
+void matmul_i8g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                         uint32_t r1, float* y, size_t y_stride);
+void matmul_u4g32r16_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
+                         uint32_t r1, float* y, size_t y_stride);
 void rmsnorm(const float* x, const float* weight, uint32_t n, float eps, float* out);
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float* cos_sin,
           bool adjacent_pairs);

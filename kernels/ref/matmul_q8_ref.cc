@@ -40,6 +40,25 @@ float row_dot_int8(const int8_t* wq, const uint16_t* wd, const int8_t* xq, const
   return y;
 }
 
+// One row of a kInt8G32R16 matrix (kernels/kernels.h): the same sums in the
+// same order as row_dot_int8, each group's 32 values gathered from the 8
+// chunks of its row block (lane i: 4 bytes at 64 k + 4 i), so both layouts
+// give the same bits.
+float row_dot_int8_r16(const int8_t* blk, const uint16_t* db, uint32_t i, const int8_t* xq, const int8_t* xr,
+                       const float* xd, uint32_t groups) {
+  float y = 0.0f;
+  int8_t w[kGroup];
+  for (uint32_t g = 0; g < groups; ++g) {
+    for (uint32_t k = 0; k < kGroup / 4; ++k) std::memcpy(w + 4 * k, blk + (size_t(g) * 8 + k) * 64 + 4 * i, 4);
+    const int8_t* xg = xq + g * kGroup;
+    const int8_t* rg = xr + g * kGroup;
+    int32_t isum = 0;
+    for (uint32_t j = 0; j < kGroup; ++j) isum += int32_t(w[j]) * x16(xg, rg, j);
+    y += f16_to_f32(db[size_t(g) * kInterleaveRows + i]) * xd[g] * float(isum);
+  }
+  return y;
+}
+
 // wq: [cols/2] bytes, per group 16 bytes: low nibble = element j, high = j+16.
 // wdm: [groups][2] f16 {d, m}.
 float row_dot_int4(const uint8_t* wq, const uint16_t* wdm, const int8_t* xq, const int8_t* xr, const float* xd,
@@ -55,6 +74,28 @@ float row_dot_int4(const uint8_t* wq, const uint16_t* wdm, const int8_t* xq, con
     }
     const float d = f16_to_f32(wdm[2 * g]);
     const float m = f16_to_f32(wdm[2 * g + 1]);
+    y += d * xd[g] * float(isum) + m * xs[g];
+  }
+  return y;
+}
+
+// One row of a kInt4G32R16 matrix: each group's 16 bytes gathered from the
+// 4 units of its row block (unit L at 64 L + 4 i), then row_dot_int4's sums
+// in its order: the same bits in both layouts.
+float row_dot_int4_r16(const uint8_t* blk, const uint16_t* dmb, uint32_t i, const int8_t* xq, const int8_t* xr,
+                       const float* xd, const float* xs, uint32_t groups) {
+  float y = 0.0f;
+  uint8_t b[kGroup / 2];
+  for (uint32_t g = 0; g < groups; ++g) {
+    for (uint32_t L = 0; L < 4; ++L) std::memcpy(b + 4 * L, blk + (size_t(g) * 4 + L) * 64 + 4 * i, 4);
+    const int8_t* xg = xq + g * kGroup;
+    const int8_t* rg = xr + g * kGroup;
+    int32_t isum = 0;
+    for (uint32_t j = 0; j < kGroup / 2; ++j) {
+      isum += int32_t(b[j] & 0x0f) * x16(xg, rg, j) + int32_t(b[j] >> 4) * x16(xg, rg, j + kGroup / 2);
+    }
+    const float d = f16_to_f32(dmb[(size_t(g) * 2 + 0) * kInterleaveRows + i]);
+    const float m = f16_to_f32(dmb[(size_t(g) * 2 + 1) * kInterleaveRows + i]);
     y += d * xd[g] * float(isum) + m * xs[g];
   }
   return y;
@@ -142,6 +183,28 @@ void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_t
            [&](uint32_t r, uint32_t groups, const int8_t* xq, const int8_t* xr, const float* xd, const float*) {
              const int8_t* wq = static_cast<const int8_t*>(w.data) + size_t(r) * w.cols;
              return row_dot_int8(wq, w.scales + size_t(r) * groups, xq, xr, xd, groups);
+           });
+}
+
+void matmul_i8g32r16_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                         uint32_t r1, float* y, size_t y_stride) {
+  for_rows(w, in.q8, n_tokens, r0, r1, y, y_stride,
+           [&](uint32_t r, uint32_t groups, const int8_t* xq, const int8_t* xr, const float* xd, const float*) {
+             const uint32_t b = r / kInterleaveRows;
+             const int8_t* blk = static_cast<const int8_t*>(w.data) + size_t(b) * w.cols * kInterleaveRows;
+             const uint16_t* db = w.scales + size_t(b) * groups * kInterleaveRows;
+             return row_dot_int8_r16(blk, db, r % kInterleaveRows, xq, xr, xd, groups);
+           });
+}
+
+void matmul_u4g32r16_q8r(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens, uint32_t r0,
+                         uint32_t r1, float* y, size_t y_stride) {
+  for_rows(w, in.q8, n_tokens, r0, r1, y, y_stride,
+           [&](uint32_t r, uint32_t groups, const int8_t* xq, const int8_t* xr, const float* xd, const float* xs) {
+             const uint32_t b = r / kInterleaveRows;
+             const uint8_t* blk = static_cast<const uint8_t*>(w.data) + size_t(b) * (w.cols / 2) * kInterleaveRows;
+             const uint16_t* dmb = w.scales + size_t(b) * groups * 2 * kInterleaveRows;
+             return row_dot_int4_r16(blk, dmb, r % kInterleaveRows, xq, xr, xd, xs, groups);
            });
 }
 

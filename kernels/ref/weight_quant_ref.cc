@@ -2,6 +2,8 @@
 // embedding lookup). Scales are rounded to f16 first and the rounded value is
 // what q is computed against, so the stored (q, d[, m]) reconstruct the input
 // as closely as the stored scale allows.
+#include <cstring>
+
 #include "kernels/weight_quant.h"
 
 #include <cmath>
@@ -90,6 +92,59 @@ void quantize_row_int5_g32(const float* x, uint32_t n, uint8_t* q, uint8_t* h, u
   quantize_row_unsigned_g32(x, n, 31, q, h, dm);
 }
 
+namespace {
+
+// Both interleaved types permute whole 4-byte units of a row (8 per int8
+// group, 4 per int4 group): unit u of row r goes to its block at u * 64 +
+// 4 (r % 16). Scales: `per` f16 values per row and group (1: d; 2: d, m),
+// stored per block and group as `per` runs of 16 (all d, then all m).
+void interleave(const uint8_t* q, const uint16_t* s, uint32_t rows, uint32_t row_bytes, uint32_t groups, uint32_t per,
+                uint8_t* out_q, uint16_t* out_s) {
+  for (uint32_t r = 0; r < rows; ++r) {
+    const uint32_t b = r / kInterleaveRows, i = r % kInterleaveRows;
+    uint8_t* blk = out_q + size_t(b) * row_bytes * kInterleaveRows;
+    for (uint32_t u = 0; u < row_bytes / 4; ++u) std::memcpy(blk + size_t(u) * 64 + 4 * i, q + size_t(r) * row_bytes + 4 * u, 4);
+    for (uint32_t g = 0; g < groups; ++g)
+      for (uint32_t k = 0; k < per; ++k)
+        out_s[((size_t(b) * groups + g) * per + k) * kInterleaveRows + i] = s[(size_t(r) * groups + g) * per + k];
+  }
+}
+
+void deinterleave(const WeightMatrix& w, uint32_t row_bytes, uint32_t per, uint32_t r, uint32_t n, uint8_t* q,
+                  uint16_t* s) {
+  const uint32_t groups = w.cols / kGroup;
+  const uint8_t* src = static_cast<const uint8_t*>(w.data);
+  for (uint32_t j = 0; j < n; ++j) {
+    const uint32_t b = (r + j) / kInterleaveRows, i = (r + j) % kInterleaveRows;
+    const uint8_t* blk = src + size_t(b) * row_bytes * kInterleaveRows;
+    for (uint32_t u = 0; u < row_bytes / 4; ++u) std::memcpy(q + size_t(j) * row_bytes + 4 * u, blk + size_t(u) * 64 + 4 * i, 4);
+    for (uint32_t g = 0; g < groups; ++g)
+      for (uint32_t k = 0; k < per; ++k)
+        s[(size_t(j) * groups + g) * per + k] = w.scales[((size_t(b) * groups + g) * per + k) * kInterleaveRows + i];
+  }
+}
+
+}  // namespace
+
+void interleave_rows_int8_g32(const int8_t* q, const uint16_t* d, uint32_t rows, uint32_t cols, int8_t* out_q,
+                              uint16_t* out_d) {
+  interleave(reinterpret_cast<const uint8_t*>(q), d, rows, cols, cols / kGroup, 1, reinterpret_cast<uint8_t*>(out_q),
+             out_d);
+}
+
+void deinterleave_rows_int8_g32(const WeightMatrix& w, uint32_t r, uint32_t n, int8_t* q, uint16_t* d) {
+  deinterleave(w, w.cols, 1, r, n, reinterpret_cast<uint8_t*>(q), d);
+}
+
+void interleave_rows_int4_g32(const uint8_t* q, const uint16_t* dm, uint32_t rows, uint32_t cols, uint8_t* out_q,
+                              uint16_t* out_dm) {
+  interleave(q, dm, rows, cols / 2, cols / kGroup, 2, out_q, out_dm);
+}
+
+void deinterleave_rows_int4_g32(const WeightMatrix& w, uint32_t r, uint32_t n, uint8_t* q, uint16_t* dm) {
+  deinterleave(w, w.cols / 2, 2, r, n, q, dm);
+}
+
 void dequantize_row(const WeightMatrix& w, uint32_t row, float* out) {
   const uint32_t cols = w.cols;
   const uint32_t groups = cols / kGroup;
@@ -105,6 +160,30 @@ void dequantize_row(const WeightMatrix& w, uint32_t row, float* out) {
       for (uint32_t g = 0; g < groups; ++g) {
         const float d = f16_to_f32(dr[g]);
         for (uint32_t i = 0; i < kGroup; ++i) out[g * kGroup + i] = d * float(qr[g * kGroup + i]);
+      }
+      return;
+    }
+    case WeightType::kInt8G32R16: {  // the embedding row of a tied head: gather it from its block
+      const uint32_t b = row / kInterleaveRows, i = row % kInterleaveRows;
+      const int8_t* blk = static_cast<const int8_t*>(w.data) + size_t(b) * cols * kInterleaveRows;
+      const uint16_t* db = w.scales + size_t(b) * groups * kInterleaveRows;
+      for (uint32_t c = 0; c < cols; ++c) {
+        out[c] = f16_to_f32(db[(c / kGroup) * kInterleaveRows + i]) * float(blk[size_t(c / 4) * 64 + 4 * i + c % 4]);
+      }
+      return;
+    }
+    case WeightType::kInt4G32R16: {  // gathered from its block: 4-byte unit u of the row at u * 64 + 4 i
+      const uint32_t b = row / kInterleaveRows, i = row % kInterleaveRows;
+      const uint8_t* blk = static_cast<const uint8_t*>(w.data) + size_t(b) * (cols / 2) * kInterleaveRows;
+      const uint16_t* dmb = w.scales + size_t(b) * groups * 2 * kInterleaveRows;
+      for (uint32_t g = 0; g < groups; ++g) {
+        const float d = f16_to_f32(dmb[(size_t(g) * 2 + 0) * kInterleaveRows + i]);
+        const float m = f16_to_f32(dmb[(size_t(g) * 2 + 1) * kInterleaveRows + i]);
+        for (uint32_t j = 0; j < kGroup / 2; ++j) {
+          const uint8_t v = blk[(size_t(g) * 4 + j / 4) * 64 + 4 * i + j % 4];
+          out[g * kGroup + j] = d * float(v & 0x0f) + m;
+          out[g * kGroup + j + 16] = d * float(v >> 4) + m;
+        }
       }
       return;
     }

@@ -38,6 +38,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/weight_quant.h"
 #include "runtime/engine.h"  // host_isa_bits
 
 namespace tern {
@@ -509,6 +510,54 @@ TEST_P(KernelVariantTest, MatmulQ8RowSubrange) {
 // the mismatches are counted and reported (their decode and prefill kernels
 // sum a row's float partials in different orders), so a variant that becomes
 // invariant shows it here before its flag is set.
+// kInt8G32R16 / kInt4G32R16 hold kInt8G32's / kInt4G32's bytes with rows
+// interleaved by 16 (packed by tern-pack --layout r16). Every variant's
+// product over them must equal the same variant's row-layout product bit for
+// bit: the native AVX-512 / AMX kernels keep that variant's float order, the
+// scalar one the reference's, and the others read them through the
+// de-interleaving adapter. Token counts cover decode, the small-n and prefill
+// paths (AMX tiles from 32), row ranges unaligned to 16 (a worker's share),
+// and cols past one activation split (8224).
+TEST_P(KernelVariantTest, MatmulR16EqualsRowLayoutBitExact) {
+  uint32_t compared = 0;
+  for (WeightType type : {WeightType::kInt8G32, WeightType::kInt4G32}) {
+    const bool int8 = type == WeightType::kInt8G32;
+    const WeightType r16_type = int8 ? WeightType::kInt8G32R16 : WeightType::kInt4G32R16;
+    const MatmulFn rows_fn = matmul_for(*k, type), r16_fn = matmul_for(*k, r16_type);
+    ASSERT_NE(r16_fn, nullptr) << k->name << " lacks the " << weight_type_name(r16_type) << " product";
+    for (Fill fill : {Fill::kRandom, Fill::kAllMax, Fill::kOpposite, Fill::kZeroGroups})
+      for (uint32_t cols : {32u, 576u, 1536u, 8224u})
+        for (uint32_t n_tokens : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 17u, 40u, 70u}) {
+          if (cols == 8224 && n_tokens > 9) continue;  // keeps the emulated twins quick
+          const uint32_t rows = cols == 8224 ? 32 : 48;
+          const QProblem p = make_problem(type, rows, cols, n_tokens, fill, rng);
+          const size_t q_bytes = int8 ? size_t(rows) * cols : size_t(rows) * cols / 2;
+          std::vector<uint8_t> q16(q_bytes + 64);
+          std::vector<uint16_t> s16(p.ws.size());
+          if (int8)
+            interleave_rows_int8_g32(reinterpret_cast<const int8_t*>(p.wq.data() + 1), p.ws.data(), rows, cols,
+                                     reinterpret_cast<int8_t*>(q16.data() + 64), s16.data());
+          else
+            interleave_rows_int4_g32(p.wq.data() + 1, p.ws.data(), rows, cols, q16.data() + 64, s16.data());
+          // +64: aligned as the blob's tensors are.
+          const WeightMatrix w16{r16_type, rows, cols, q16.data() + 64, s16.data()};
+          for (const auto& range : {std::pair<uint32_t, uint32_t>{0, rows}, {5, rows - 3}, {16, 32}, {17, 18}}) {
+            std::vector<float> want(size_t(n_tokens) * rows, kNaN), got(size_t(n_tokens) * rows, kNaN);
+            rows_fn(p.w(), MatmulInput{nullptr, p.x()}, n_tokens, range.first, range.second, want.data(), rows);
+            r16_fn(w16, MatmulInput{nullptr, p.x()}, n_tokens, range.first, range.second, got.data(), rows);
+            for (size_t i = 0; i < got.size(); ++i) {
+              ++compared;
+              ASSERT_TRUE(same_bits(got[i], want[i]) || (std::isnan(got[i]) && std::isnan(want[i])))
+                  << where(k, weight_type_name(r16_type), "cols=" + std::to_string(cols) + " fill " + fill_name(fill))
+                  << " " << n_tokens << " tokens, rows [" << range.first << ", " << range.second << "): output " << i
+                  << " (token " << i / rows << ", row " << i % rows << ") " << got[i] << " vs " << want[i];
+            }
+          }
+        }
+  }
+  EXPECT_GT(compared, 200000u);
+}
+
 TEST_P(KernelVariantTest, MatmulTokenIndependentOfTheBatch) {
   uint32_t compared = 0, mismatched = 0;
   for (WeightType type : kQuantTypes)

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -240,5 +241,62 @@ TEST(WeightQuant, DequantizeRowPicksTheRightRow) {
   }
 }
 
+// --layout r16: the interleave is a permutation (de-interleaving any row range
+// gives the rows back) and a row dequantizes to the same floats in both layouts.
+TEST(WeightQuant, R16InterleaveRoundTripAndRows) {
+  std::mt19937 rng(7);
+  const uint32_t rows = 48, cols = 96, groups = cols / kGroup;
+  std::vector<int8_t> q(size_t(rows) * cols), q16(q.size()), back(q.size());
+  std::vector<uint16_t> d(size_t(rows) * groups), d16(d.size()), dback(d.size());
+  for (auto& v : q) v = int8_t(std::uniform_int_distribution<int>(-128, 127)(rng));
+  for (auto& v : d) v = f32_to_f16(std::uniform_real_distribution<float>(0.001f, 0.1f)(rng));
+  interleave_rows_int8_g32(q.data(), d.data(), rows, cols, q16.data(), d16.data());
+  EXPECT_NE(q, q16) << "not interleaved";
+  // Row 17, column 32 * 2 + 4 * 3 + 1: block 1, lane 1, group 2, chunk 3, byte 1.
+  EXPECT_EQ(q16[size_t(1) * cols * 16 + (2 * 8 + 3) * 64 + 4 * 1 + 1], q[size_t(17) * cols + 77]);
+  EXPECT_EQ(d16[(size_t(1) * groups + 2) * 16 + 1], d[size_t(17) * groups + 2]);
+  const WeightMatrix w16{WeightType::kInt8G32R16, rows, cols, q16.data(), d16.data()};
+  const WeightMatrix w8{WeightType::kInt8G32, rows, cols, q.data(), d.data()};
+  deinterleave_rows_int8_g32(w16, 0, rows, back.data(), dback.data());
+  EXPECT_EQ(back, q);
+  EXPECT_EQ(dback, d);
+  deinterleave_rows_int8_g32(w16, 13, 7, back.data(), dback.data());  // an unaligned range
+  EXPECT_TRUE(std::equal(back.begin(), back.begin() + 7 * cols, q.begin() + 13 * cols));
+  EXPECT_TRUE(std::equal(dback.begin(), dback.begin() + 7 * groups, d.begin() + 13 * groups));
+  std::vector<float> a(cols), b(cols);
+  for (uint32_t r = 0; r < rows; ++r) {
+    dequantize_row(w8, r, a.data());
+    dequantize_row(w16, r, b.data());
+    ASSERT_EQ(a, b) << "row " << r;
+  }
+}
+
+// The int4 interleave: 4-byte units (8 values) of a row move together and
+// both scales (d, m) follow; rows dequantize to the same floats.
+TEST(WeightQuant, Int4R16InterleaveRoundTripAndRows) {
+  std::mt19937 rng(11);
+  const uint32_t rows = 32, cols = 64, groups = cols / kGroup;
+  std::vector<uint8_t> q(size_t(rows) * cols / 2), q16(q.size()), back(q.size());
+  std::vector<uint16_t> dm(size_t(rows) * groups * 2), dm16(dm.size()), dmback(dm.size());
+  for (auto& v : q) v = uint8_t(rng());
+  for (auto& v : dm) v = f32_to_f16(std::uniform_real_distribution<float>(-0.1f, 0.1f)(rng));
+  interleave_rows_int4_g32(q.data(), dm.data(), rows, cols, q16.data(), dm16.data());
+  // Row 18, byte 16 * 1 + 4 * 2 + 3 (group 1, unit 2): block 1, lane 2, unit 1 * 4 + 2.
+  EXPECT_EQ(q16[size_t(1) * (cols / 2) * 16 + (1 * 4 + 2) * 64 + 4 * 2 + 3], q[size_t(18) * (cols / 2) + 16 + 8 + 3]);
+  EXPECT_EQ(dm16[((size_t(1) * groups + 1) * 2 + 1) * 16 + 2], dm[(size_t(18) * groups + 1) * 2 + 1]) << "m of row 18, group 1";
+  const WeightMatrix w16{WeightType::kInt4G32R16, rows, cols, q16.data(), dm16.data()};
+  const WeightMatrix w4{WeightType::kInt4G32, rows, cols, q.data(), dm.data()};
+  deinterleave_rows_int4_g32(w16, 0, rows, back.data(), dmback.data());
+  EXPECT_EQ(back, q);
+  EXPECT_EQ(dmback, dm);
+  std::vector<float> a(cols), b(cols);
+  for (uint32_t r = 0; r < rows; ++r) {
+    dequantize_row(w4, r, a.data());
+    dequantize_row(w16, r, b.data());
+    ASSERT_EQ(a, b) << "row " << r;
+  }
+}
+
 }  // namespace
 }  // namespace tern
+

@@ -124,7 +124,7 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     t.role = TensorRole(load_u32(e + 48));
     t.layer = load_u32(e + 52);
     const uint32_t dtype = load_u32(e + 56);
-    if (dtype >= kDTypeCount || (dtype == uint32_t(DType::kInt5G32) && v.version < 3)) return Status::error(StatusCode::kBadTensor, "tensor %.48s: unknown dtype %u", t.name.c_str(), dtype);
+    if (dtype >= kDTypeCount || v.version < dtype_min_version(dtype)) return Status::error(StatusCode::kBadTensor, "tensor %.48s: unknown dtype %u", t.name.c_str(), dtype);
     t.dtype = DType(dtype);
     t.rows = load_u32(e + 60);
     t.cols = load_u32(e + 64);

@@ -355,7 +355,7 @@ DType blob_type_for(GgmlType src, blob::WeightKind kind) {
 // Validate the source's shape for its role and fix the stored dtype and shape
 // (no payload: it is converted straight into the blob image by fill_tensor).
 Status describe_tensor(const GgufTensor& src, const TensorRoleInfo& role, uint32_t layer, const BlobHparams& h,
-                       blob::WeightKind kind, BlobTensor* out) {
+                       blob::WeightKind kind, RowLayout layout, BlobTensor* out) {
   const RoleDims dims = role_dims(h);
   const uint32_t rows = extent_value(role.rows, dims), cols = extent_value(role.cols, dims);
   const char* nm = src.name.c_str();
@@ -374,11 +374,35 @@ Status describe_tensor(const GgufTensor& src, const TensorRoleInfo& role, uint32
     return Status::error(StatusCode::kBadTensor, "tensor %.64s: GGUF shape [%llu, %llu] (n_dims %u), expected [%u, %u] (cols, rows)",
                          nm, ull(src.ne[0]), ull(src.ne[1]), src.n_dims, cols, rows);
   out->dtype = blob_type_for(GgmlType(src.type), kind);
+  if (layout == RowLayout::kR16 && rows % kInterleaveRows == 0) {
+    if (out->dtype == DType::kInt8G32) out->dtype = DType::kInt8G32R16;
+    if (out->dtype == DType::kInt4G32) out->dtype = DType::kInt4G32R16;
+  }
   return Status::ok();
 }
 
 // Convert `src` into `out`: exactly blob::tensor_bytes(t.dtype, t.rows, t.cols) bytes.
 Status fill_tensor(const GgufTensor& src, const BlobTensor& t, uint8_t* out, PackSummary* sum) {
+  if (t.dtype == DType::kInt8G32R16 || t.dtype == DType::kInt4G32R16) {
+    // Converted in the row layout (every exact path of the source type
+    // applies), then permuted into the interleave: same values, same bytes.
+    const bool int8 = t.dtype == DType::kInt8G32R16;
+    BlobTensor rows = t;
+    rows.dtype = int8 ? DType::kInt8G32 : DType::kInt4G32;
+    std::vector<uint8_t> tmp(blob::tensor_bytes(rows.dtype, t.rows, t.cols));
+    TERN_RETURN_IF_ERROR(fill_tensor(src, rows, tmp.data(), sum));
+    sum->conversions.back().dtype = t.dtype;
+    const uint64_t q_bytes = int8 ? uint64_t(t.rows) * t.cols : uint64_t(t.rows) * t.cols / 2;
+    std::vector<uint16_t> sc((tmp.size() - q_bytes) / 2), out_sc(sc.size());
+    for (size_t i = 0; i < sc.size(); ++i) sc[i] = uint16_t(tmp[q_bytes + 2 * i] | (tmp[q_bytes + 2 * i + 1] << 8));
+    if (int8)
+      interleave_rows_int8_g32(reinterpret_cast<const int8_t*>(tmp.data()), sc.data(), t.rows, t.cols,
+                               reinterpret_cast<int8_t*>(out), out_sc.data());
+    else
+      interleave_rows_int4_g32(tmp.data(), sc.data(), t.rows, t.cols, out, out_sc.data());
+    for (size_t i = 0; i < out_sc.size(); ++i) st16(out + q_bytes + 2 * i, out_sc[i]);
+    return Status::ok();
+  }
   TensorConversion conv;
   conv.name = t.name;
   conv.source_type = src.type;
@@ -489,7 +513,7 @@ Status pack_gguf(const GgufFile& g, const PackOptions& opt, std::vector<uint8_t>
     if (want[i].role->matrix && !is_supported_weight_type(sources[i]->type))
       return Status::error(StatusCode::kUnsupported, "tensor %.64s has type %s; tern reads %s", name.c_str(),
                            ggml_type_name(sources[i]->type), supported_weight_types());
-    TERN_RETURN_IF_ERROR(describe_tensor(*sources[i], *want[i].role, want[i].layer, h, opt.weights, &c.tensors[i]));
+    TERN_RETURN_IF_ERROR(describe_tensor(*sources[i], *want[i].role, want[i].layer, h, opt.weights, opt.layout, &c.tensors[i]));
   }
 
   // Memory plan for the requested limits.
@@ -625,7 +649,15 @@ const char* arch_name(blob::Arch a) {
   return "?";
 }
 const char* dtype_name(DType d) {
-  return d == DType::kF32 ? "f32" : d == DType::kInt8G32 ? "int8" : d == DType::kInt5G32 ? "int5" : "int4";
+  switch (d) {
+    case DType::kF32: return "f32";
+    case DType::kInt8G32: return "int8";
+    case DType::kInt4G32: return "int4";
+    case DType::kInt5G32: return "int5";
+    case DType::kInt8G32R16: return "int8r16";
+    case DType::kInt4G32R16: return "int4r16";
+  }
+  return "?";
 }
 const char* method_name(ConversionMethod m) {
   switch (m) {
@@ -707,6 +739,8 @@ std::string format_summary(const PackSummary& s, bool per_tensor) {
       "  int8: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "  int4: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "  int5: %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
+      "  int8, rows interleaved by 16 (--layout r16): %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
+      "  int4, rows interleaved by 16 (--layout r16): %3u tensors %12" PRIu64 " bytes (%7.2f MiB)\n"
       "matrices: %" PRIu64 " weights, %" PRIu64 " bytes, %.3f bits per weight (scales included)\n"
       "  Q4_1 copied exactly to int4: %u; Q8_0 copied exactly to int8: %u; re-quantized: %u\n"
       "  Q8_0 groups re-quantized because they held -128: %" PRIu64 "\n",
@@ -715,10 +749,12 @@ std::string format_summary(const PackSummary& s, bool per_tensor) {
       h.weight_kind == blob::WeightKind::kInt4
           ? "int4 (kInt4G32 from 4-bit and float sources, kInt5G32 from 5-bit sources, kInt8G32 from 6- and 8-bit sources: fewer bits would lose accuracy)"
           : h.weight_kind == blob::WeightKind::kF32 ? "f32 (kF32: exact for float sources; for tests, not deployment)"
-                                                    : "int8 (kInt8G32)",
+                                                    : s.tensors_by_dtype[uint32_t(DType::kInt8G32R16)]
+                                                          ? "int8 (kInt8G32R16: --layout r16, rows interleaved by 16)"
+                                                          : "int8 (kInt8G32)",
       s.tensors, s.tensors_by_dtype[0], s.bytes_by_dtype[0], mib(s.bytes_by_dtype[0]), s.tensors_by_dtype[1],
       s.bytes_by_dtype[1], mib(s.bytes_by_dtype[1]), s.tensors_by_dtype[2], s.bytes_by_dtype[2],
-      mib(s.bytes_by_dtype[2]), s.tensors_by_dtype[3], s.bytes_by_dtype[3], mib(s.bytes_by_dtype[3]), s.matrix_elems, s.matrix_bytes, bpw, s.copied_q4_1, s.copied_q8_0, s.requantized,
+      mib(s.bytes_by_dtype[2]), s.tensors_by_dtype[3], s.bytes_by_dtype[3], mib(s.bytes_by_dtype[3]), s.tensors_by_dtype[4], s.bytes_by_dtype[4], mib(s.bytes_by_dtype[4]), s.tensors_by_dtype[5], s.bytes_by_dtype[5], mib(s.bytes_by_dtype[5]), s.matrix_elems, s.matrix_bytes, bpw, s.copied_q4_1, s.copied_q8_0, s.requantized,
       s.q8_minus128_groups);
   const MemoryPlan& p = s.plan;
   std::snprintf(buf + n, sizeof buf - size_t(n),

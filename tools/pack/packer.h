@@ -29,8 +29,18 @@
 
 namespace tern::pack {
 
+// The blob's row layout of int8 matrices (--layout).
+//   kRows: every matrix row-major (kInt8G32): every kernel variant reads it
+//          natively.
+//   kR16:  int8 and int4 matrices whose rows are a multiple of 16 as
+//          kInt8G32R16 / kInt4G32R16, 16 rows interleaved for the AVX-512 / AMX kernels (no repack per
+//          call; the batched step and decode gain most). Other variants read
+//          it through a de-interleaving adapter, slower: pack for the device.
+enum class RowLayout : uint8_t { kRows, kR16 };
+
 struct PackOptions {
   blob::WeightKind weights = blob::WeightKind::kInt4;
+  RowLayout layout = RowLayout::kRows;
   RunLimits limits;  // stored in the memory plan section
   // Open the finished blob with the runtime (check_blob_opens) before
   // returning it: pack_gguf then never returns a blob the runtime refuses.
