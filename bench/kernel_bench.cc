@@ -143,7 +143,7 @@ struct ReadProbe {
 // (the high-bit plane follows the nibble plane, kernels/kernels.h).
 size_t q_row_bytes(WeightType type, uint32_t cols) {
   switch (type) {
-    case WeightType::kInt4G32: return cols / 2;
+    case WeightType::kInt4G32: case WeightType::kInt4G32R16: return cols / 2;
     case WeightType::kInt5G32: return cols / 2 + cols / 8;
     default: return cols;
   }
@@ -160,13 +160,15 @@ struct FastRng {
   }
 };
 
+bool int8(WeightType t) { return t == WeightType::kInt8G32 || t == WeightType::kInt8G32R16; }
+
 struct QMatrix {
   Buffer q, s;
   WeightMatrix w;
   size_t bytes;  // q planes + scales
   QMatrix(WeightType type, uint32_t rows, uint32_t cols, uint64_t seed)
       : q(size_t(rows) * q_row_bytes(type, cols)),
-        s(size_t(rows) * (cols / 32) * (type == WeightType::kInt8G32 ? 2 : 4)),
+        s(size_t(rows) * (cols / 32) * (int8(type) ? 2 : 4)),
         w{type, rows, cols, q.p, reinterpret_cast<const uint16_t*>(s.p)},
         bytes(q.n + s.n) {
     FastRng rng{seed};
@@ -174,7 +176,7 @@ struct QMatrix {
       const uint64_t v = rng.next();
       std::memcpy(q.p + i, &v, std::min<size_t>(8, q.n - i));
     }
-    if (type == WeightType::kInt8G32)  // int8: -127..127
+    if (int8(type))  // int8: -127..127 (random bytes: any permutation of them is as valid, so r16 too)
       for (size_t i = 0; i < q.n; ++i) q.p[i] = q.p[i] == 0x80 ? 0x81 : q.p[i];
     uint16_t* sc = reinterpret_cast<uint16_t*>(s.p);
     for (size_t i = 0; i < s.n / 2; ++i) sc[i] = f32_to_f16(0.001f + 0.019f * float(rng.next() >> 40) / float(1 << 24));
@@ -215,10 +217,18 @@ Timing time_call(int reps, int inner, F&& f) {
 }
 
 const char* type_name(WeightType t) {
-  return t == WeightType::kInt4G32 ? "int4" : t == WeightType::kInt5G32 ? "int5" : "int8";
+  switch (t) {
+    case WeightType::kInt4G32: return "int4";
+    case WeightType::kInt5G32: return "int5";
+    case WeightType::kInt8G32R16: return "int8 r16";
+    case WeightType::kInt4G32R16: return "int4 r16";
+    default: return "int8";
+  }
 }
-constexpr WeightType kBenchTypes[] = {WeightType::kInt8G32, WeightType::kInt4G32, WeightType::kInt5G32};
-constexpr int kBenchTypeCount = 3;
+// r16: the same weights with rows interleaved by 16 (tern-pack --layout r16).
+constexpr WeightType kBenchTypes[] = {WeightType::kInt8G32, WeightType::kInt4G32, WeightType::kInt5G32,
+                                      WeightType::kInt8G32R16, WeightType::kInt4G32R16};
+constexpr int kBenchTypeCount = int(sizeof(kBenchTypes) / sizeof(kBenchTypes[0]));
 
 // ---- peaks of the dot-product instruction sequences ------------------------------
 
@@ -444,7 +454,7 @@ int main(int argc, char** argv) {
     }
     for (int ci = 0; ci < 2; ++ci) {
       const uint32_t cols = dram_cols[ci];
-      const uint32_t rows = uint32_t(big / q_row_bytes(type, cols));
+      const uint32_t rows = uint32_t(big / q_row_bytes(type, cols)) / 16 * 16;  // whole r16 blocks
       QMatrix m(type, rows, cols, 17 + ci);
       for (size_t vi = 0; vi < n_variants; ++vi) {
         if (!runs(vi) || !matmul_for(*variants[vi].table, type)) continue;
