@@ -8,6 +8,7 @@
 #include <vector>
 #include <sys/wait.h>
 
+#include "runtime/blob_format.h"
 #include "tests/support/goldens.h"
 #include "tests/support/run_command.h"
 
@@ -389,10 +390,12 @@ TEST(TernInfo, DescribesTheBlob) {
   Result r = run(bin("tern-info") + " " + blob());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* what : {"llama, 30 layers", "parameters:    134515008", "5.74 bits per weight", "49152 tokens",
-                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "format version 3", "layers:        30 global; SiLU gate",
+                           "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "layers:        30 global; SiLU gate",
                            "header and section CRCs verified", "weights CRC not checked"}) {
     EXPECT_NE(r.out.find(what), std::string::npos) << what << "\n" << r.out;
   }
+  const std::string version = "format version " + std::to_string(blob::kFormatVersion);  // the packer writes the newest
+  EXPECT_NE(r.out.find(version), std::string::npos) << version << "\n" << r.out;
   r = run(bin("tern-info") + " " + blob() + " --json --verify --max-context 512");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(count(r.out, "\n"), 1u) << r.out;
