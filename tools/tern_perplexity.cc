@@ -178,9 +178,10 @@ void print_json(const ppl::Result& r, const Engine& e, const char* kv) {
   const ppl::WindowPlan& w = r.plan;
   const ppl::Summary& s = r.s;
   std::printf("{\"done\":true,\"status\":\"ok\",\"ppl\":%.6f,\"ppl_stderr\":%.6f,\"tokens_scored\":%llu,"
-              "\"text_tokens\":%zu,\"windows\":%u,\"ctx\":%u,\"stride\":%u,\"score_from\":%u,\"kv\":\"%s\","
+              "\"text_tokens\":%zu,\"tokens_hash\":\"%016llx\",\"windows\":%u,\"ctx\":%u,\"stride\":%u,\"score_from\":%u,\"kv\":\"%s\","
               "\"isa\":\"%s\",\"threads\":%u,\"seconds\":%.3f,\"tok_s\":%.2f",
-              s.ppl, s.stderr_, (unsigned long long)r.nll.n, r.text_tokens, w.windows, w.ctx, w.stride, w.score_from,
+              s.ppl, s.stderr_, (unsigned long long)r.nll.n, r.text_tokens,
+              (unsigned long long)r.tokens_hash, w.windows, w.ctx, w.stride, w.score_from,
               kv, e.isa_name(), e.threads(), r.seconds, double(w.windows) * w.ctx / (r.seconds > 0 ? r.seconds : 1e-9));
   if (r.compared) {
     std::printf(",\"ref_ppl\":%.6f,\"ref_ppl_stderr\":%.6f,\"ppl_ratio\":%.6f,\"ppl_ratio_stderr\":%.6f,"

@@ -78,20 +78,12 @@ uint64_t tokens_hash(const int32_t* ids, size_t n, uint32_t bos) {
   return h;
 }
 
-void encode_row(const float* logits, uint32_t vocab, int32_t next, uint8_t* out) {
-  uint32_t top = 0;
-  for (uint32_t v = 1; v < vocab; ++v) {
-    if (logits[v] > logits[top]) top = v;
-  }
-  const double mx = logits[top];
-  double sum = 0, mn = mx;
-  for (uint32_t v = 0; v < vocab; ++v) {
-    sum += std::exp(double(logits[v]) - mx);
-    if (logits[v] < mn) mn = logits[v];
-  }
-  const double lse = mx + std::log(sum);  // lp_j = logits_j - lse
-  const double lp_max = mx - lse;
-  double lo_d = mn - lse;
+void encode_row(const float* logits, uint32_t vocab, uint32_t top1, double lse, int32_t next, uint8_t* out) {
+  const uint32_t top = top1;
+  float mn = logits[0];
+  for (uint32_t v = 1; v < vocab; ++v) mn = logits[v] < mn ? logits[v] : mn;
+  const double lp_max = double(logits[top]) - lse;
+  double lo_d = double(mn) - lse;
   if (lo_d < lp_max - kFloorNats) lo_d = lp_max - kFloorNats;
   // Quantize against the float values the row stores, so decoding in double
   // reproduces each code's value exactly and the error is the rounding alone.
@@ -155,9 +147,9 @@ Status LogprobWriter::open(const std::string& path, const LogprobHeader& h) {
   return Status::ok();
 }
 
-Status LogprobWriter::write_row(const float* logits, int32_t next) {
+Status LogprobWriter::write_row(const float* logits, uint32_t top1, double lse, int32_t next) {
   if (!f_) return Status::error(StatusCode::kInternal, "log-prob writer not open");
-  encode_row(logits, h_.vocab, next, row_.data());
+  encode_row(logits, h_.vocab, top1, lse, next, row_.data());
   if (std::fwrite(row_.data(), 1, row_.size(), f_) != row_.size()) {
     const int err = errno;
     abandon();

@@ -89,8 +89,10 @@ struct RefRow {
 };
 
 // Quantize one row of logits [vocab] into `out` (row_bytes bytes, CRC
-// included): lp_j = logits_j - max - log(sum exp(logits - max)).
-void encode_row(const float* logits, uint32_t vocab, int32_t next, uint8_t* out);
+// included): lp_j = logits_j - lse, lse = log(sum exp(logits)), top1 the
+// row's argmax. The caller passes top1 and lse because score_tokens has
+// them already (a second pass of vocab exps per row would cost as much).
+void encode_row(const float* logits, uint32_t vocab, uint32_t top1, double lse, int32_t next, uint8_t* out);
 
 // Writes the file at PATH.partial and renames it to PATH at finish(), so an
 // interrupted run never leaves a file that looks complete.
@@ -98,7 +100,7 @@ class LogprobWriter {
  public:
   ~LogprobWriter();
   Status open(const std::string& path, const LogprobHeader& h);
-  Status write_row(const float* logits, int32_t next);
+  Status write_row(const float* logits, uint32_t top1, double lse, int32_t next);
   Status finish();  // checks every promised row was written, then renames
 
  private:

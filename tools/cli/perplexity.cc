@@ -25,15 +25,6 @@ double stderr_of(double sum, double sum2, uint64_t n) {
   return var > 0 ? std::sqrt(var / double(n - 1)) : 0;
 }
 
-// Log-sum-exp of a logits row, in double.
-double log_sum_exp(const float* logits, uint32_t vocab) {
-  float mx = logits[0];
-  for (uint32_t v = 1; v < vocab; ++v) mx = logits[v] > mx ? logits[v] : mx;
-  double sum = 0;
-  for (uint32_t v = 0; v < vocab; ++v) sum += std::exp(double(logits[v]) - double(mx));
-  return double(mx) + std::log(sum);
-}
-
 struct WindowCtx {
   Result* r;
   LogprobWriter* writer;  // null unless saving
@@ -46,8 +37,10 @@ bool on_position(void* p, const ScorePosition& sp) {
   WindowCtx* c = static_cast<WindowCtx*>(p);
   Result* r = c->r;
   r->nll.add(-sp.logprob);
+  // log(sum exp(row)), from what score_tokens computed: logprob = row[next] - lse.
+  const double lse = double(sp.logits[sp.next]) - sp.logprob;
   if (c->writer) {
-    c->status = c->writer->write_row(sp.logits, sp.next);
+    c->status = c->writer->write_row(sp.logits, uint32_t(sp.top1), lse, sp.next);
     if (!c->status.is_ok()) return false;
   }
   if (c->reader) {
@@ -55,7 +48,7 @@ bool on_position(void* p, const ScorePosition& sp) {
     c->status = c->reader->read_row(&ref);
     if (!c->status.is_ok()) return false;
     KldStats& k = r->kld;
-    const double kld = kl_divergence(ref, sp.logits, c->vocab);
+    const double kld = kl_divergence(ref, sp.logits, c->vocab, lse);
     ++k.n;
     k.sum_kld += kld;
     k.sum_kld2 += kld * kld;
@@ -97,8 +90,7 @@ Status plan_windows(size_t n_tokens, uint32_t ctx, uint32_t stride, uint32_t max
 double NllStats::stderr_mean() const { return stderr_of(sum, sum2, n); }
 double NllStats::ppl() const { return n ? std::exp(mean()) : 0; }
 
-double kl_divergence(const RefRow& ref, const float* logits, uint32_t vocab) {
-  const double lse = log_sum_exp(logits, vocab);
+double kl_divergence(const RefRow& ref, const float* logits, uint32_t vocab, double lse) {
   double sum = 0;
   for (uint32_t v = 0; v < vocab; ++v) {
     if (ref.q[v] == 0) continue;
@@ -199,6 +191,7 @@ Status run(Engine* engine, const std::vector<int32_t>& tokens, const Options& o,
   h.text_tokens = tokens.size();
   h.bos = bos >= 0 ? uint32_t(bos) : kNoBos;
   h.tokens_hash = tokens_hash(tokens.data(), tokens.size(), h.bos);
+  r->tokens_hash = h.tokens_hash;
 
   // Both files are checked before the first window, so a mismatch costs no
   // model time.

@@ -70,8 +70,9 @@ struct KldStats {
 // KL(ref || this) of one position: sum over the reference's kept entries
 // (code != 0) of p_ref * (log p_ref - log p), log p the log-softmax of
 // `logits`; entries the reference stored as below its floor count as p_ref
-// = 0 (llama.cpp likewise skips reference log-probs under -16).
-double kl_divergence(const RefRow& ref, const float* logits, uint32_t vocab);
+// = 0 (llama.cpp likewise skips reference log-probs under -16). lse is
+// log(sum exp(logits)) (score_tokens' row has it: logits[next] - logprob).
+double kl_divergence(const RefRow& ref, const float* logits, uint32_t vocab, double lse);
 
 struct Options {
   uint32_t ctx = 0;
@@ -93,6 +94,7 @@ struct Summary {
 struct Result {
   WindowPlan plan;
   size_t text_tokens = 0;
+  uint64_t tokens_hash = 0;  // of the text's ids and the BOS rule (LogprobHeader::tokens_hash)
   NllStats nll;
   bool compared = false;
   NllStats ref_nll;
