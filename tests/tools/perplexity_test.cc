@@ -7,6 +7,7 @@
 // truncated or mismatched reference file is refused with its own error and
 // never crashes; the CLI's --json object parses and has its keys.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -500,6 +501,22 @@ TEST_F(Perplexity, CliRefusesWhatItCannotDo) {
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("is an input"), std::string::npos) << r.out;
   EXPECT_EQ(read_file(text_path()), before);
+  // Nor through a link left at PATH.partial, nor onto a device.
+  const std::string target = path("target.txt");
+  write_file(target, "keep");
+  ASSERT_EQ(::symlink(target.c_str(), (path("out.logp") + ".partial").c_str()), 0);
+  r = run_command(base + " --save-logits " + path("out.logp"));
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("not a regular file"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(target), "keep");
+  r = run_command(base + " --save-logits /dev/null");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("not a regular file"), std::string::npos) << r.out;
+  // A complete run leaves PATH and no PATH.partial.
+  r = run_command(base + " --save-logits " + path("whole.logp"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_FALSE(read_file(path("whole.logp")).empty());
+  EXPECT_NE(::access((path("whole.logp") + ".partial").c_str(), F_OK), 0);
   // A text shorter than one window.
   r = run_command(tool + " -m " + blob("bpe") + " -f " + text_path() + " --ctx 4000");
   EXPECT_EQ(r.exit_code, 1) << r.out;

@@ -133,6 +133,11 @@ Status LogprobWriter::open(const std::string& path, const LogprobHeader& h) {
   }
   path_ = path;
   partial_ = path + ".partial";
+  // fopen follows links: a leftover PATH.partial that is not a plain file
+  // (a link, a device) is not written through.
+  if (::lstat(partial_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return Status::error(StatusCode::kInvalidArgument, "'%s' exists and is not a regular file", partial_.c_str());
+  }
   h_ = h;
   rows_written_ = 0;
   row_.assign(h.row_bytes(), 0);
