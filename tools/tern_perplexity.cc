@@ -163,7 +163,7 @@ void print_text(const ppl::Result& r, const Engine& e) {
               r.text_tokens, w.windows, w.ctx, w.stride, w.score_from, w.ctx - 1, (unsigned long long)r.nll.n);
   std::printf("[%s, %u thread%s] %.1f s, %.1f tok/s\n", e.isa_name(), e.threads(), e.threads() == 1 ? "" : "s",
               r.seconds, double(w.windows) * w.ctx / (r.seconds > 0 ? r.seconds : 1e-9));
-  std::printf("perplexity: %.4f +/- %.4f\n", s.ppl, s.stderr_);
+  std::printf("perplexity: %.4f +/- %.4f\n", s.ppl, s.ppl_stderr);
   if (!r.compared) return;
   std::printf("reference perplexity: %.4f +/- %.4f\n", s.ref_ppl, s.ref_ppl_stderr);
   std::printf("ppl / ppl_ref: %.6f +/- %.6f  (ln ratio %.6f +/- %.6f)\n", s.ppl_ratio, s.ppl_ratio_stderr, s.ln_ratio,
@@ -181,7 +181,7 @@ void print_json(const ppl::Result& r, const Engine& e, const char* kv) {
   std::printf("{\"done\":true,\"status\":\"ok\",\"ppl\":%.6f,\"ppl_stderr\":%.6f,\"tokens_scored\":%llu,"
               "\"text_tokens\":%zu,\"tokens_hash\":\"%016llx\",\"windows\":%u,\"ctx\":%u,\"stride\":%u,\"score_from\":%u,\"kv\":\"%s\","
               "\"isa\":\"%s\",\"threads\":%u,\"seconds\":%.3f,\"tok_s\":%.2f",
-              s.ppl, s.stderr_, (unsigned long long)r.nll.n, r.text_tokens,
+              s.ppl, s.ppl_stderr, (unsigned long long)r.nll.n, r.text_tokens,
               (unsigned long long)r.tokens_hash, w.windows, w.ctx, w.stride, w.score_from,
               kv, e.isa_name(), e.threads(), r.seconds, double(w.windows) * w.ctx / (r.seconds > 0 ? r.seconds : 1e-9));
   if (r.compared) {

@@ -180,7 +180,7 @@ TEST_F(Perplexity, EqualsExpOfMeanNllFromScoreTokens) {
     // as scoring it: the same numbers, up to the order of the sums.
     EXPECT_NEAR(r.s.ppl, std::exp(mean), 1e-9 * std::exp(mean));
     const double sd = std::sqrt((sum2 / double(lp.size()) - mean * mean) / double(lp.size() - 1));
-    EXPECT_NEAR(r.s.stderr_, std::exp(mean) * sd, 1e-6 * std::exp(mean) * sd);
+    EXPECT_NEAR(r.s.ppl_stderr, std::exp(mean) * sd, 1e-6 * std::exp(mean) * sd);
     EXPECT_FALSE(r.compared);
   }
 }

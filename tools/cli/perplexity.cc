@@ -113,7 +113,7 @@ void summarize(Result* r) {
   Summary& s = r->s;
   s = Summary{};
   s.ppl = r->nll.ppl();
-  s.stderr_ = r->nll.ppl_stderr();
+  s.ppl_stderr = r->nll.ppl_stderr();
   if (!r->compared) return;
   KldStats& k = r->kld;
   const uint64_t n = k.n;

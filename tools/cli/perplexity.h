@@ -83,8 +83,11 @@ struct Options {
   bool progress = true;     // a line per window on stderr
 };
 
+// The figures a run reports. KLD in nats; same_top and the dp figures in
+// percent (percentage points of probability for dp), as llama.cpp prints
+// them; the *_stderr fields are standard errors of the figure before them.
 struct Summary {
-  double ppl = 0, stderr_ = 0;
+  double ppl = 0, ppl_stderr = 0;
   double kld_mean = 0, kld_stderr = 0, kld_median = 0, kld_p99 = 0, kld_p999 = 0, kld_max = 0;
   double same_top_pct = 0, same_top_stderr = 0;
   double mean_dp_pct = 0, mean_dp_stderr = 0, rms_dp_pct = 0, rms_dp_stderr = 0;
