@@ -361,7 +361,8 @@ TEST(TernRun, ArenaTheOsRefusesSuggestsASmallerContext) {
 TEST(Tools, HelpVersionAndUnknownArguments) {
   // Issue 18 item 8: every tool answers --help and --version and refuses an
   // unknown argument with one line that points at --help.
-  for (const char* tool : {"tern-run", "tern-bench", "kernel-bench", "int4-ceiling", "make-tiny-gguf", "tern-info"}) {
+  for (const char* tool :
+       {"tern-run", "tern-bench", "kernel-bench", "int4-ceiling", "make-tiny-gguf", "tern-info", "tern-perplexity"}) {
     Result r = run(bin(tool) + " --help");
     EXPECT_EQ(r.exit_code, 0) << tool << "\n" << r.out;
     EXPECT_NE(r.out.find("usage: "), std::string::npos) << tool << "\n" << r.out;
