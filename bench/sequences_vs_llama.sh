@@ -30,7 +30,7 @@ cmake --build --preset release -j"$(nproc)" --target tern-pack tern-bench tern-i
 bin="$ROOT/build/release/bin"
 for w in int4 int8; do
   for layout in rows r16; do
-    blob="$models/smollm2-135m-$w$([ $layout = r16 ] && echo -r16).tern"
+    blob="$models/smollm2-135m-$w$([ $layout = r16 ] && echo -r16 || true).tern"
     if [ ! -f "$blob" ] || ! "$bin/tern-info" "$blob" >/dev/null 2>&1; then
       "$bin/tern-pack" "$models/SmolLM2-135M-Instruct.Q4_1.gguf" -o "$blob" --weights "$w" --layout $layout >/dev/null
     fi
