@@ -3,6 +3,7 @@
 // (kernels/avxvnni/matmul_q4q8_avxvnni.cc).
 // Compiled a second time as "avxvnni-emulated" for tests (kernels_avxvnni.h).
 #include "kernels/avxvnni/kernels_avxvnni.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -27,6 +28,9 @@ const KernelTable& avxvnni_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
+      false,
+      avx2::attention_i8kv,
+      ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };
   return table;
 }

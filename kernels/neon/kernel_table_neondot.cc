@@ -2,6 +2,7 @@
 // the ARMv8.0 NEON table (those functions live in the *_neon.cc files, built
 // for the baseline, so nothing here but the matmul needs armv8.2).
 #include "kernels/neon/kernels_neon.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -18,6 +19,9 @@ const KernelTable& neondot_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
+      false,
+      neondot::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }

@@ -8,9 +8,7 @@
 // intrinsics and the scalar reference for every other slot, so it builds on
 // any host (on AArch64 its decode is still neon-dotprod's, as in neon-i8mm).
 #include "kernels/neon/kernels_neon.h"
-#if TERN_NEON_I8MM_EMULATE
 #include "kernels/ref/kernels_ref.h"
-#endif
 
 namespace tern {
 
@@ -28,6 +26,9 @@ const KernelTable& neoni8mm_emulated_kernels() {
       ref::attention,
       ref::kv_store,
       ref::gelu_mul,
+      false,
+      ref::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }
@@ -45,6 +46,9 @@ const KernelTable& neoni8mm_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
+      false,
+      neondot::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }
