@@ -53,6 +53,22 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
     const uint8_t* kt = kv.k_i8 + block + tile_off;
     const uint8_t* vt = kv.v_i8 + block + tile_off;
     const size_t scale_off = scale_plane + (size_t(kvh) * bt + r0) * sizeof(float);
+    // The K, V and scales two tiles ahead (as the AVX-512 kernel does, where
+    // it measured 1.1-1.2x at context 4096): the next block can be anywhere.
+    if (t0 + 2 * kKvTile < a.n_ctx) {
+      const uint32_t t1 = t0 + 2 * kKvTile;
+      const size_t nb = size_t(kv.block_table[t1 / bt]) * kv.block_stride;
+      const size_t ntile = (size_t(kvh) * (bt / kKvTile) + (t1 % bt) / kKvTile) * tile_bytes;
+      const char* nk = reinterpret_cast<const char*>(kv.k_i8 + nb + ntile);
+      const char* nv = reinterpret_cast<const char*>(kv.v_i8 + nb + ntile);
+      for (size_t off = 0; off < tile_bytes; off += 64) {
+        _mm_prefetch(nk + off, _MM_HINT_T0);
+        _mm_prefetch(nv + off, _MM_HINT_T0);
+      }
+      const size_t nscale = scale_plane + (size_t(kvh) * bt + t1 % bt) * sizeof(float);
+      _mm_prefetch(reinterpret_cast<const char*>(kv.k_i8 + nb + nscale), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(kv.v_i8 + nb + nscale), _MM_HINT_T0);
+    }
     const int32_t lo = int32_t((a.first > t0 ? a.first : t0) - t0);
     const int32_t hi = int32_t((a.n_ctx < t0 + kKvTile ? a.n_ctx : t0 + kKvTile) - t0);
     // Lanes lo <= i < hi of each half (positions i and 8 + i).

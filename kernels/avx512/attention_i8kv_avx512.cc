@@ -84,6 +84,25 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
     const size_t scale_off = scale_plane + (size_t(kvh) * bt + r0) * sizeof(float);
     const uint32_t lo = (a.first > t0 ? a.first : t0) - t0;
     const uint32_t hi = (a.n_ctx < t0 + kKvTile ? a.n_ctx : t0 + kKvTile) - t0;
+    // The K, V and scales two tiles ahead, while this one computes (the
+    // tiles of one KV head are 16 * head_dim bytes apart inside a block, and
+    // the next block can be anywhere in the pool). SmolLM2 at context 4096,
+    // one thread, on the Xeon: 1.1-1.2x the decode tok/s of no prefetch;
+    // two tiles ahead measured a little above one.
+    if (t0 + 2 * kKvTile < a.n_ctx) {
+      const uint32_t t1 = t0 + 2 * kKvTile;
+      const size_t nb = size_t(kv.block_table[t1 / bt]) * kv.block_stride;
+      const size_t ntile = (size_t(kvh) * (bt / kKvTile) + (t1 % bt) / kKvTile) * tile_bytes;
+      const char* nk = reinterpret_cast<const char*>(kv.k_i8 + nb + ntile);
+      const char* nv = reinterpret_cast<const char*>(kv.v_i8 + nb + ntile);
+      for (size_t off = 0; off < tile_bytes; off += 64) {
+        _mm_prefetch(nk + off, _MM_HINT_T0);
+        _mm_prefetch(nv + off, _MM_HINT_T0);
+      }
+      const size_t nscale = scale_plane + (size_t(kvh) * bt + t1 % bt) * sizeof(float);
+      _mm_prefetch(reinterpret_cast<const char*>(kv.k_i8 + nb + nscale), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(kv.v_i8 + nb + nscale), _MM_HINT_T0);
+    }
     const __mmask16 valid = __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
 
     __m512i acc[G];
