@@ -1,6 +1,6 @@
 // tern-pack: convert a llama-architecture GGUF into a tern weight blob.
 //   tern-pack INPUT.gguf -o OUT.tern --weights int4|int8
-//             [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N]
+//             [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--kv f16|int8]
 // The blob is opened with the runtime's own Engine::open (every init, on a
 // scratch arena) before it is written, so a blob the runtime would refuse is
 // never written; then it is written atomically (temporary file + rename).

@@ -107,7 +107,7 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
       s1 = _mm256_blendv_ps(neg_inf, s1, valid[1]);
       const float mx = hmax(_mm256_max_ps(s0, s1));
       const float m_new = mx > m[h] ? mx : m[h];
-      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : m[h] == m_new ? 1.0f : __builtin_expf(m[h] - m_new);  // exp(0) = 1: most tiles keep the max
+      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : __builtin_expf(m[h] - m_new);
       m[h] = m_new;
       const __m256 mv = _mm256_set1_ps(m_new);
       const __m256 p0 = _mm256_and_ps(exp_ps(_mm256_sub_ps(s0, mv)), valid[0]);

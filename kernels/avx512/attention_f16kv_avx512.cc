@@ -139,7 +139,7 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
         float mx = p[h][0];
         for (uint32_t i = 1; i < n; ++i) mx = p[h][i] > mx ? p[h][i] : mx;
         const float m_new = mx > m[h] ? mx : m[h];
-        rescale[h] = m[h] == -__builtin_inff() ? 0.0f : m[h] == m_new ? 1.0f : __builtin_expf(m[h] - m_new);  // exp(0) = 1: most chunks keep the max
+        rescale[h] = m[h] == -__builtin_inff() ? 0.0f : __builtin_expf(m[h] - m_new);
         m[h] = m_new;
         // p = exp(s - m), 16 at a time; lanes past n are not used.
         float sum = 0.0f;

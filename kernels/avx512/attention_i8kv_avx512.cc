@@ -122,7 +122,7 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
       s = _mm512_mask_mov_ps(neg_inf, valid, s);
       const float mx = _mm512_reduce_max_ps(s);
       const float m_new = mx > m[h] ? mx : m[h];
-      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : m[h] == m_new ? 1.0f : __builtin_expf(m[h] - m_new);  // exp(0) = 1: most tiles keep the max
+      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : __builtin_expf(m[h] - m_new);
       m[h] = m_new;
       const __m512 p = _mm512_maskz_mov_ps(valid, exp_f(_mm512_sub_ps(s, _mm512_set1_ps(m_new))));
       l[h] = l[h] * rescale[h] + _mm512_reduce_add_ps(p);

@@ -86,7 +86,7 @@ void i8kv_attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kv
       }
       const float mx = vmaxvq_f32(mxv);
       const float m_new = mx > m[h] ? mx : m[h];
-      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : m[h] == m_new ? 1.0f : __builtin_expf(m[h] - m_new);  // exp(0) = 1: most tiles keep the max
+      rescale[h] = m[h] == -__builtin_inff() ? 0.0f : __builtin_expf(m[h] - m_new);
       m[h] = m_new;
       const float32x4_t mv = vdupq_n_f32(m_new);
       float32x4_t sum = vdupq_n_f32(0.0f), wmx = vdupq_n_f32(0.0f);
