@@ -200,11 +200,13 @@ uint64_t decode_weight_bytes(const Engine& e) {
 }
 
 // KV bytes one decode token reads at `context` tokens of context: K and V
-// (f16) of every cached position in a global layer, at most the window in a
-// sliding-window layer (the pools' bytes_per_token() count only their own layers).
+// (f16, or int8 values and their f32 scales) of every cached position in a
+// global layer, at most the window in a sliding-window layer (the pools'
+// bytes_per_token() count only their own layers).
 uint64_t decode_kv_bytes(const Engine& e, uint32_t context) {
   const ModelFile& f = e.file();
-  const uint64_t per_layer = 2ull * f.hp.kv_heads * f.hp.head_dim * 2;
+  const uint64_t per_head = e.limits().kv_type == KvType::kInt8 ? f.hp.head_dim + 4ull : f.hp.head_dim * 2ull;
+  const uint64_t per_layer = 2ull * f.hp.kv_heads * per_head;
   uint64_t b = 0;
   for (uint32_t l = 0; l < f.hp.layers; ++l) {
     const bool sliding = f.layer_configs && f.layer_config(l).sliding;
@@ -660,8 +662,9 @@ int main(int argc, char** argv) {
   std::printf("tern-bench: %s, %s, %u thread(s), %u reps (medians), max context %u\n", opt.model_path,
               engine.isa_name(), engine.threads(), reps, engine.limits().max_context);
   std::printf("weights: %llu parameters, %.2f MiB, %.2f bits/weight; decode streams %.2f MiB/token + %zu B/token of "
-              "context (KV%s)\n",
+              "context (%s KV%s)\n",
               (unsigned long long)params, weight_bytes_total / 1048576.0, bpw, wbytes / 1048576.0, kv_bpt,
+              kv_type_name(engine.limits().kv_type),
               sliding_layers ? "; sliding-window layers read at most their window" : "");
   std::printf("ready: %.1f ms from main() (engine open %.1f ms)\n\n", ready_ms, open_ms);
   std::printf("| prompt tokens | TTFT ms | prefill tok/s |\n|---:|---:|---:|\n");

@@ -116,18 +116,66 @@ struct MatmulInput {
 using MatmulFn = void (*)(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
                           uint32_t r1, float* y, size_t y_stride);
 
+// The element type of the KV cache (KernelTable::attention / kv_store for
+// kF16, attention_i8kv / kv_store_i8 for kInt8).
+enum class KvType : uint32_t { kF16 = 0, kInt8 = 1 };
+
+constexpr const char* kv_type_name(KvType t) {
+  switch (t) {
+    case KvType::kF16: return "f16";
+    case KvType::kInt8: return "int8";
+  }
+  return "unknown";
+}
+
+// int8 KV block layout (KvType::kInt8). One K or V block of BT tokens
+// (BT % kKvTile == 0), KH kv heads, head dim HD (HD % kKvTile == 0) is
+//   values u8 [KH][BT / 16 tiles][16 * HD]   stored = q + 128, q in [-127, 127]
+//   scales f32 [KH][BT]                     x ~= scale * q, per (token, kv head)
+// so a block copy moves the scales with the values. Inside a tile of 16
+// consecutive positions the values are interleaved for 4-way integer dot
+// products (vpdpbusd, sdot):
+//   K tile: [HD / 4][16 tokens][4 dims]  -- 4 dims of 16 tokens per 64 bytes;
+//   V tile: [4 quads][HD][4 tokens]      -- 4 tokens of every dim together.
+// The +128 offset makes K and V the unsigned operand of vpdpbusd (whose
+// signed operand is the broadcast one); a kernel subtracts 128 * sum(q).
+constexpr uint32_t kKvTile = 16;
+constexpr size_t kv_i8_block_bytes(uint32_t block_tokens, uint32_t kv_heads, uint32_t head_dim) {
+  return size_t(block_tokens) * kv_heads * (head_dim + sizeof(float));
+}
+static_assert(kv_i8_block_bytes(16, 1, 64) == 16 * 64 + 16 * 4, "i8 KV block: values then one f32 per token");
+
 // Paged KV for one layer and one sequence. The pool holds fixed-size blocks;
 // the block table lists this sequence's blocks in position order.
-// K and V blocks are f16 [block_tokens, kv_heads, head_dim].
+// kF16: K and V blocks are f16 [block_tokens, kv_heads, head_dim] at k_pool / v_pool.
+// kInt8: K and V blocks are bytes in the layout above at k_i8 / v_i8.
 struct PagedKv {
-  const uint16_t* k_pool;       // block b starts at k_pool + b * block_stride
+  const uint16_t* k_pool;       // kF16: block b starts at k_pool + b * block_stride
   const uint16_t* v_pool;
-  size_t block_stride;          // elements between consecutive blocks
+  size_t block_stride;          // kF16: elements between consecutive blocks; kInt8: bytes
   const uint32_t* block_table;  // [ceil(n_ctx / block_tokens)]
   uint32_t block_tokens;
   uint32_t kv_heads;
   uint32_t head_dim;
+  KvType type = KvType::kF16;
+  const uint8_t* k_i8 = nullptr;  // kInt8: block b starts at k_i8 + b * block_stride
+  const uint8_t* v_i8 = nullptr;
 };
+
+// Byte offsets inside an int8 block (layout above) of token row r (r < BT),
+// kv head kvh, dimension d.
+inline size_t kv_i8_k_offset(const PagedKv& kv, uint32_t r, uint32_t kvh, uint32_t d) {
+  const size_t tile = size_t(kvh) * (kv.block_tokens / kKvTile) + r / kKvTile;
+  return tile * kKvTile * kv.head_dim + (d / 4) * 64 + (r % kKvTile) * 4 + d % 4;
+}
+inline size_t kv_i8_v_offset(const PagedKv& kv, uint32_t r, uint32_t kvh, uint32_t d) {
+  const size_t tile = size_t(kvh) * (kv.block_tokens / kKvTile) + r / kKvTile;
+  return tile * kKvTile * kv.head_dim + ((r % kKvTile) / 4) * (size_t(kv.head_dim) * 4) + size_t(d) * 4 + r % 4;
+}
+// Byte offset of the f32 scale of (row r, kv head kvh) inside a block.
+inline size_t kv_i8_scale_offset(const PagedKv& kv, uint32_t r, uint32_t kvh) {
+  return size_t(kv.block_tokens) * kv.kv_heads * kv.head_dim + (size_t(kvh) * kv.block_tokens + r) * sizeof(float);
+}
 
 // One query row for attention: heads [h0, h1) of a token attend to KV
 // positions [first, n_ctx) (first > 0: a sliding window). GQA: query head h
@@ -186,6 +234,18 @@ struct KernelTable {
   // decode and every prefill tile): a sequence's logits then do not depend
   // on what else shares a batched step. tests/kernels checks it bit for bit.
   bool batch_invariant = false;
+
+  // int8 KV (KvType::kInt8, layout above). attention_i8kv: the query of each
+  // head is quantized to int8 (one scale, symmetric absmax / 127), scores are
+  // integer dot products with K times both scales, and V is accumulated from
+  // int8 per tile of 16 positions with the tile's weights p * v_scale
+  // quantized to [0, 127] (kernels/ref/attention_i8kv_ref.cc is the
+  // specification). args.scratch is not used. kv_store_i8 quantizes one
+  // token's k and v per kv head (symmetric absmax / 127, one f32 scale each).
+  // Needs block_tokens % 16 == 0 and head_dim % 16 == 0.
+  void (*attention_i8kv)(const PagedKv& kv, const AttentionArgs& args) = nullptr;
+  void (*kv_store_i8)(const PagedKv& kv, uint8_t* k_pool, uint8_t* v_pool, uint32_t pos, const float* k,
+                      const float* v) = nullptr;
 };
 
 // The table's product for weight type t, or null if it has none.

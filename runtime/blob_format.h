@@ -20,8 +20,12 @@ constexpr char kMagic[8] = {'T', 'E', 'R', 'N', 'B', 'L', 'O', 'B'};
 // kept at their own bits). A version-2 blob is the same format without it, so
 // readers take 2 and 3; any other version is refused with the numbers.
 // Version 4: storage types kInt8G32R16 and kInt4G32R16 (int8 / int4 rows
-// interleaved by 16 for the kernels, tern-pack --layout r16). Otherwise the same: readers take 2 to 4.
-constexpr uint32_t kFormatVersion = 4;
+// interleaved by 16 for the kernels, tern-pack --layout r16). Otherwise the
+// same as 3.
+// Version 5: the memory plan section gains the default KV cache type
+// (plan::kKvType: f16 or int8), 72 bytes instead of 64. Readers take 2 to 5;
+// a 64-byte plan (versions 2 to 4) means f16 KV.
+constexpr uint32_t kFormatVersion = 5;
 constexpr uint32_t kOldestReadableVersion = 2;
 constexpr uint32_t kEndianMarker = 0x01020304u;  // stored LE: 04 03 02 01
 constexpr uint32_t kHeaderBytes = 128;
@@ -157,7 +161,13 @@ constexpr size_t kActivationBytes = 32;  // u64 activations and scratch (incl. t
 constexpr size_t kKvBytes = 40;          // u64 KV block pool, block tables, free list
 constexpr size_t kLogitBytes = 48;       // u64 logits rows
 constexpr size_t kTokenizerBytes = 56;   // u64 tokenizer tables and token histories
-constexpr size_t kBytes = 64;
+constexpr size_t kBytesV3 = 64;          // the section's size in versions 2 to 4 (ends here: f16 KV)
+constexpr size_t kKvType = 64;           // u32 KV cache type, tern::KvType: 0 f16, 1 int8 (version 5)
+// 68..71 reserved, zero
+constexpr size_t kBytes = 72;
+constexpr uint32_t kKvTypeCount = 2;
+// The plan section's size in a blob of this format version.
+constexpr size_t bytes_for_version(uint32_t version) { return version >= 5 ? kBytes : kBytesV3; }
 }  // namespace plan
 
 // ---- Tokenizer section ------------------------------------------------------

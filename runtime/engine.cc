@@ -56,6 +56,7 @@ RunLimits resolve_run_limits(const EngineOptions& o, const RunLimits& d) {
   l.logit_rows = o.limits.logit_rows ? o.limits.logit_rows : 1;
   l.threads = o.threads ? o.threads : 1;
   l.kv_blocks = o.limits.kv_blocks;
+  l.kv_type = o.kv_type >= 0 ? KvType(uint32_t(o.kv_type)) : d.kv_type;
   return l;
 }
 
@@ -63,7 +64,8 @@ Status check_stored_plan(const ModelFile& file, const RunLimits& limits, const M
   const RunLimits& d = file.default_limits;
   const bool same_limits = limits.max_context == d.max_context && limits.max_sequences == d.max_sequences &&
                            limits.prefill_chunk == d.prefill_chunk && limits.kv_block_tokens == d.kv_block_tokens &&
-                           limits.logit_rows == d.logit_rows && limits.threads == 1 && limits.kv_blocks == 0;
+                           limits.logit_rows == d.logit_rows && limits.threads == 1 && limits.kv_blocks == 0 &&
+                           limits.kv_type == d.kv_type;
   if (!same_limits) return Status::ok();  // nothing stored to compare with
   const MemoryPlan& s = file.stored_plan;
   if (s.activations == plan.activations && s.kv_blocks == plan.kv_blocks && s.logits == plan.logits &&

@@ -28,6 +28,9 @@ struct EngineOptions {
   size_t blob_size = 0;
   // Run limits; a zero field takes the blob's default (its memory plan section).
   RunLimits limits{0, 0, 0, 0, 0, 0, 0};
+  // KV cache type: -1 takes the blob's default (its plan), else a KvType
+  // (limits.kv_type is not read: its zero is a valid type).
+  int32_t kv_type = -1;
   uint32_t threads = 1;
   const char* isa = nullptr;         // nullptr/"auto": best available; else a variant name
   SamplerParams sampling;

@@ -3,9 +3,7 @@
 namespace tern {
 
 namespace {
-size_t pool_elements(const KvPoolShape& s) {
-  return size_t(s.layers) * 2 * s.n_blocks * s.block_tokens * s.kv_heads * s.head_dim;
-}
+size_t pool_bytes(const KvPoolShape& s) { return size_t(s.layers) * 2 * s.n_blocks * KvPool::block_bytes(s); }
 
 // Hash table slots: a power of two at least twice the blocks (load <= 1/2).
 uint32_t table_slots(uint32_t n_blocks) {
@@ -33,7 +31,7 @@ uint64_t chain_hash(uint64_t parent, const int32_t* tokens, uint32_t n) {
 
 size_t KvPool::arena_bytes(const KvPoolShape& s, uint32_t sequences, uint32_t max_blocks_per_seq) {
   const size_t a = Arena::kDefaultAlign;
-  size_t bytes = arena_align_up(pool_elements(s) * sizeof(uint16_t), a);
+  size_t bytes = arena_align_up(pool_bytes(s), a);
   bytes += arena_align_up(size_t(s.n_blocks) * sizeof(uint32_t), a);
   bytes += arena_align_up(size_t(s.n_blocks) * sizeof(uint16_t), a);
   bytes += size_t(sequences) * arena_align_up(size_t(max_blocks_per_seq) * sizeof(uint32_t), a);
@@ -50,14 +48,15 @@ size_t KvPool::arena_bytes(const KvPoolShape& s, uint32_t sequences, uint32_t ma
 
 Status KvPool::init(const KvPoolShape& s, Arena* arena) {
   if (s.layers == 0 || s.kv_heads == 0 || s.head_dim == 0 || s.block_tokens == 0 || s.n_blocks == 0 ||
-      s.n_blocks > kMaxKvBlocks) {
+      s.n_blocks > kMaxKvBlocks ||
+      (s.type == KvType::kInt8 && (s.block_tokens % kKvTile != 0 || s.head_dim % kKvTile != 0))) {
     return Status::error(StatusCode::kInvalidArgument, "invalid KV pool shape (%u blocks of %u tokens)", s.n_blocks,
                          s.block_tokens);
   }
   shape_ = s;
-  block_stride_ = size_t(s.block_tokens) * s.kv_heads * s.head_dim;
-  layer_stride_ = block_stride_ * s.n_blocks;
-  pool_ = arena->allocate_array<uint16_t>(pool_elements(s), "kv_blocks");
+  block_bytes_ = block_bytes(s);
+  layer_bytes_ = block_bytes_ * s.n_blocks;
+  pool_ = arena->allocate_array<uint8_t>(pool_bytes(s), "kv_blocks");
   free_list_ = arena->allocate_array<uint32_t>(s.n_blocks, "kv_blocks");
   refs_ = arena->allocate_array<uint16_t>(s.n_blocks, "kv_blocks");
   if (!pool_ || !free_list_ || !refs_) {
@@ -135,11 +134,12 @@ Status KvPool::reserve(KvSequence* seq, uint32_t new_len, uint32_t keep_from) {
   if (cow) {
     const uint32_t old_block = seq->block_table[write_block];
     const uint32_t b = take_block();
+    // The whole block: an int8 block's scales are inside it (kernels/kernels.h).
     for (uint32_t l = 0; l < shape_.layers * 2; ++l) {
-      uint16_t* base = pool_ + size_t(l) * layer_stride_;
-      const uint16_t* from = base + size_t(old_block) * block_stride_;
-      uint16_t* to = base + size_t(b) * block_stride_;
-      for (size_t i = 0; i < block_stride_; ++i) to[i] = from[i];
+      uint8_t* base = pool_ + size_t(l) * layer_bytes_;
+      const uint8_t* from = base + size_t(old_block) * block_bytes_;
+      uint8_t* to = base + size_t(b) * block_bytes_;
+      for (size_t i = 0; i < block_bytes_; ++i) to[i] = from[i];
     }
     seq->block_table[write_block] = b;
     release_block(old_block);  // still held by others, or idle in the cache
@@ -317,9 +317,19 @@ Status KvPool::fork(const KvSequence& src, KvSequence* dst) {
 
 PagedKv KvPool::layer_view(const KvSequence& seq, uint32_t layer) const {
   PagedKv v;
-  v.k_pool = pool_ + (size_t(layer) * 2) * layer_stride_;
-  v.v_pool = pool_ + (size_t(layer) * 2 + 1) * layer_stride_;
-  v.block_stride = block_stride_;
+  const uint8_t* k = pool_ + (size_t(layer) * 2) * layer_bytes_;
+  const uint8_t* vv = pool_ + (size_t(layer) * 2 + 1) * layer_bytes_;
+  v.type = shape_.type;
+  if (shape_.type == KvType::kInt8) {
+    v.k_pool = v.v_pool = nullptr;
+    v.k_i8 = k;
+    v.v_i8 = vv;
+    v.block_stride = block_bytes_;
+  } else {
+    v.k_pool = reinterpret_cast<const uint16_t*>(k);
+    v.v_pool = reinterpret_cast<const uint16_t*>(vv);
+    v.block_stride = block_bytes_ / sizeof(uint16_t);
+  }
   v.block_table = seq.block_table;
   v.block_tokens = shape_.block_tokens;
   v.kv_heads = shape_.kv_heads;

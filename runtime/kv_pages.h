@@ -35,6 +35,7 @@ struct KvPoolShape {
   uint32_t block_tokens = 16;
   uint32_t n_blocks = 0;
   bool prefix_cache = false;  // keep hashes, tokens and an eviction list per block
+  KvType type = KvType::kF16; // kInt8: blocks in the int8 layout of kernels/kernels.h (scales inside)
 };
 
 // One sequence's view of the pool.
@@ -99,15 +100,29 @@ class KvPool {
   // Whether block b is registered in the prefix cache (read-only until evicted).
   bool is_registered(uint32_t b) const { return registered(b); }
   uint64_t evictions() const { return evictions_; }
-  uint16_t* k_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2) * layer_stride_; }
-  uint16_t* v_layer(uint32_t layer) { return pool_ + (size_t(layer) * 2 + 1) * layer_stride_; }
+  // The K and V pools of one layer: f16 elements (kF16 pools) ...
+  uint16_t* k_layer(uint32_t layer) { return reinterpret_cast<uint16_t*>(k_bytes(layer)); }
+  uint16_t* v_layer(uint32_t layer) { return reinterpret_cast<uint16_t*>(v_bytes(layer)); }
+  // ... or bytes (either type).
+  uint8_t* k_bytes(uint32_t layer) { return pool_ + (size_t(layer) * 2) * layer_bytes_; }
+  uint8_t* v_bytes(uint32_t layer) { return pool_ + (size_t(layer) * 2 + 1) * layer_bytes_; }
 
   const KvPoolShape& shape() const { return shape_; }
   // Blocks a sequence can take: free ones and idle cached ones (evicted on demand).
   uint32_t free_blocks() const { return n_free_ + n_idle_; }
   uint32_t used_blocks() const { return shape_.n_blocks - n_free_ - n_idle_; }
-  // Bytes of K and V per token across all layers.
-  size_t bytes_per_token() const { return size_t(shape_.layers) * 2 * shape_.kv_heads * shape_.head_dim * 2; }
+  // Bytes of K and V per token across all layers: f16 2 * head_dim per (K or
+  // V, kv head), int8 head_dim values + one f32 scale.
+  size_t bytes_per_token() const { return bytes_per_token(shape_); }
+  static size_t bytes_per_token(const KvPoolShape& s) {
+    const size_t per_head = s.type == KvType::kInt8 ? size_t(s.head_dim) + sizeof(float) : size_t(s.head_dim) * 2;
+    return size_t(s.layers) * 2 * s.kv_heads * per_head;
+  }
+  // Bytes of one K or V block.
+  static size_t block_bytes(const KvPoolShape& s) {
+    return s.type == KvType::kInt8 ? kv_i8_block_bytes(s.block_tokens, s.kv_heads, s.head_dim)
+                                   : size_t(s.block_tokens) * s.kv_heads * s.head_dim * sizeof(uint16_t);
+  }
   uint32_t refcount(uint32_t block) const { return refs_[block]; }
 
  private:
@@ -124,9 +139,10 @@ class KvPool {
   void idle_unlink(uint32_t block);
 
   KvPoolShape shape_;
-  uint16_t* pool_ = nullptr;   // [layers][2][n_blocks][block_tokens][kv_heads][head_dim] f16
-  size_t block_stride_ = 0;    // elements per block
-  size_t layer_stride_ = 0;    // elements per (layer, K or V) pool
+  uint8_t* pool_ = nullptr;    // [layers][2][n_blocks] blocks of block_bytes_ (f16 [block_tokens][kv_heads][head_dim],
+                               // or the int8 layout of kernels/kernels.h)
+  size_t block_bytes_ = 0;     // bytes per block
+  size_t layer_bytes_ = 0;     // bytes per (layer, K or V) pool
   uint32_t* free_list_ = nullptr;  // stack of free block ids [n_blocks]
   uint32_t n_free_ = 0;
   uint16_t* refs_ = nullptr;   // [n_blocks] sequences holding each block

@@ -122,6 +122,15 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   }
   if (s.layers == 0 || s.dim == 0 || s.vocab == 0 || s.head_dim == 0 || s.kv_heads == 0) { *why = "empty model shape"; return false; }
   if (s.rope_tables == 0 || s.rope_tables > 2) { *why = "rope_tables must be 1 or 2"; return false; }
+  if (l.kv_type != KvType::kF16 && l.kv_type != KvType::kInt8) { *why = "unknown KV type (f16 or int8)"; return false; }
+  if (l.kv_type == KvType::kInt8 && s.head_dim % kKvTile != 0) {
+    *why = "int8 KV needs a head_dim that is a multiple of 16 (the int8 attention's step): use --kv f16";
+    return false;
+  }
+  if (l.kv_type == KvType::kInt8 && l.kv_block_tokens % kKvTile != 0) {
+    *why = "int8 KV needs kv_block_tokens of at least 16 (its tiles are 16 positions)";
+    return false;
+  }
 
   {
     const uint64_t per_seq = (uint64_t(l.max_context) + l.kv_block_tokens - 1) / l.kv_block_tokens;
@@ -154,6 +163,7 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
   kv.block_tokens = l.kv_block_tokens;
+  kv.type = l.kv_type;
   kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;  // <= kMaxKvBlocks, checked above
   // The prefix cache shares whole blocks between sequences; a model whose
   // sliding layers recycle their window cannot reuse a prefix's window (it
@@ -161,7 +171,7 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.prefix_cache = !split;
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
-  out->kv_bytes_per_token = size_t(kv.layers) * 2 * s.kv_heads * s.head_dim * sizeof(uint16_t);
+  out->kv_bytes_per_token = KvPool::bytes_per_token(kv);
   if (split) {
     KvPoolShape w = kv;
     w.prefix_cache = false;

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/kernels.h"  // KvType
+
 namespace tern {
 
 struct ModelShape {
@@ -41,6 +43,8 @@ struct RunLimits {
   uint32_t kv_blocks = 0;        // KV pool size in blocks; 0 = every sequence's full context.
                                  // Fewer over-commits the pool: sequences then compete for
                                  // blocks and a full pool is the documented kKvFull error.
+  KvType kv_type = KvType::kF16; // KV cache element: f16, or int8 with one f32 scale per
+                                 // (token, kv head) for K and for V (kernels/kernels.h)
 };
 
 struct MemoryPlan {
@@ -51,7 +55,7 @@ struct MemoryPlan {
   size_t sampler = 0;      // candidate buffers
   size_t total = 0;        // sum of the above, with alignment padding
   uint32_t kv_block_count = 0;  // blocks in the pool (of the global layers when split)
-  size_t kv_bytes_per_token = 0;  // f16 K and V of the layers whose cache grows with the context
+  size_t kv_bytes_per_token = 0;  // K and V (values + scales) of the layers whose cache grows with the context
   // The sliding-window pool, when the model has sliding layers whose window
   // (plus a prefill chunk) is shorter than the context: window_layers layers,
   // window_kv_block_count blocks (window_blocks per sequence), counted in

@@ -73,7 +73,12 @@ void run_attention(void* ctx, uint32_t begin, uint32_t end, uint32_t worker) {
     a.scale = j.scale;
     // A sliding window: itself and the window - 1 positions before it.
     a.first = j.window != 0 && a.n_ctx > j.window ? a.n_ctx - j.window : 0;
-    j.k->attention(j.pool->layer_view(seq, j.slot), a);
+    const PagedKv kv = j.pool->layer_view(seq, j.slot);
+    if (kv.type == KvType::kInt8) {
+      j.k->attention_i8kv(kv, a);
+    } else {
+      j.k->attention(kv, a);
+    }
     i = t * j.heads + h1;
   }
 }
@@ -129,6 +134,10 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
     return Status::error(StatusCode::kInternal, "bind_weights must run before Model::init");
   }
   TERN_RETURN_IF_ERROR(check_kernels_cover(*file, *kernels));
+  if (limits.kv_type == KvType::kInt8 && (kernels->attention_i8kv == nullptr || kernels->kv_store_i8 == nullptr)) {
+    return Status::error(StatusCode::kUnsupportedIsa, "kernel variant '%s' has no int8 KV attention: use --kv f16",
+                         kernels->name);
+  }
   for (size_t i = 1; i < n_specs; ++i) {  // spec 0 is the layer table bind_weights took
     bufs[i] = arena->allocate(specs[i].bytes, specs[i].region);
     if (bufs[i] == nullptr) {
@@ -185,6 +194,7 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   kv.kv_heads = hp.kv_heads;
   kv.head_dim = hp.head_dim;
   kv.block_tokens = limits.kv_block_tokens;
+  kv.type = limits.kv_type;
   kv.n_blocks = plan.kv_block_count;
   kv.prefix_cache = !has_window_pool_;  // as the planner decided (runtime/memory_plan.cc)
   TERN_RETURN_IF_ERROR(kv_.init(kv, arena));
@@ -309,8 +319,13 @@ void Model::attention_block(uint32_t layer, uint32_t n) {
     k_->rope(act_.q + size_t(t) * q_dim, hp.heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
     k_->rope(act_.k + size_t(t) * kv_dim, hp.kv_heads, hp.head_dim, hp.rope_dim, cs, hp.rope_adjacent_pairs);
     const KvSequence& seq = in_window ? *act_.row_seq[t]->window : *act_.row_seq[t];
-    k_->kv_store(pool.layer_view(seq, slot), pool.k_layer(slot), pool.v_layer(slot), act_.row_pos[t],
-                 act_.k + size_t(t) * kv_dim, act_.v + size_t(t) * kv_dim);
+    if (limits_.kv_type == KvType::kInt8) {
+      k_->kv_store_i8(pool.layer_view(seq, slot), pool.k_bytes(slot), pool.v_bytes(slot), act_.row_pos[t],
+                      act_.k + size_t(t) * kv_dim, act_.v + size_t(t) * kv_dim);
+    } else {
+      k_->kv_store(pool.layer_view(seq, slot), pool.k_layer(slot), pool.v_layer(slot), act_.row_pos[t],
+                   act_.k + size_t(t) * kv_dim, act_.v + size_t(t) * kv_dim);
+    }
   }
 
   const LayerConfig cfg = file_->layer_config(layer);

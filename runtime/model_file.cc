@@ -140,9 +140,9 @@ Status read_header_and_sections(const uint8_t* data, size_t size, ModelFile* f) 
     return Status::error(StatusCode::kBadLayout, "hparams section is %llu bytes, expected %zu",
                          (unsigned long long)hps.bytes, blob::hp::kBytes);
   }
-  if (plan.bytes != blob::plan::kBytes) {
-    return Status::error(StatusCode::kBadLayout, "memory plan section is %llu bytes, expected %zu",
-                         (unsigned long long)plan.bytes, blob::plan::kBytes);
+  if (plan.bytes != blob::plan::bytes_for_version(f->version)) {
+    return Status::error(StatusCode::kBadLayout, "memory plan section is %llu bytes, expected %zu (format version %u)",
+                         (unsigned long long)plan.bytes, blob::plan::bytes_for_version(f->version), f->version);
   }
   // Every section but the weights is small: check its CRC now. The weights are
   // verified on demand (verify_tensor_data), because that reads every byte.
@@ -272,9 +272,9 @@ Status read_hparams(const uint8_t* p, size_t bytes, Hparams* hp) {
 }
 
 Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits, MemoryPlan* stored) {
-  if (bytes < blob::plan::kBytes) {
+  if (bytes < blob::plan::kBytesV3) {
     return Status::error(StatusCode::kBadLayout, "memory plan section is %zu bytes, expected %zu", bytes,
-                         blob::plan::kBytes);
+                         blob::plan::kBytesV3);
   }
   limits->max_context = load_u32(p + blob::plan::kMaxContext);
   limits->max_sequences = load_u32(p + blob::plan::kMaxSequences);
@@ -288,6 +288,14 @@ Status read_memory_plan(const uint8_t* p, size_t bytes, RunLimits* limits, Memor
   stored->kv_blocks = size_t(load_u64(p + blob::plan::kKvBytes));
   stored->logits = size_t(load_u64(p + blob::plan::kLogitBytes));
   stored->tokenizer = size_t(load_u64(p + blob::plan::kTokenizerBytes));
+  limits->kv_type = KvType::kF16;  // versions 2, 3
+  if (bytes >= blob::plan::kBytes) {
+    const uint32_t kv = load_u32(p + blob::plan::kKvType);
+    if (kv >= blob::plan::kKvTypeCount || load_u32(p + blob::plan::kKvType + 4) != 0) {
+      return Status::error(StatusCode::kBadLayout, "memory plan: unknown KV cache type %u (0 f16, 1 int8)", kv);
+    }
+    limits->kv_type = KvType(kv);
+  }
   return Status::ok();  // the planner validates the limits, the engine the stored plan
 }
 

@@ -37,7 +37,7 @@ void usage(FILE* f) {
                "  --verify                   also check the CRC of every weight byte (reads the whole file)\n"
                "  --json                     one JSON object\n"
                "  --max-context N, --max-sequences N, --prefill-chunk N, --kv-block N, --kv-pool-blocks N,\n"
-               "  --threads N                the limits the arena plan is computed for (default: the blob's)\n"
+               "  --threads N, --kv f16|int8 the limits the arena plan is computed for (default: the blob's)\n"
                "  -h, --help | --version\n"
                "Prints: architecture, parameters, tensor storage types and bits per weight, tokenizer (kind,\n"
                "vocabulary, merges, special ids), chat format, trained and planned context, the arena plan,\n"

@@ -1,6 +1,6 @@
 // tern-pack: convert a llama-architecture GGUF into a tern weight blob.
 //   tern-pack INPUT.gguf -o OUT.tern --weights int4|int8
-//             [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N]
+//             [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--kv f16|int8]
 // The blob is opened with the runtime's own Engine::open (every init, on a
 // scratch arena) before it is written, so a blob the runtime would refuse is
 // never written; then it is written atomically (temporary file + rename).
@@ -23,7 +23,8 @@ namespace {
 void usage(FILE* f) {
   std::fprintf(f,
                "usage: tern-pack INPUT.gguf -o OUT.tern --weights int4|int8|f32 [--layout rows|r16]\n"
-               "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--verbose]\n"
+               "                 [--max-context N] [--max-sequences N] [--prefill-chunk N] [--kv-block N] [--kv f16|int8]\n"
+               "                 [--verbose]\n"
                "       tern-pack --help | --version\n"
                "\n"
                "Converts a GGUF model into a tern blob (docs/blob_format.md).\n"
@@ -55,6 +56,9 @@ void usage(FILE* f) {
                "  --max-context N, --max-sequences N, --prefill-chunk N, --kv-block N: the run limits stored\n"
                "                  as the blob's defaults (2048, 1, 64, 16); a max context above the model's\n"
                "                  trained context (<arch>.context_length) is packed with a warning\n"
+               "  --kv f16|int8:  the KV cache type stored as the blob's default (f16; int8: half the bytes per\n"
+               "                  token plus one f32 scale per token and KV head for K and V; needs a head_dim\n"
+               "                  and --kv-block that are multiples of 16); tern-run --kv overrides it\n"
                "  -o OUT.tern:    written atomically (a temporary file in the same directory, then renamed).\n"
                "                  Refused: the input file itself (also through a hard or symbolic link) and an\n"
                "                  existing output that is not a regular file (a device, FIFO, directory).\n"
@@ -93,12 +97,18 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") { usage(stdout); return 0; }
     if (a == "--version") { std::printf("%s\n", tern::cli::version()); return 0; }
     if (a == "--verbose") { verbose = true; continue; }
-    if (a == "-o" || a == "--weights" || a == "--layout") {
+    if (a == "-o" || a == "--weights" || a == "--layout" || a == "--kv") {
       if (!next) {
         std::fprintf(stderr, "tern-pack: %s needs a value (tern-pack --help lists the options)\n", a.c_str());
         return 2;
       }
-      (a == "-o" ? output : a == "--weights" ? weights : layout) = next;
+      if (a == "--kv") {
+        if (!std::strcmp(next, "f16")) opt.limits.kv_type = tern::KvType::kF16;
+        else if (!std::strcmp(next, "int8")) opt.limits.kv_type = tern::KvType::kInt8;
+        else { std::fprintf(stderr, "tern-pack: --kv must be f16 or int8, got \"%s\"\n", next); return 2; }
+      } else {
+        (a == "-o" ? output : a == "--weights" ? weights : layout) = next;
+      }
       ++i;
       continue;
     }

@@ -46,7 +46,7 @@ void usage(FILE* f) {
                "                          --stride: mean KL divergence (+/- stderr), its 99th and 99.9th\n"
                "                          percentiles, same top-1 %%, mean and RMS of the change in p(next token),\n"
                "                          and both perplexities with their ratio\n"
-               "  --kv TYPE               KV cache type: f16 (default; int8 is not in this build yet)\n"
+               "  --kv TYPE               KV cache type: f16 (default) or int8 (one scale per token and KV head)\n"
                "  --json                  one final JSON object on stdout: ppl, ppl_stderr, tokens_scored, ctx,\n"
                "                          stride, tokens_hash (of the text's ids, as bench/peer/perplexity_peer.py\n"
                "                          prints it), ... and with --kl-divergence kld_mean, kld_p99, kld_p999,\n"

@@ -4,6 +4,7 @@
 // them give each token's outputs bit for bit the same.
 // Compiled a second time as "amx-emulated" for tests (amx_tiles.h).
 #include "kernels/amx/kernels_amx.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -28,6 +29,8 @@ const KernelTable& amx_kernels() {
       avx2::kv_store,
       avx2::gelu_mul,
       true,  // batch_invariant: the tiles finish groups in the AVX-512 kernels' one order
+      TERN_AVX512_ATTENTION_I8KV,
+      ref::kv_store_i8,
   };
   return table;
 }

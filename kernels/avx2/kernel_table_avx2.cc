@@ -1,6 +1,7 @@
 // The AVX2 (+FMA +F16C) table. Every slot has an AVX2 implementation.
 #include "kernels/r16_adapter.h"
 #include "kernels/avx2/kernels_avx2.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -17,6 +18,9 @@ const KernelTable& avx2_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
+      false,
+      avx2::attention_i8kv,
+      ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };
 
   return table;

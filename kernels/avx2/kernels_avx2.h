@@ -39,6 +39,7 @@ void gelu_mul(float* gate, const float* up, uint32_t n);
 void attention(const PagedKv& kv, const AttentionArgs& args);
 void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
               const float* v);
+void attention_i8kv(const PagedKv& kv, const AttentionArgs& args);  // attention_i8kv_avx2.cc
 
 // Sum of the 8 lanes.
 inline float hsum(__m256 v) {

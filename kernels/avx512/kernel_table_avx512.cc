@@ -5,6 +5,7 @@
 // f32 product (avx2::matmul_f32_f32) computes each output alone.
 // Compiled a second time as "avx512vnni-emulated" for tests (simd_avx512.h).
 #include "kernels/avx512/kernels_avx512.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -29,6 +30,8 @@ const KernelTable& avx512vnni_kernels() {
       avx2::kv_store,
       avx2::gelu_mul,
       true,  // batch_invariant: every integer product sums in one order (matmul_q8_small_avx512.cc)
+      TERN_AVX512_ATTENTION_I8KV,
+      ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };
   return table;
 }

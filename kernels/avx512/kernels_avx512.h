@@ -58,4 +58,14 @@ void small_matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_
                             uint32_t r1, float* y, size_t y_stride);
 
 }  // namespace TERN_AVX512_NS
+#if !TERN_AVX512_EMULATE
+namespace avx512vnni {
+void attention_i8kv(const PagedKv& kv, const AttentionArgs& args);  // attention_i8kv_avx512.cc (VNNI)
+}  // namespace avx512vnni
+// The int8 KV attention of a table (the emulated table, compiled for AVX2,
+// takes the AVX2 kernel: vpdpbusd has no cheap emulation worth testing twice).
+#define TERN_AVX512_ATTENTION_I8KV avx512vnni::attention_i8kv
+#else
+#define TERN_AVX512_ATTENTION_I8KV avx2::attention_i8kv
+#endif
 }  // namespace tern

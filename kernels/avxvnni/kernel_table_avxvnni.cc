@@ -4,6 +4,7 @@
 // Compiled a second time as "avxvnni-emulated" for tests (kernels_avxvnni.h).
 #include "kernels/r16_adapter.h"
 #include "kernels/avxvnni/kernels_avxvnni.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -28,6 +29,9 @@ const KernelTable& avxvnni_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
+      false,
+      avx2::attention_i8kv,
+      ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };
   return table;
 }

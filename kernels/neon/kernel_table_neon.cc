@@ -29,6 +29,13 @@ const KernelTable& neon_kernels() {
       ref::kv_store,
       ref::gelu_mul,
 #endif
+      false,
+#if defined(__aarch64__)
+      neon::attention_i8kv,
+#else
+      ref::attention_i8kv,
+#endif
+      ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };
   return table;
 }

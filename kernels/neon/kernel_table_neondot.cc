@@ -3,6 +3,7 @@
 // for the baseline, so nothing here but the matmul needs armv8.2).
 #include "kernels/r16_adapter.h"
 #include "kernels/neon/kernels_neon.h"
+#include "kernels/ref/kernels_ref.h"
 
 namespace tern {
 
@@ -19,6 +20,9 @@ const KernelTable& neondot_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
+      false,
+      neondot::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }

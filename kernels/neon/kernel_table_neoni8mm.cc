@@ -9,9 +9,7 @@
 // any host (on AArch64 its decode is still neon-dotprod's, as in neon-i8mm).
 #include "kernels/r16_adapter.h"
 #include "kernels/neon/kernels_neon.h"
-#if TERN_NEON_I8MM_EMULATE
 #include "kernels/ref/kernels_ref.h"
-#endif
 
 namespace tern {
 
@@ -29,6 +27,9 @@ const KernelTable& neoni8mm_emulated_kernels() {
       ref::attention,
       ref::kv_store,
       ref::gelu_mul,
+      false,
+      ref::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }
@@ -46,6 +47,9 @@ const KernelTable& neoni8mm_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
+      false,
+      neondot::attention_i8kv,
+      ref::kv_store_i8,
   };
   return table;
 }

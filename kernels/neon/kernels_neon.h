@@ -33,10 +33,12 @@ void gelu_mul(float* gate, const float* up, uint32_t n);
 void attention(const PagedKv& kv, const AttentionArgs& args);
 void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
               const float* v);
+void attention_i8kv(const PagedKv& kv, const AttentionArgs& args);  // attention_i8kv_neon.cc
 #endif
 }  // namespace neon
 
 namespace neondot {
+void attention_i8kv(const PagedKv& kv, const AttentionArgs& args);  // attention_i8kv_neondot.cc
 void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
                       uint32_t r1, float* y, size_t y_stride);
 void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,

@@ -18,6 +18,8 @@ const KernelTable& scalar_kernels() {
       ref::kv_store,
       ref::gelu_mul,
       true,  // batch_invariant: each (row, token) is computed alone
+      ref::attention_i8kv,
+      ref::kv_store_i8,
   };
 
   return table;

@@ -34,6 +34,42 @@ void attention(const PagedKv& kv, const AttentionArgs& args);
 void kv_store(const PagedKv& kv, uint16_t* k_pool, uint16_t* v_pool, uint32_t pos, const float* k,
               const float* v);
 
+// int8 KV (KernelTable::attention_i8kv, kv_store_i8; layout in kernels.h).
+void attention_i8kv(const PagedKv& kv, const AttentionArgs& args);
+void kv_store_i8(const PagedKv& kv, uint8_t* k_pool, uint8_t* v_pool, uint32_t pos, const float* k,
+                 const float* v);
+
+// (static inline, as kernels/neon/neon_util.h explains: files compiled for
+// AVX-512 or dotprod include this, and a mergeable `inline` copy built with
+// their flags could be the one the linker keeps for the scalar callers.)
+// x rounded to the nearest integer, ties to even (as cvtps2dq and vcvtnq do
+// in the default rounding mode), for |x| < 2^22.
+static inline float round_nearest_even(float x) {
+  const float magic = 12582912.0f;  // 1.5 * 2^23
+  return x >= 0.0f ? (x + magic) - magic : -((-x + magic) - magic);
+}
+
+// Symmetric int8 quantization of n floats: d = absmax / 127, q = round(x / d)
+// computed as round(x * (1 / d)), q in [-127, 127]; returns d (0 for an
+// all-zero row, whose q are 0). Every variant quantizes with these exact
+// float operations, so the int8 values are bit-identical across variants.
+static inline float quantize_i8_row(const float* x, uint32_t n, int8_t* q) {
+  float amax = 0.0f;
+  for (uint32_t i = 0; i < n; ++i) {
+    const float a = x[i] < 0.0f ? -x[i] : x[i];
+    amax = a > amax ? a : amax;
+  }
+  const float d = amax / 127.0f;
+  const float id = d > 0.0f ? 1.0f / d : 0.0f;
+  for (uint32_t i = 0; i < n; ++i) {
+    float v = x[i] * id;  // |v| <= 127 (+ rounding) for finite x; the clamp only keeps a NaN or inf defined
+    v = v > 127.0f ? 127.0f : v;
+    v = v < -127.0f ? -127.0f : v;
+    q[i] = v == v ? int8_t(int32_t(round_nearest_even(v))) : int8_t(0);
+  }
+  return d;
+}
+
 // Offset (in f16 elements) of token `t`'s kv head `kvh` inside a K or V pool:
 // block = block_table[t / block_tokens], row t % block_tokens of that block.
 inline size_t kv_offset(const PagedKv& kv, uint32_t t, uint32_t kvh) {

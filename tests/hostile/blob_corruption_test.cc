@@ -52,6 +52,14 @@ Sec section(const std::vector<uint8_t>& b, uint32_t kind) {
 
 constexpr uint32_t kHp = 1, kPlan = 2, kTok = 3, kChat = 4, kDir = 5, kData = 6, kLayers = 7;
 
+// The image as an older format version writes it: before version 5 the
+// memory plan section ends before its KV type (64 bytes, f16 KV; the tiny
+// blob's KV type is f16, so the 8 bytes left behind are zero padding).
+void as_version(std::vector<uint8_t>& b, uint32_t version) {
+  store_u32(&b[8], version);
+  if (version < 5) store_u64(&b[section(b, kPlan).entry + 16], blob::plan::kBytesV3);
+}
+
 // Recompute every section CRC, the table CRC and the header CRC, so a
 // corruption reaches the semantic checks instead of the checksum ones.
 void reseal(std::vector<uint8_t>* img) {
@@ -139,7 +147,7 @@ TEST(BlobCorruption, ValidBlobLoads) {
 // Version 3 only added the int5 storage type: a version-2 blob (no int5) still loads.
 TEST(BlobCorruption, Version2BlobWithoutInt5StillLoads) {
   std::vector<uint8_t> b = valid_blob();
-  store_u32(&b[8], 2);
+  as_version(b, 2);
   reseal(&b);
   const Status st = load(b);
   EXPECT_TRUE(st.is_ok()) << st.message();
@@ -149,9 +157,20 @@ TEST(BlobCorruption, HeaderCases) {
   const std::vector<Case> cases = {
       {"bad magic", false, StatusCode::kBadMagic, "magic", [](auto& b) { b[0] = 'X'; }},
       {"magic of a GGUF", false, StatusCode::kBadMagic, "TERNBLOB", [](auto& b) { std::memcpy(b.data(), "GGUF\3\0\0\0", 8); }},
-      {"version 1 (older)", true, StatusCode::kBadVersion, "version 1, this runtime reads versions 2 to 4: repack",
+      {"version 1 (older)", true, StatusCode::kBadVersion, "version 1, this runtime reads versions 2 to 5: repack",
        [](auto& b) { store_u32(&b[8], 1); }},
-      {"version 5 (newer)", true, StatusCode::kBadVersion, "version 5", [](auto& b) { store_u32(&b[8], 5); }},
+      {"version 6 (newer)", true, StatusCode::kBadVersion, "version 6", [](auto& b) { store_u32(&b[8], 6); }},
+      // The plan section's size follows the version: 72 bytes (with the KV type) from version 5.
+      {"version 5 with a 64-byte plan", true, StatusCode::kBadLayout, "memory plan section is 64 bytes, expected 72",
+       [](auto& b) { store_u64(&b[section(b, kPlan).entry + 16], 64); }},
+      {"version 3 with a 72-byte plan", true, StatusCode::kBadLayout, "memory plan section is 72 bytes, expected 64",
+       [](auto& b) { store_u32(&b[8], 3); }},
+      // A plan stored for f16 KV that says int8: the stored byte counts no longer match what the
+      // runtime plans for int8, and it says so rather than running with a plan it did not make.
+      {"KV type int8 over an f16 plan", true, StatusCode::kBadLayout, "stored memory plan",
+       [](auto& b) { store_u32(&b[section(b, kPlan).offset + blob::plan::kKvType], 1); }},
+      {"unknown KV type", true, StatusCode::kBadLayout, "unknown KV cache type 2",
+       [](auto& b) { store_u32(&b[section(b, kPlan).offset + blob::plan::kKvType], 2); }},
       {"version 0", true, StatusCode::kBadVersion, "version 0", [](auto& b) { store_u32(&b[8], 0); }},
       {"version -1", true, StatusCode::kBadVersion, "version 4294967295", [](auto& b) { store_u32(&b[8], 0xffffffffu); }},
       {"big-endian marker", true, StatusCode::kBadEndian, "0x04030201", [](auto& b) { store_u32(&b[12], 0x04030201u); }},
@@ -426,13 +445,13 @@ TEST(BlobCorruption, TensorDirectoryCases) {
        [&](auto& b) { store_u32(at(b, q, kRows), 1u << 31); store_u32(at(b, q, kCols), 1u << 31); }},
       {"dtype 6 (unknown)", true, StatusCode::kBadTensor, "storage type 6", [&](auto& b) { store_u32(at(b, q, kDtype), 6); }},
       {"dtype 5 (int4, rows interleaved) in a version-3 blob", true, StatusCode::kBadTensor, "storage type 5 not allowed",
-       [&](auto& b) { store_u32(&b[8], 3); store_u32(at(b, q, kDtype), 5); }},
+       [&](auto& b) { as_version(b, 3); store_u32(at(b, q, kDtype), 5); }},
       {"dtype 4 (int8, rows interleaved) with the bytes of int4", true, StatusCode::kBadTensor, "shape and type need",
        [&](auto& b) { store_u32(at(b, q, kDtype), 4); }},
       {"dtype 3 (int5) with the bytes of int4", true, StatusCode::kBadTensor, "shape and type need",
        [&](auto& b) { store_u32(at(b, q, kDtype), 3); }},
       {"dtype 3 (int5) in a version-2 blob", true, StatusCode::kBadTensor, "storage type 3 not allowed",
-       [&](auto& b) { store_u32(&b[8], 2); store_u32(at(b, q, kDtype), 3); }},
+       [&](auto& b) { as_version(b, 2); store_u32(at(b, q, kDtype), 3); }},
       {"dtype -1", true, StatusCode::kBadTensor, "storage type 4294967295", [&](auto& b) { store_u32(at(b, q, kDtype), ~0u); }},
       {"norm stored int8", true, StatusCode::kBadTensor, "storage type 1 not allowed", [&](auto& b) { store_u32(at(b, "output_norm.weight", kDtype), 1); }},
       {"bytes one more than the shape needs", true, StatusCode::kBadTensor, "shape and type need",

@@ -96,9 +96,10 @@ TEST_F(AllocFreeTest, CounterSeesAllocations) {
   EXPECT_GE(allocs, 4);
 }
 
-TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
+void prefill_decode_and_errors(const std::string& path_, int32_t kv_type) {
   EngineOptions o;
   o.model_path = path_.c_str();
+  o.kv_type = kv_type;
   o.limits.max_context = 512;
   o.limits.max_sequences = 2;
   o.limits.kv_block_tokens = 16;
@@ -168,6 +169,9 @@ TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) {
   EXPECT_EQ(allocs, 0) << "heap allocations after init";
   std::printf("heap allocations after init: %ld (KV full said: %s)\n", allocs, kv_full_s.message());
 }
+TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothing) { prefill_decode_and_errors(path_, -1); }
+// The same with the int8 KV cache (its blocks, scales and integer attention).
+TEST_F(AllocFreeTest, PrefillDecodeSamplingAndErrorsAllocateNothingInt8Kv) { prefill_decode_and_errors(path_, int32_t(KvType::kInt8)); }
 
 // Batched steps (issue 16): prompts of four sequences prefilled together,
 // 100 lockstep decode steps of four rows, and a step refused for lack of KV
@@ -243,9 +247,10 @@ void count_events(void* ctx, const SchedulerEvent& e) {
   if (e.finished) ++*static_cast<uint32_t*>(ctx);
 }
 
-TEST_F(AllocFreeTest, SchedulerAllocatesNothing) {
+void scheduler_steps(const std::string& path_, int32_t kv_type) {
   EngineOptions o;
   o.model_path = path_.c_str();
+  o.kv_type = kv_type;
   o.limits.max_context = 256;
   o.limits.max_sequences = 4;
   o.limits.logit_rows = 4;
@@ -296,15 +301,19 @@ TEST_F(AllocFreeTest, SchedulerAllocatesNothing) {
   EXPECT_EQ(allocs, 0) << "heap allocations after init";
   std::printf("scheduler: %u steps, %u preemptions, heap allocations %ld\n", steps, preempted, allocs);
 }
+TEST_F(AllocFreeTest, SchedulerAllocatesNothing) { scheduler_steps(path_, -1); }
+// The same with the int8 KV cache (its blocks, scales and integer attention).
+TEST_F(AllocFreeTest, SchedulerAllocatesNothingInt8Kv) { scheduler_steps(path_, int32_t(KvType::kInt8)); }
 
 // Gemma 3 (issue 14): the sliding-window pool recycles blocks as the window
 // moves, from the arena, with no heap: a prompt past the 512-token window,
 // 200 sampled tokens, a forked sequence, a rewind past the window (refused
 // with a clear error, the sequence unchanged), a reset and a second run.
-TEST_F(AllocFreeTest, Gemma3SlidingWindowRecyclingAllocatesNothing) {
+void gemma3_sliding_window(const std::string&, int32_t kv_type) {
   const std::string path = testing::model_path("gemma3-270m-int4.tern");
   EngineOptions o;
   o.model_path = path.c_str();
+  o.kv_type = kv_type;
   o.limits.max_context = 2048;
   o.limits.max_sequences = 2;
   o.threads = 2;
@@ -357,6 +366,9 @@ TEST_F(AllocFreeTest, Gemma3SlidingWindowRecyclingAllocatesNothing) {
   std::printf("gemma3: %u prompt + %u generated tokens, window pool %u blocks in use, heap allocations %ld\n",
               prompt_tokens, generated, window_used_max, allocs);
 }
+TEST_F(AllocFreeTest, Gemma3SlidingWindowRecyclingAllocatesNothing) { gemma3_sliding_window(path_, -1); }
+// The same with the int8 KV cache (its blocks, scales and integer attention).
+TEST_F(AllocFreeTest, Gemma3SlidingWindowRecyclingAllocatesNothingInt8Kv) { gemma3_sliding_window(path_, int32_t(KvType::kInt8)); }
 
 bool g_stop = false;
 bool stop_check(void*) { return g_stop; }

@@ -34,6 +34,7 @@ struct Setup {
   uint32_t threads;
   uint32_t max_context;
   uint32_t kv_blocks = 0;
+  int32_t kv_type = -1;  // the blob's default (f16), or a KvType
 };
 
 std::unique_ptr<Engine> open_engine(const Setup& s) {
@@ -48,6 +49,7 @@ std::unique_ptr<Engine> open_engine(const Setup& s) {
   o.limits.prefill_chunk = 64;
   o.limits.logit_rows = 8;
   o.limits.kv_blocks = s.kv_blocks;
+  o.kv_type = s.kv_type;
   const Status st = e->open(o);
   EXPECT_TRUE(st.is_ok()) << st.message();
   return st.is_ok() ? std::move(e) : nullptr;
@@ -226,6 +228,18 @@ void expect_same(const std::vector<Trace>& mixed, const std::vector<Trace>& alon
 TEST(BatchForward, BestKernelsAgreeWithEachSequenceAlone) {
   auto e = open_engine({"smollm2-135m-int4.tern", nullptr, 2, 96});
   ASSERT_TRUE(e);
+  const auto ps = prompts(e.get());
+  std::vector<Trace> alone;
+  for (uint32_t s = 0; s < 3; ++s) alone.push_back(run_alone(e.get(), s, ps[s], kSteps));
+  expect_same(run_batched(e.get(), ps, kSteps), alone, *e);
+}
+
+// The same with the int8 KV cache: its attention is per row too, so a
+// batch-invariant table gives each sequence its logits bit for bit.
+TEST(BatchForward, BestKernelsAgreeWithEachSequenceAloneInt8Kv) {
+  auto e = open_engine({"smollm2-135m-int4.tern", nullptr, 2, 96, 0, int32_t(KvType::kInt8)});
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->model().kv().shape().type, KvType::kInt8);
   const auto ps = prompts(e.get());
   std::vector<Trace> alone;
   for (uint32_t s = 0; s < 3; ++s) alone.push_back(run_alone(e.get(), s, ps[s], kSteps));

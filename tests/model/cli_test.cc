@@ -392,11 +392,20 @@ TEST(TernInfo, DescribesTheBlob) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* what : {"llama, 30 layers", "parameters:    134515008", "5.74 bits per weight", "49152 tokens",
                            "48900 merges", "ChatML", "trained 8192", "planned 2048", "arena total", "layers:        30 global; SiLU gate",
+                           "f16 KV, 23040 bytes per token",
                            "header and section CRCs verified", "weights CRC not checked"}) {
     EXPECT_NE(r.out.find(what), std::string::npos) << what << "\n" << r.out;
   }
   const std::string version = "format version " + std::to_string(blob::kFormatVersion);  // the packer writes the newest
   EXPECT_NE(r.out.find(version), std::string::npos) << version << "\n" << r.out;
+  // int8 KV: 30 layers x K and V x 3 KV heads x (64 values + one f32 scale).
+  r = run(bin("tern-info") + " " + blob() + " --kv int8");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("int8 KV, 12240 bytes per token"), std::string::npos) << r.out;
+  EXPECT_EQ(30 * 2 * 3 * (64 + 4), 12240);
+  r = run(bin("tern-info") + " " + blob() + " --kv int4");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad value for --kv: expected f16 or int8"), std::string::npos) << r.out;
   r = run(bin("tern-info") + " " + blob() + " --json --verify --max-context 512");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(count(r.out, "\n"), 1u) << r.out;

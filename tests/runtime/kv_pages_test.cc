@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
+
+#include "kernels/ref/kernels_ref.h"
 
 #include <vector>
 
@@ -315,6 +318,86 @@ TEST_F(KvPrefixCacheTest, HashTableStaysConsistentUnderChurn) {
     ASSERT_EQ(pool_.used_blocks() + pool_.free_blocks(), 8u);
   }
   EXPECT_GT(pool_.evictions(), 10u);
+}
+
+}  // namespace
+}  // namespace tern
+
+namespace tern {
+namespace {
+
+// int8 KV pools: blocks hold values and scales together, so copy-on-write
+// moves both; the plan's and the pool's bytes per token agree.
+TEST(KvInt8Pool, CopyOnWriteCarriesTheScales) {
+  KvPoolShape s;
+  s.layers = 2;
+  s.kv_heads = 2;
+  s.head_dim = 32;
+  s.block_tokens = 16;
+  s.n_blocks = 6;
+  s.type = KvType::kInt8;
+  // K and V, per kv head: 32 int8 values + one f32 scale.
+  EXPECT_EQ(KvPool::bytes_per_token(s), size_t(2 * 2 * 2 * (32 + 4)));
+  std::vector<uint64_t> mem((KvPool::arena_bytes(s, 2, 4) + 64) / 8 + 1);
+  Arena arena;
+  arena.init(mem.data(), mem.size() * 8);
+  KvPool pool;
+  ASSERT_TRUE(pool.init(s, &arena).is_ok());
+  KvSequence a, b;
+  ASSERT_TRUE(pool.init_sequence(&a, 4, &arena).is_ok());
+  ASSERT_TRUE(pool.init_sequence(&b, 4, &arena).is_ok());
+  ASSERT_TRUE(pool.reserve(&a, 20).is_ok());
+  std::vector<float> k(64), v(64);
+  for (uint32_t pos = 0; pos < 20; ++pos) {
+    for (uint32_t i = 0; i < 64; ++i) {
+      k[i] = float((pos * 7 + i * 3) % 23) - 11.0f + 0.1f * float(pos);  // scales differ per position
+      v[i] = float((pos * 5 + i) % 17) * 0.5f - float(pos % 3);
+    }
+    for (uint32_t l = 0; l < 2; ++l) {
+      const PagedKv view = pool.layer_view(a, l);
+      EXPECT_EQ(view.type, KvType::kInt8);
+      EXPECT_EQ(view.k_i8, pool.k_bytes(l));
+      EXPECT_EQ(view.block_stride, kv_i8_block_bytes(16, 2, 32));
+      ref::kv_store_i8(view, pool.k_bytes(l), pool.v_bytes(l), pos, k.data(), v.data());
+    }
+  }
+  a.n_past = 20;
+  ASSERT_TRUE(pool.fork(a, &b).is_ok());
+  EXPECT_EQ(b.block_table[0], a.block_table[0]);
+  // b rewinds into the shared block and writes position 10: a private copy.
+  pool.truncate(&b, 10);
+  ASSERT_TRUE(pool.reserve(&b, 11).is_ok());
+  ASSERT_NE(b.block_table[0], a.block_table[0]);
+  const size_t bb = kv_i8_block_bytes(16, 2, 32);
+  for (uint32_t l = 0; l < 2; ++l) {
+    for (uint8_t* base : {pool.k_bytes(l), pool.v_bytes(l)}) {
+      const uint8_t* from = base + size_t(a.block_table[0]) * bb;
+      const uint8_t* to = base + size_t(b.block_table[0]) * bb;
+      EXPECT_EQ(std::memcmp(from, to, bb), 0) << "layer " << l << ": the copy differs (values or scales)";
+      // The scale plane is the block's last 2 x 16 floats; nonzero for the written rows.
+      float scale;
+      std::memcpy(&scale, to + bb - 2 * 16 * sizeof(float) + 9 * sizeof(float), sizeof scale);
+      EXPECT_GT(scale, 0.0f);
+    }
+  }
+}
+
+TEST(KvInt8Pool, RefusesShapesTheInt8KernelsCannotRun) {
+  KvPoolShape s;
+  s.layers = 1;
+  s.kv_heads = 1;
+  s.head_dim = 24;  // not a multiple of 16
+  s.block_tokens = 16;
+  s.n_blocks = 2;
+  s.type = KvType::kInt8;
+  std::vector<uint64_t> mem(4096);
+  Arena arena;
+  arena.init(mem.data(), mem.size() * 8);
+  KvPool pool;
+  EXPECT_FALSE(pool.init(s, &arena).is_ok());
+  s.head_dim = 32;
+  s.block_tokens = 8;  // blocks smaller than a 16-position tile
+  EXPECT_FALSE(pool.init(s, &arena).is_ok());
 }
 
 }  // namespace

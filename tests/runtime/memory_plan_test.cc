@@ -72,6 +72,43 @@ TEST(MemoryPlan, TotalIsTheSumOfCategoriesPlusSlack) {
   EXPECT_EQ(p.logits, size_t(49152) * 4);
 }
 
+// int8 KV (issue 17): per (token, KV head) head_dim int8 values + one f32
+// scale, for K and for V; the pool is exactly blocks x block bytes (plus the
+// same block tables and prefix cache as f16); only the KV category changes.
+TEST(MemoryPlan, Int8KvIsCountedExactly) {
+  RunLimits f16, i8;
+  i8.kv_type = KvType::kInt8;
+  const MemoryPlan a = plan_or_die(smol_shape(), f16), b = plan_or_die(smol_shape(), i8);
+  EXPECT_EQ(b.kv_bytes_per_token, size_t(2) * 30 * 3 * (64 + 4));  // 12,240 bytes vs 23,040
+  EXPECT_EQ(a.kv_bytes_per_token - b.kv_bytes_per_token, size_t(2) * 30 * 3 * (64 - 4));
+  EXPECT_EQ(a.kv_blocks - b.kv_blocks, size_t(128) * 16 * (a.kv_bytes_per_token - b.kv_bytes_per_token));
+  EXPECT_EQ(a.activations, b.activations);
+  EXPECT_EQ(b.total, b.activations + b.kv_blocks + b.logits + b.tokenizer + b.sampler + Arena::kDefaultAlign);
+  // Gemma 3: the global layers' bytes per token and the window pool both shrink.
+  const MemoryPlan g16 = plan_or_die(gemma3_shape(), f16), g8 = plan_or_die(gemma3_shape(), i8);
+  EXPECT_EQ(g8.kv_bytes_per_token, size_t(3) * 2 * (256 + 4));
+  EXPECT_EQ(g8.window_kv_block_count, g16.window_kv_block_count);
+  EXPECT_LT(g8.window_kv_bytes, g16.window_kv_bytes);
+}
+
+TEST(MemoryPlan, Int8KvRefusesShapesItCannotRun) {
+  RunLimits l;
+  l.kv_type = KvType::kInt8;
+  MemoryPlan p;
+  const char* why = "";
+  ModelShape s = smol_shape();
+  s.head_dim = 72;  // not a multiple of 16
+  EXPECT_FALSE(plan_memory(s, l, &p, &why));
+  EXPECT_NE(std::string(why).find("multiple of 16"), std::string::npos) << why;
+  l.kv_block_tokens = 8;
+  EXPECT_FALSE(plan_memory(smol_shape(), l, &p, &why));
+  EXPECT_NE(std::string(why).find("kv_block_tokens of at least 16"), std::string::npos) << why;
+  l.kv_block_tokens = 16;
+  l.kv_type = KvType(7);
+  EXPECT_FALSE(plan_memory(smol_shape(), l, &p, &why));
+  EXPECT_NE(std::string(why).find("unknown KV type"), std::string::npos) << why;
+}
+
 TEST(MemoryPlan, CategoriesScaleWithTheirOwnLimits) {
   const ModelShape s = smol_shape();
   RunLimits a;

@@ -80,6 +80,8 @@ const char* common_flags_help() {
            "  --kv-block N            tokens per KV block, a power of two (default: the blob's plan)\n"
            "  --max-sequences N       sequences sharing the KV pool (default: the blob's plan)\n"
            "  --kv-pool-blocks N      KV pool size in blocks (default: every sequence's full context)\n"
+           "  --kv f16|int8           KV cache type (default: the blob's plan); int8: half the bytes per\n"
+           "                          token plus one f32 scale per token and KV head, integer attention\n"
            "  --verify                check the CRC of all weights at load\n"
            "  --temp T                sampling temperature, 0 = greedy (default 0)\n"
            "  --top-k K               keep the K most likely tokens (0 = off)\n"
@@ -122,7 +124,7 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
     return 1;
   }
   static const char* with_value[] = {"--model", "--threads", "--isa", "--max-context", "--prefill-chunk",
-                                     "--kv-block", "--max-sequences", "--kv-pool-blocks", "--temp", "--top-k", "--top-p", "--min-p",
+                                     "--kv-block", "--max-sequences", "--kv-pool-blocks", "--kv", "--temp", "--top-k", "--top-p", "--min-p",
                                      "--repeat-penalty", "--repeat-last-n", "--seed"};
   bool known = false;
   for (const char* w : with_value) known |= !std::strcmp(flag, w);
@@ -148,6 +150,11 @@ int parse_common_flag(int argc, char** argv, int* i, EngineOptions* opt, std::st
   else if (!std::strcmp(flag, "--kv-block")) { if (!parse_u32(v, &opt->limits.kv_block_tokens) || !opt->limits.kv_block_tokens) return bad("a positive power of two"); }
   else if (!std::strcmp(flag, "--max-sequences")) { if (!parse_u32(v, &opt->limits.max_sequences) || !opt->limits.max_sequences) return bad("a positive integer"); }
   else if (!std::strcmp(flag, "--kv-pool-blocks")) { if (!parse_u32(v, &opt->limits.kv_blocks)) return bad("a non-negative integer"); }
+  else if (!std::strcmp(flag, "--kv")) {
+    if (!std::strcmp(v, "f16")) opt->kv_type = int32_t(KvType::kF16);
+    else if (!std::strcmp(v, "int8")) opt->kv_type = int32_t(KvType::kInt8);
+    else return bad("f16 or int8");
+  }
   else if (!std::strcmp(flag, "--temp")) { if (!parse_f32(v, &opt->sampling.temperature)) return bad("a number"); }
   else if (!std::strcmp(flag, "--top-k")) { if (!parse_i32(v, &opt->sampling.top_k)) return bad("an integer"); }
   else if (!std::strcmp(flag, "--top-p")) { if (!parse_f32(v, &opt->sampling.top_p)) return bad("a number"); }
@@ -228,10 +235,10 @@ void json_memory_fields(FILE* f, const Engine& e) {
     std::fprintf(f, "%s\"%s\":%zu", i ? "," : "", a.region(i).name, a.region(i).bytes);
   }
   const KvPool& kv = const_cast<Engine&>(e).model().kv();
-  std::fprintf(f, "},\"kv_bytes_per_token\":%zu,\"kv_blocks_total\":%u,\"kv_blocks_used\":%u,\"kv_block_tokens\":%u,"
+  std::fprintf(f, "},\"kv_type\":\"%s\",\"kv_bytes_per_token\":%zu,\"kv_blocks_total\":%u,\"kv_blocks_used\":%u,\"kv_block_tokens\":%u,"
                "\"max_context\":%u,\"peak_rss_bytes\":%zu",
-               kv.bytes_per_token(), kv.shape().n_blocks, kv.used_blocks(), kv.shape().block_tokens,
-               e.limits().max_context, peak_rss_bytes());
+               kv_type_name(kv.shape().type), kv.bytes_per_token(), kv.shape().n_blocks, kv.used_blocks(),
+               kv.shape().block_tokens, e.limits().max_context, peak_rss_bytes());
   // kv_* above: the layers whose cache grows with the context (global
   // attention). Sliding-window layers keep only their window in a pool of
   // their own, reported apart (zeros when the model has none).
@@ -260,11 +267,11 @@ void json_plan_fields(FILE* f, const PlanReport& r) {
   const RunLimits& l = r.limits;
   const MemoryPlan& p = r.plan;
   std::fprintf(f, "\"max_context\":%u,\"max_sequences\":%u,\"prefill_chunk\":%u,\"kv_block_tokens\":%u,"
-               "\"logit_rows\":%u,\"threads\":%u,\"kv_blocks_total\":%u,\"kv_bytes_per_token\":%zu,"
+               "\"logit_rows\":%u,\"threads\":%u,\"kv_type\":\"%s\",\"kv_blocks_total\":%u,\"kv_bytes_per_token\":%zu,"
                "\"arena_plan\":{\"activations\":%zu,\"kv_blocks\":%zu,\"logits\":%zu,\"tokenizer\":%zu,"
                "\"sampler\":%zu},\"arena_bytes\":%zu,\"blob_bytes\":%zu",
                l.max_context, l.max_sequences, l.prefill_chunk, l.kv_block_tokens, l.logit_rows, l.threads,
-               p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
+               kv_type_name(l.kv_type), p.kv_block_count, p.kv_bytes_per_token, p.activations, p.kv_blocks, p.logits, p.tokenizer, p.sampler,
                p.total, r.blob_bytes);
   std::fprintf(f, ",\"kv_window_layers\":%u,\"kv_window_blocks\":%u,\"kv_window_bytes\":%zu", p.window_layers,
                p.window_kv_block_count, p.window_kv_bytes);
@@ -277,8 +284,8 @@ void print_plan_text(FILE* f, const PlanReport& r) {
                l.max_context, l.max_sequences, l.max_sequences == 1 ? "" : "s", l.prefill_chunk, l.kv_block_tokens,
                l.threads, l.threads == 1 ? "" : "s");
   std::fprintf(f, "  activations  %12zu bytes\n", p.activations);
-  std::fprintf(f, "  kv_blocks    %12zu bytes (%u blocks, %zu bytes per token)\n", p.kv_blocks, p.kv_block_count,
-               p.kv_bytes_per_token);
+  std::fprintf(f, "  kv_blocks    %12zu bytes (%u blocks, %s KV, %zu bytes per token)\n", p.kv_blocks,
+               p.kv_block_count, kv_type_name(l.kv_type), p.kv_bytes_per_token);
   if (p.window_layers > 0) {
     std::fprintf(f, "               of which %zu bytes: the %u sliding-window layers' pool (%u recycled blocks; "
                  "does not grow with the context)\n", p.window_kv_bytes, p.window_layers, p.window_kv_block_count);
@@ -348,8 +355,8 @@ void print_memory_report(FILE* f, const Engine& e) {
   for (size_t i = 0; i < a.region_count(); ++i) {
     std::fprintf(f, "  %-12s %10.2f MiB\n", a.region(i).name, a.region(i).bytes / 1048576.0);
   }
-  std::fprintf(f, "kv: %zu bytes/token, blocks %u used of %u (%u tokens each), max context %u\n",
-               kv.bytes_per_token(), kv.used_blocks(), kv.shape().n_blocks, kv.shape().block_tokens,
+  std::fprintf(f, "kv: %s, %zu bytes/token, blocks %u used of %u (%u tokens each), max context %u\n",
+               kv_type_name(kv.shape().type), kv.bytes_per_token(), kv.used_blocks(), kv.shape().n_blocks, kv.shape().block_tokens,
                e.limits().max_context);
   std::fprintf(f, "peak RSS: %.1f MiB\n", peak_rss_bytes() / 1048576.0);
 }

@@ -238,12 +238,13 @@ Status run(Engine* engine, const std::vector<int32_t>& tokens, const Options& o,
 }
 
 Status select_kv_type(const char* name, EngineOptions* opt) {
-  (void)opt;
-  if (std::strcmp(name, "f16") == 0) return Status::ok();  // the runtime's KV cache today
+  if (std::strcmp(name, "f16") == 0) {
+    opt->kv_type = int32_t(KvType::kF16);
+    return Status::ok();
+  }
   if (std::strcmp(name, "int8") == 0) {
-    // The int8 KV cache is being built on its own branch. When it lands, set
-    // its EngineOptions field here; this is the only place --kv is read.
-    return Status::error(StatusCode::kUnsupported, "--kv int8: this build has no int8 KV cache yet (f16 only)");
+    opt->kv_type = int32_t(KvType::kInt8);
+    return Status::ok();
   }
   return Status::error(StatusCode::kInvalidArgument, "--kv takes f16 or int8, got '%s'", name);
 }

@@ -123,9 +123,8 @@ Status tokenize_text(const ModelFile& file, const std::string& text, std::vector
 // where they can be known then (the reference header, an unwritable path).
 Status run(Engine* engine, const std::vector<int32_t>& tokens, const Options& o, Result* r);
 
-// --kv: the KV cache element type. "f16" (the default) is what the runtime
-// has; "int8" is refused here until the int8 KV cache lands: this is the one
-// place to wire it (set the engine option it adds). Anything else is
+// --kv: the KV cache element type, "f16" (the default) or "int8" (one scale
+// per token and KV head), into EngineOptions::kv_type. Anything else is
 // kInvalidArgument naming the choices.
 Status select_kv_type(const char* name, EngineOptions* opt);
 

@@ -102,7 +102,8 @@ Status inspect_blob(const uint8_t* p, size_t size, bool verify_data_crc, BlobVie
     }
   }
   if (v.section(SectionKind::kHparams)->bytes != hp::kBytes) return LAYOUT("hparams section is not %llu bytes", ull(hp::kBytes));
-  if (v.section(SectionKind::kMemoryPlan)->bytes != plan::kBytes) return LAYOUT("memory plan section is not %llu bytes", ull(plan::kBytes));
+  if (v.section(SectionKind::kMemoryPlan)->bytes != plan::bytes_for_version(v.version))
+    return LAYOUT("memory plan section is not %llu bytes", ull(plan::bytes_for_version(v.version)));
   const uint32_t n_layers = load_u32(v.section(SectionKind::kHparams)->data + hp::kLayers);
   if (v.section(SectionKind::kLayers)->bytes != uint64_t(n_layers) * layer::kEntryBytes)
     return LAYOUT("layers section is %llu bytes, %u layers need %llu", ull(v.section(SectionKind::kLayers)->bytes), n_layers,

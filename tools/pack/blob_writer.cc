@@ -81,6 +81,7 @@ void write_plan(const BlobPlan& pl, uint8_t* p) {
   blob::store_u64(p + kKvBytes, pl.bytes.kv_blocks);
   blob::store_u64(p + kLogitBytes, pl.bytes.logits);
   blob::store_u64(p + kTokenizerBytes, pl.bytes.tokenizer);
+  blob::store_u32(p + kKvType, uint32_t(pl.limits.kv_type));
 }
 
 // Tokenizer section size (blob::tok::layout; the counts are checked by check_tokenizer).

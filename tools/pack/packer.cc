@@ -761,14 +761,14 @@ std::string format_summary(const PackSummary& s, bool per_tensor) {
                 "blob: %" PRIu64 " bytes (%.2f MiB)\n"
                 "arena for max_context %u, max_sequences %u, prefill_chunk %u, kv_block %u, logit_rows %u, threads %u:\n"
                 "  activations %10zu bytes\n"
-                "  kv_blocks   %10zu bytes (%u blocks, %zu bytes per token; sliding-window pool %zu bytes, %u blocks)\n"
+                "  kv_blocks   %10zu bytes (%u blocks, %s KV, %zu bytes per token; sliding-window pool %zu bytes, %u blocks)\n"
                 "  logits      %10zu bytes\n"
                 "  tokenizer   %10zu bytes\n"
                 "  sampler     %10zu bytes\n"
                 "  total       %10zu bytes (%.2f MiB)\n",
                 s.blob_bytes, mib(s.blob_bytes), s.limits.max_context, s.limits.max_sequences, s.limits.prefill_chunk,
                 s.limits.kv_block_tokens, s.limits.logit_rows, s.limits.threads, p.activations, p.kv_blocks,
-                p.kv_block_count, p.kv_bytes_per_token, p.window_kv_bytes, p.window_kv_block_count, p.logits, p.tokenizer, p.sampler, p.total, mib(p.total));
+                p.kv_block_count, kv_type_name(s.limits.kv_type), p.kv_bytes_per_token, p.window_kv_bytes, p.window_kv_block_count, p.logits, p.tokenizer, p.sampler, p.total, mib(p.total));
   std::string out = buf;
   // The architecture beyond llama's, and each layer kind.
   uint32_t sliding = 0, window = 0;
