@@ -1,10 +1,12 @@
 // tern-pack --layout r16 stores the int8 and int4 matrices with rows
 // interleaved by 16 (kInt8G32R16, kInt4G32R16) for the AVX-512 / AMX
 // kernels. It must change speed only: on SmolLM2 (int8 and int4 blobs) the
-// interleaved blob gives the row-layout blob's logits bit for bit, on every kernel variant this CPU runs (native kernels on scalar,
-// avx512vnni and amx; the de-interleaving adapter on avx2 / avxvnni / NEON),
-// through a prefill long enough for the AMX tiles, decode steps and a batched
-// step of several sequences.
+// interleaved blob gives the row-layout blob's logits bit for bit on every
+// SIMD variant this CPU runs (native kernels on avx512vnni and amx; the
+// de-interleaving adapter on avx2 / avxvnni / NEON), through a prefill long
+// enough for the AMX tiles, decode steps and a batched step of several
+// sequences. (Scalar only where it is the one variant; its r16 product is
+// checked against the row layout in tests/kernels.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -79,6 +81,11 @@ TEST(R16Layout, LogitsBitIdenticalToRowLayoutOnEveryVariant) {
   int variants = 0;
   for (size_t i = 0; i < nv; ++i) {
     if ((v[i].required_isa & host) != v[i].required_isa) continue;
+    // The scalar product is the slowest by far (150 s of this test under ASan)
+    // and its r16 reference is checked bit for bit against the row layout by
+    // tests/kernels (MatmulR16EqualsRowLayoutBitExact); here it runs only when
+    // it is the one variant this CPU has.
+    if (std::strcmp(v[i].name, "scalar") == 0 && variants > 0) continue;
     for (const char* kind : {"int8", "int4"}) {
       const std::string base = std::string("smollm2-135m-") + kind;
       auto rows = open_engine((base + ".tern").c_str(), v[i].name);
