@@ -11,6 +11,7 @@
 // (AVX2 kernel) to 11%. head_dim not a multiple of 16 goes to the AVX2
 // kernel. The float summation order differs from the scalar reference; the
 // attention test states the tolerance.
+#include "kernels/kv_head_runs.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/avx512/simd_avx512.h"
 
@@ -170,20 +171,8 @@ void attention(const PagedKv& kv, const AttentionArgs& a) {
     avx2::attention(kv, a);
     return;
   }
-  const uint32_t group = a.heads / kv.kv_heads;
-  for (uint32_t h = a.h0; h < a.h1;) {
-    // The heads of [h, h1) that read the same KV head, up to 4 per pass.
-    const uint32_t kvh = h / group;
-    const uint32_t group_end = (kvh + 1) * group < a.h1 ? (kvh + 1) * group : a.h1;
-    const uint32_t g = group_end - h < 4 ? group_end - h : 4;
-    switch (g) {
-      case 1: attention_heads<1>(kv, a, kvh, h); break;
-      case 2: attention_heads<2>(kv, a, kvh, h); break;
-      case 3: attention_heads<3>(kv, a, kvh, h); break;
-      default: attention_heads<4>(kv, a, kvh, h); break;
-    }
-    h += g;
-  }
+  for_kv_head_runs(a.heads, kv.kv_heads, a.h0, a.h1,
+                   [&](auto g, uint32_t kvh, uint32_t h) { attention_heads<decltype(g)::value>(kv, a, kvh, h); });
 }
 
 }  // namespace TERN_AVX512_NS

@@ -14,6 +14,7 @@
 // and exp (the attention tests state the tolerance).
 #include <immintrin.h>
 
+#include "kernels/kv_head_runs.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/avx512/simd_avx512.h"
 #include "kernels/ref/kernels_ref.h"
@@ -152,20 +153,8 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
 }  // namespace
 
 void attention_i8kv(const PagedKv& kv, const AttentionArgs& a) {
-  const uint32_t group = a.heads / kv.kv_heads;
-  for (uint32_t h = a.h0; h < a.h1;) {
-    // The heads of [h, h1) that read the same KV head, up to 4 per pass.
-    const uint32_t kvh = h / group;
-    const uint32_t group_end = (kvh + 1) * group < a.h1 ? (kvh + 1) * group : a.h1;
-    const uint32_t g = group_end - h < 4 ? group_end - h : 4;
-    switch (g) {
-      case 1: attention_heads<1>(kv, a, kvh, h); break;
-      case 2: attention_heads<2>(kv, a, kvh, h); break;
-      case 3: attention_heads<3>(kv, a, kvh, h); break;
-      default: attention_heads<4>(kv, a, kvh, h); break;
-    }
-    h += g;
-  }
+  for_kv_head_runs(a.heads, kv.kv_heads, a.h0, a.h1,
+                   [&](auto g, uint32_t kvh, uint32_t h) { attention_heads<decltype(g)::value>(kv, a, kvh, h); });
 }
 
 }  // namespace avx512vnni

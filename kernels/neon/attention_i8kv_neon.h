@@ -14,6 +14,7 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#include "kernels/kv_head_runs.h"
 #include "kernels/neon/neon_util.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -137,19 +138,9 @@ void i8kv_attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kv
 
 template <class Dot>
 void i8kv_attention(const PagedKv& kv, const AttentionArgs& a) {
-  const uint32_t group = a.heads / kv.kv_heads;
-  for (uint32_t h = a.h0; h < a.h1;) {
-    const uint32_t kvh = h / group;
-    const uint32_t group_end = (kvh + 1) * group < a.h1 ? (kvh + 1) * group : a.h1;
-    const uint32_t g = group_end - h < 4 ? group_end - h : 4;
-    switch (g) {
-      case 1: i8kv_attention_heads<Dot, 1>(kv, a, kvh, h); break;
-      case 2: i8kv_attention_heads<Dot, 2>(kv, a, kvh, h); break;
-      case 3: i8kv_attention_heads<Dot, 3>(kv, a, kvh, h); break;
-      default: i8kv_attention_heads<Dot, 4>(kv, a, kvh, h); break;
-    }
-    h += g;
-  }
+  for_kv_head_runs(a.heads, kv.kv_heads, a.h0, a.h1, [&](auto g, uint32_t kvh, uint32_t h) {
+    i8kv_attention_heads<Dot, decltype(g)::value>(kv, a, kvh, h);
+  });
 }
 
 }  // namespace
