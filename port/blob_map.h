@@ -22,6 +22,18 @@ int blob_map_file(const char* path, BlobMap* out);
 // Wrap memory the caller owns (a linked-in array, a test buffer).
 BlobMap blob_map_memory(const void* data, size_t size);
 void blob_unmap(BlobMap* map);
+// Give back the resident pages wholly inside [offset, offset + bytes) of a
+// file mapping. The bytes stay mapped and readable: a later read faults its
+// page in again from the file, as after the kernel evicts clean pages under
+// memory pressure. For parts read whole at open and only here and there after.
+// Nothing for a memory-wrapped blob, or where the OS has no such call.
+void blob_release_pages(const BlobMap& map, size_t offset, size_t bytes);
+
+// Make [p, p + bytes) of private writable memory (the arena's) read as zeros,
+// giving its whole pages back to the OS where there is one: they are resident
+// again only once written. For scratch used once at init, and tables filled
+// on demand. Bare metal (static RAM): a plain clear.
+void os_discard_pages(void* p, size_t bytes);
 
 // Whole-process OS allocation for the arena (anonymous mapping), or nullptr.
 void* os_reserve_arena(size_t bytes);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "port/blob_map.h"  // os_discard_pages
 #include "runtime/blob_format.h"
 
 namespace tern {
@@ -15,14 +16,14 @@ using TT = blob::tok::TokenType;
 
 // The persistent tables and the encode scratch, in init's allocation order.
 struct SpmSizes {
-  size_t sorted, dec_off, dec_pool, mask, claim, esc, sym;  // sym: one of the 8 piece arrays
+  size_t sorted, dec_len, dec_pool, mask, claim, esc, sym;  // sym: one of the 8 piece arrays
   size_t sort_peak;                                          // the vocabulary sort's 16 bytes per token
 };
 SpmSizes spm_sizes(uint32_t n_tokens, uint32_t pool_bytes, size_t max_text) {
   SpmSizes s;
   const size_t t = max_text > 0 ? max_text : 1;
   s.sorted = size_t(n_tokens) * 4;
-  s.dec_off = (size_t(n_tokens) + 1) * 4;
+  s.dec_len = (size_t(n_tokens) + 1) * 4;  // one spare entry: the arena plan of blobs packed before is unchanged
   s.dec_pool = pool_bytes > 0 ? pool_bytes : 1;
   s.mask = t * 8;
   s.claim = t;
@@ -97,7 +98,7 @@ size_t SpmTokenizer::arena_bytes(uint32_t n_tokens, uint32_t pool_bytes, size_t 
   if (max_text_bytes > kMaxTextBytes) max_text_bytes = kMaxTextBytes;
   const SpmSizes s = spm_sizes(n_tokens, pool_bytes, max_text_bytes);
   const size_t a = Arena::kDefaultAlign;
-  const size_t persistent = arena_align_up(s.sorted, a) + arena_align_up(s.dec_off, a) +
+  const size_t persistent = arena_align_up(s.sorted, a) + arena_align_up(s.dec_len, a) +
                             arena_align_up(s.dec_pool, a) + arena_align_up(s.mask, a) +
                             arena_align_up(s.claim, a) + arena_align_up(s.esc, a) + 8 * arena_align_up(s.sym, a);
   const size_t peak = arena_align_up(s.sort_peak, a);
@@ -186,13 +187,22 @@ Status SpmTokenizer::build(const SpmVocab& v, size_t max_text_bytes, Arena* aren
   arena->rewind(m);
   vocab_sorted_ = static_cast<uint32_t*>(arena->allocate(sz.sorted, "tokenizer"));
   if (vocab_sorted_ != nullptr) std::memmove(vocab_sorted_, ids, sz.sorted);
-  dec_off_ = static_cast<uint32_t*>(arena->allocate(sz.dec_off, "tokenizer"));
+  // The decoded bytes are written on first use (token_bytes), each token's at
+  // its text's offset (never longer than the text: "▁" 3 -> 1, "<0xNN>" 6 ->
+  // 1), so the pages of tokens never printed stay untouched.
+  dec_len_ = static_cast<uint32_t*>(arena->allocate(sz.dec_len, "tokenizer"));
   dec_pool_ = static_cast<uint8_t*>(arena->allocate(sz.dec_pool, "tokenizer"));
+  // The sort touched 16 bytes per token (4 MB for Gemma 3) of which the ids
+  // keep 4: the rest lies under the decoded lengths (which must read 0, "not
+  // decoded yet"), the decoded bytes and encode's scratch. Give those pages
+  // back: the tokenizer's resident set after init is the sorted ids.
+  if (vocab_sorted_ != nullptr) os_discard_pages(tmp + sz.sorted, sz.sort_peak - sz.sorted);
+  if (dec_len_ != nullptr) os_discard_pages(dec_len_, sz.dec_len);
   mask_ = static_cast<uint64_t*>(arena->allocate(sz.mask, "tokenizer"));
   claim_ = static_cast<uint8_t*>(arena->allocate(sz.claim, "tokenizer"));
   esc_ = static_cast<uint8_t*>(arena->allocate(sz.esc, "tokenizer"));
   int32_t** syms[] = {&sym_start_, &sym_prev_, &sym_next_, &sym_id_, &cand_id_, &heap_, &heap_pos_};
-  bool ok = vocab_sorted_ && dec_off_ && dec_pool_ && mask_ && claim_ && esc_;
+  bool ok = vocab_sorted_ && dec_len_ && dec_pool_ && mask_ && claim_ && esc_;
   for (int32_t** p : syms) {
     *p = static_cast<int32_t*>(arena->allocate(sz.sym, "tokenizer"));
     ok = ok && *p != nullptr;
@@ -214,31 +224,6 @@ Status SpmTokenizer::build(const SpmVocab& v, size_t max_text_bytes, Arena* aren
   max_special_len_ = max_special;
   max_text_ = max_text_bytes;
   n_tokens_ = n;
-
-  // Decoded bytes: never longer than the text ("▁" 3 -> 1, "<0xNN>" 6 -> 1).
-  uint32_t w = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    dec_off_[i] = w;
-    uint32_t len;
-    const uint8_t* t = text_of(texts_, i, &len);
-    const uint8_t type = types_[i];
-    if (type == uint8_t(TT::kByte)) {
-      dec_pool_[w++] = uint8_t(hex_value(t[3]) * 16 + hex_value(t[4]));
-    } else if (type == uint8_t(TT::kNormal)) {
-      for (uint32_t k = 0; k < len;) {
-        if (k + 3 <= len && std::memcmp(t + k, kSpace, 3) == 0) {
-          dec_pool_[w++] = ' ';
-          k += 3;
-        } else {
-          dec_pool_[w++] = t[k++];
-        }
-      }
-    } else if (type != uint8_t(TT::kUnused)) {  // control, unknown, user-defined: verbatim
-      std::memcpy(dec_pool_ + w, t, len);
-      w += len;
-    }
-  }
-  dec_off_[n] = w;
 
   // Byte fallback: "<0xNN>", else the single-byte text, else unk.
   std::memset(missing_bytes_, 0, sizeof(missing_bytes_));
@@ -290,10 +275,36 @@ bool SpmTokenizer::is_control(int32_t id) const {
   return t == uint8_t(TT::kControl) || t == uint8_t(TT::kUnknown);
 }
 
+uint32_t SpmTokenizer::decode_token(int32_t id) const {
+  uint32_t len;
+  const uint8_t* t = text_of(texts_, uint32_t(id), &len);
+  uint8_t* out = dec_pool_ + load_u32(texts_.offsets + 4 * size_t(id));
+  const uint8_t type = types_[id];
+  uint32_t w = 0;
+  if (type == uint8_t(TT::kByte)) {  // init checked the <0xNN> spelling
+    out[w++] = uint8_t(hex_value(t[3]) * 16 + hex_value(t[4]));
+  } else if (type == uint8_t(TT::kNormal)) {
+    for (uint32_t k = 0; k < len;) {
+      if (k + 3 <= len && std::memcmp(t + k, kSpace, 3) == 0) {
+        out[w++] = ' ';
+        k += 3;
+      } else {
+        out[w++] = t[k++];
+      }
+    }
+  } else if (type != uint8_t(TT::kUnused)) {  // control, unknown, user-defined: verbatim
+    std::memcpy(out, t, len);
+    w = len;
+  }
+  return w;
+}
+
 bool SpmTokenizer::token_bytes(int32_t id, const char** bytes, size_t* len, bool special) const {
   if (id < 0 || uint32_t(id) >= n_tokens_) return false;
-  *bytes = reinterpret_cast<const char*>(dec_pool_ + dec_off_[id]);
-  *len = (is_control(id) && !special) ? 0 : dec_off_[id + 1] - dec_off_[id];
+  // First use of this id: decode it into its place (see build).
+  if (dec_len_[id] == 0) dec_len_[id] = decode_token(id) + 1;
+  *bytes = reinterpret_cast<const char*>(dec_pool_ + load_u32(texts_.offsets + 4 * size_t(id)));
+  *len = (is_control(id) && !special) ? 0 : dec_len_[id] - 1;
   return true;
 }
 

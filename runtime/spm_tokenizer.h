@@ -52,9 +52,10 @@
 // Memory: init() takes every table in the arena (arena_bytes()); encode() uses
 // scratch sized at init from max_text_bytes and allocates nothing. For Gemma 3
 // (262,144 tokens, 2.3 MB of texts): 4.3 MB of tables (sorted ids, decoded
-// bytes) plus ~76 bytes of encode scratch per byte of max_text_bytes (9.4 MB
-// in all at 64 KB); init's peak (16 bytes per token for the sort) is rewound
-// and lies within that. One encode at a time per SpmTokenizer. The vocabulary
+// lengths and bytes) plus the larger of ~76 bytes of encode scratch per byte
+// of max_text_bytes and init's sort (16 bytes per token, rewound). Only the
+// sorted ids (1 MB) are resident after init: the sort's pages are given back,
+// and a token's decoded bytes are written on its first token_bytes(). One encode at a time per SpmTokenizer. The vocabulary
 // arrays (texts, scores, types) are views: they must outlive the tokenizer
 // (like the blob's weights).
 #pragma once
@@ -129,6 +130,8 @@ class SpmTokenizer {
   // tokens their text with "▁" -> space; byte tokens their byte;
   // user-defined tokens their text; control and unknown tokens nothing, or
   // their text when `special`; unused tokens nothing. False for an invalid id.
+  // The bytes stay valid while the tokenizer lives. The first call for an
+  // id writes its decoded bytes into the arena (see dec_pool_).
   bool token_bytes(int32_t id, const char** bytes, size_t* len, bool special = false) const;
 
   // Exact vocabulary lookup of a SentencePiece-form text; -1 if absent.
@@ -155,6 +158,7 @@ class SpmTokenizer {
  private:
   using Emitter = TokenSink;  // runtime/token_sink.h
   Status build(const SpmVocab& vocab, size_t max_text_bytes, Arena* arena);
+  uint32_t decode_token(int32_t id) const;  // writes id's decoded bytes into dec_pool_; their count
   int32_t lookup(const uint8_t* s, size_t len);
   uint64_t special_lengths(const uint8_t* s, size_t avail, bool parse_special);
   bool encode_fragment(const uint8_t* raw, size_t len, bool space_prefix, Emitter* em);
@@ -175,8 +179,10 @@ class SpmTokenizer {
 
   // Arena tables.
   uint32_t* vocab_sorted_ = nullptr;  // [n_tokens] ids in byte order of their texts
-  uint32_t* dec_off_ = nullptr;       // [n_tokens + 1] into dec_pool_
-  uint8_t* dec_pool_ = nullptr;       // decoded bytes (control texts verbatim; token_bytes hides them)
+  // Decoded bytes, filled on a token's first token_bytes() (a write through
+  // these pointers from a const method: like encode(), one caller at a time).
+  uint32_t* dec_len_ = nullptr;       // [n_tokens] decoded length + 1; 0: not decoded yet
+  uint8_t* dec_pool_ = nullptr;       // token i's bytes at its text offset (control texts verbatim)
   int32_t byte_token_[256] = {};      // byte fallback token of each byte
   uint8_t missing_bytes_[32] = {};    // bitmap: no "<0xNN>" token
   uint8_t first_user_[32] = {};       // bitmap: first bytes of USER_DEFINED texts

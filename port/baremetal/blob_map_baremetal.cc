@@ -3,6 +3,7 @@
 // to ask for an arena either: the application passes a static array as
 // EngineOptions::arena_buffer.
 #include <cerrno>
+#include <cstring>
 
 #include "port/blob_map.h"
 
@@ -22,6 +23,10 @@ BlobMap blob_map_memory(const void* data, size_t size) {
 
 void blob_unmap(BlobMap* map) { *map = BlobMap{}; }
 
+void blob_release_pages(const BlobMap&, size_t, size_t) {}  // the blob is in flash: nothing resident to give back
+void os_discard_pages(void* p, size_t bytes) {  // static RAM: nothing to give back, only clear
+  if (p != nullptr) std::memset(p, 0, bytes);
+}
 void* os_reserve_arena(size_t) { return nullptr; }  // Engine reports "the OS refused an arena"
 void os_release_arena(void*, size_t) {}
 
