@@ -201,6 +201,41 @@ TEST(SpmTokenizer, SpacesBecomeU2581AndDecodeBack) {
   EXPECT_EQ(t.dec({spa}), " a");
 }
 
+// Decoded bytes are written on a token's first token_bytes(), into arena
+// memory that may hold anything before init (here 0xFF, and a second init on
+// the same arena after the first decoded everything): every token decodes the
+// same, first call and later ones, and no call writes outside its token.
+TEST(SpmTokenizer, DecodedBytesOnFirstUseWhateverTheArenaHeld) {
+  Vocab v;
+  const int32_t a = v.add("a");
+  const int32_t spa = v.add(kSp + "a", -0.5f);
+  const int32_t two = v.add(kSp + "b" + kSp + "c", -0.7f);
+  const int32_t ctl = v.add("<ctl>", 0.0f, kControl);
+  v.add_bytes();
+  const SpmVocab sv = v.view();
+  const uint32_t n = sv.texts.n;
+  Tok t;
+  t.mem.assign(SpmTokenizer::arena_bytes(n, blob::load_u32(sv.texts.offsets + 4 * size_t(n)), 4096), 0xFF);
+  for (int round = 0; round < 2; ++round) {
+    t.arena.init(t.mem.data(), t.mem.size());
+    ASSERT_TRUE(t.tok.init(sv, 4096, &t.arena).is_ok());
+    for (int pass = 0; pass < 2; ++pass) {
+      EXPECT_EQ(t.dec({a}), "a");
+      EXPECT_EQ(t.dec({spa}), " a");
+      EXPECT_EQ(t.dec({two}), " b c");
+      EXPECT_EQ(t.dec({ctl}), "");
+      EXPECT_EQ(t.dec({ctl}, true), "<ctl>");
+      EXPECT_EQ(t.dec({two, a, spa}), " b ca a");
+      for (uint32_t b = 0; b < 256; ++b) {  // byte tokens, in every order of first use
+        const int32_t id = t.tok.find(("<0x" + std::string(1, "0123456789ABCDEF"[b >> 4]) +
+                                       std::string(1, "0123456789ABCDEF"[b & 15]) + ">").c_str(), 6);
+        ASSERT_GE(id, 0);
+        EXPECT_EQ(t.dec({id}), std::string(1, char(b))) << b;
+      }
+    }
+  }
+}
+
 TEST(SpmTokenizer, AddSpacePrefixAtStartAndAfterSpecialTokens) {
   Vocab v;
   const int32_t a = v.add("a");
