@@ -47,33 +47,39 @@ void blob_unmap(BlobMap* map) {
   *map = BlobMap{};
 }
 
+namespace {
+
+// The whole pages inside [begin, end) as [*lo, *hi); false if there are none.
+bool whole_pages(uintptr_t begin, uintptr_t end, uintptr_t* lo, uintptr_t* hi) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (page <= 0) return false;
+  *lo = (begin + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
+  *hi = end / uintptr_t(page) * uintptr_t(page);
+  return *hi > *lo;
+}
+
+}  // namespace
+
 void blob_release_pages(const BlobMap& map, size_t offset, size_t bytes) {
   if (map.handle == nullptr || offset >= map.size) return;
   if (bytes > map.size - offset) bytes = map.size - offset;
-  const long page = ::sysconf(_SC_PAGESIZE);
-  if (page <= 0) return;
-  const uintptr_t base = reinterpret_cast<uintptr_t>(map.handle);
-  const uintptr_t lo = (base + offset + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
-  const uintptr_t hi = (base + offset + bytes) / uintptr_t(page) * uintptr_t(page);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(map.data) + offset;
+  uintptr_t lo, hi;
   // Advice only: a refusal leaves the pages resident, which is harmless.
-  if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  if (whole_pages(begin, begin + bytes, &lo, &hi)) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 void os_discard_pages(void* p, size_t bytes) {
   if (p == nullptr || bytes == 0) return;
-  const long page = ::sysconf(_SC_PAGESIZE);
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + bytes;
-  uintptr_t lo = begin, hi = begin;  // the whole pages inside, if any
-  if (page > 0) {
-    lo = (begin + uintptr_t(page) - 1) / uintptr_t(page) * uintptr_t(page);
-    hi = end / uintptr_t(page) * uintptr_t(page);
-    if (hi <= lo) lo = hi = begin;
+  uintptr_t lo, hi;
+  // MADV_DONTNEED on private memory: the next read gives zeros. No whole page,
+  // or the call refused: clear everything by hand.
+  if (!whole_pages(begin, end, &lo, &hi) || ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0) {
+    lo = hi = begin;
   }
-  // MADV_DONTNEED on private memory: the next read gives zeros. Refused (or
-  // no whole page): clear by hand.
-  if (hi > lo && ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0) lo = hi = begin;
   std::memset(p, 0, lo - begin);
-  std::memset(reinterpret_cast<void*>(hi > begin ? hi : begin), 0, end - (hi > begin ? hi : begin));
+  std::memset(reinterpret_cast<void*>(hi), 0, end - hi);
 }
 
 void* os_reserve_arena(size_t bytes) {

@@ -275,10 +275,9 @@ bool SpmTokenizer::is_control(int32_t id) const {
   return t == uint8_t(TT::kControl) || t == uint8_t(TT::kUnknown);
 }
 
-uint32_t SpmTokenizer::decode_token(int32_t id) const {
+uint32_t SpmTokenizer::decode_token(int32_t id, uint8_t* out) const {
   uint32_t len;
   const uint8_t* t = text_of(texts_, uint32_t(id), &len);
-  uint8_t* out = dec_pool_ + load_u32(texts_.offsets + 4 * size_t(id));
   const uint8_t type = types_[id];
   uint32_t w = 0;
   if (type == uint8_t(TT::kByte)) {  // init checked the <0xNN> spelling
@@ -301,9 +300,10 @@ uint32_t SpmTokenizer::decode_token(int32_t id) const {
 
 bool SpmTokenizer::token_bytes(int32_t id, const char** bytes, size_t* len, bool special) const {
   if (id < 0 || uint32_t(id) >= n_tokens_) return false;
+  uint8_t* out = dec_pool_ + load_u32(texts_.offsets + 4 * size_t(id));
   // First use of this id: decode it into its place (see build).
-  if (dec_len_[id] == 0) dec_len_[id] = decode_token(id) + 1;
-  *bytes = reinterpret_cast<const char*>(dec_pool_ + load_u32(texts_.offsets + 4 * size_t(id)));
+  if (dec_len_[id] == 0) dec_len_[id] = decode_token(id, out) + 1;
+  *bytes = reinterpret_cast<const char*>(out);
   *len = (is_control(id) && !special) ? 0 : dec_len_[id] - 1;
   return true;
 }

@@ -55,9 +55,9 @@
 // lengths and bytes) plus the larger of ~76 bytes of encode scratch per byte
 // of max_text_bytes and init's sort (16 bytes per token, rewound). Only the
 // sorted ids (1 MB) are resident after init: the sort's pages are given back,
-// and a token's decoded bytes are written on its first token_bytes(). One encode at a time per SpmTokenizer. The vocabulary
-// arrays (texts, scores, types) are views: they must outlive the tokenizer
-// (like the blob's weights).
+// and a token's decoded bytes are written on its first token_bytes(). One
+// encode at a time per SpmTokenizer. The vocabulary arrays (texts, scores,
+// types) are views: they must outlive the tokenizer (like the blob's weights).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -158,7 +158,7 @@ class SpmTokenizer {
  private:
   using Emitter = TokenSink;  // runtime/token_sink.h
   Status build(const SpmVocab& vocab, size_t max_text_bytes, Arena* arena);
-  uint32_t decode_token(int32_t id) const;  // writes id's decoded bytes into dec_pool_; their count
+  uint32_t decode_token(int32_t id, uint8_t* out) const;  // id's decoded bytes to out (its dec_pool_ place); their count
   int32_t lookup(const uint8_t* s, size_t len);
   uint64_t special_lengths(const uint8_t* s, size_t avail, bool parse_special);
   bool encode_fragment(const uint8_t* raw, size_t len, bool space_prefix, Emitter* em);
