@@ -128,7 +128,11 @@ constexpr const char* kv_type_name(KvType t) {
   return "unknown";
 }
 
-// int8 KV block layout (KvType::kInt8). One K or V block of BT tokens
+// int8 KV block layout (KvType::kInt8). Values are of each head's K and V
+// rotated by a normalized Walsh-Hadamard matrix (ref::kv_rotate in
+// kernels/ref/kernels_ref.h: it spreads K's outlier channels before the
+// per-token scale is taken); attention rotates the query the same way and its
+// output back. One K or V block of BT tokens
 // (BT % kKvTile == 0), KH kv heads, head dim HD (HD % kKvTile == 0) is
 //   values u8 [KH][BT / 16 tiles][16 * HD]   stored = q + 128, q in [-127, 127]
 //   scales f32 [KH][BT]                     x ~= scale * q, per (token, kv head)
@@ -236,12 +240,13 @@ struct KernelTable {
   bool batch_invariant = false;
 
   // int8 KV (KvType::kInt8, layout above). attention_i8kv: the query of each
-  // head is quantized to int8 (one scale, symmetric absmax / 127), scores are
+  // head is rotated into the cache's basis and quantized to int8 (one scale, symmetric absmax / 127), scores are
   // integer dot products with K times both scales, and V is accumulated from
   // int8 per tile of 16 positions with the tile's weights p * v_scale
   // quantized to [0, 127] (kernels/ref/attention_i8kv_ref.cc is the
-  // specification). args.scratch is not used. kv_store_i8 quantizes one
-  // token's k and v per kv head (symmetric absmax / 127, one f32 scale each).
+  // specification); the output is rotated back. args.scratch is not used.
+  // kv_store_i8 rotates and quantizes one token's k and v per kv head
+  // (symmetric absmax / 127, one f32 scale each).
   // Needs block_tokens % 16 == 0 and head_dim % 16 == 0.
   void (*attention_i8kv)(const PagedKv& kv, const AttentionArgs& args) = nullptr;
   void (*kv_store_i8)(const PagedKv& kv, uint8_t* k_pool, uint8_t* v_pool, uint32_t pos, const float* k,

@@ -33,8 +33,9 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
   alignas(32) int8_t qa[G][1024];  // |q8|
   float c[G], m[G], l[G];
   float* out[G];
+  float qrot[1024];  // one head's query in the cache's rotated basis (ref::kv_rotate)
   for (int h = 0; h < G; ++h) {
-    c[h] = ref::quantize_i8_row(a.q + size_t(hb + h) * hd, hd, q8[h]) * a.scale;
+    c[h] = ref::quantize_i8_query(a.q + size_t(hb + h) * hd, hd, qrot, q8[h]) * a.scale;
     for (uint32_t d = 0; d < hd; ++d) qa[h][d] = int8_t(q8[h][d] < 0 ? -q8[h][d] : q8[h][d]);
     out[h] = a.out + size_t(hb + h) * hd;
     for (uint32_t d = 0; d < hd; ++d) out[h][d] = 0.0f;
@@ -148,6 +149,7 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
   for (int h = 0; h < G; ++h) {
     const __m256 inv = _mm256_set1_ps(1.0f / l[h]);
     for (uint32_t d = 0; d < hd; d += 8) _mm256_storeu_ps(out[h] + d, _mm256_mul_ps(_mm256_loadu_ps(out[h] + d), inv));
+    ref::kv_rotate(out[h], hd, ref::kv_rotation_block(hd));  // back from the cache's basis
   }
 }
 

@@ -63,8 +63,9 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
   int32_t qsum128[G];
   float c[G], m[G], l[G];
   float* out[G];
+  float qrot[1024];  // one head's query in the cache's rotated basis (ref::kv_rotate)
   for (int h = 0; h < G; ++h) {
-    c[h] = ref::quantize_i8_row(a.q + size_t(hb + h) * hd, hd, q8[h]) * a.scale;
+    c[h] = ref::quantize_i8_query(a.q + size_t(hb + h) * hd, hd, qrot, q8[h]) * a.scale;
     int32_t sum = 0;
     for (uint32_t d = 0; d < hd; ++d) sum += q8[h][d];
     qsum128[h] = 128 * sum;
@@ -147,6 +148,7 @@ void attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kvh, ui
   for (int h = 0; h < G; ++h) {
     const __m512 inv = _mm512_set1_ps(1.0f / l[h]);
     for (uint32_t d = 0; d < hd; d += 16) _mm512_storeu_ps(out[h] + d, _mm512_mul_ps(_mm512_loadu_ps(out[h] + d), inv));
+    ref::kv_rotate(out[h], hd, ref::kv_rotation_block(hd));  // back from the cache's basis
   }
 }
 

@@ -33,8 +33,9 @@ void i8kv_attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kv
   alignas(16) int8_t q8[G][1024];  // head_dim <= 1024 (blob limits)
   float c[G], m[G], l[G];
   float* out[G];
+  float qrot[1024];  // one head's query in the cache's rotated basis (ref::kv_rotate)
   for (int h = 0; h < G; ++h) {
-    c[h] = ref::quantize_i8_row(a.q + size_t(hb + h) * hd, hd, q8[h]) * a.scale;
+    c[h] = ref::quantize_i8_query(a.q + size_t(hb + h) * hd, hd, qrot, q8[h]) * a.scale;
     out[h] = a.out + size_t(hb + h) * hd;
     for (uint32_t d = 0; d < hd; ++d) out[h][d] = 0.0f;
     m[h] = -__builtin_inff();
@@ -133,6 +134,7 @@ void i8kv_attention_heads(const PagedKv& kv, const AttentionArgs& a, uint32_t kv
   for (int h = 0; h < G; ++h) {
     const float32x4_t inv = vdupq_n_f32(1.0f / l[h]);
     for (uint32_t d = 0; d < hd; d += 4) vst1q_f32(out[h] + d, vmulq_f32(vld1q_f32(out[h] + d), inv));
+    ref::kv_rotate(out[h], hd, ref::kv_rotation_block(hd));  // back from the cache's basis
   }
 }
 

@@ -1,7 +1,9 @@
 // One token's attention over the paged int8 KV cache (layout in
 // kernels/kernels.h); the specification of every attention_i8kv variant.
-// For each head h in [h0, h1) with kv head kvh = h / (heads / kv_heads):
-//   q8, qd = quantize_i8_row(q_h)                 (int8 query, one scale)
+// K and V are stored rotated (kv_rotate, kernels/ref/kernels_ref.h), so the
+// query is rotated the same way and the output rotated back. For each head h
+// in [h0, h1) with kv head kvh = h / (heads / kv_heads):
+//   q8, qd = quantize_i8_query(q_h)               (H q_h in int8, one scale)
 //   s[t] = float(dot(q8, K8[t])) * (qd * scale) * kd[t]   (int32 dot, exact)
 // Positions are walked in tiles of 16 (aligned to the block, so a tile never
 // straddles two blocks) with an online softmax (running max m, sum l, as
@@ -10,7 +12,7 @@
 //   l  = l * exp(m - m') + sum p
 //   w[t] = p[t] * vd[t];  wd = max w / 127;  w8[t] = round(w[t] / wd) in [0, 127]
 //   out[d] += wd * float(sum_t w8[t] * V8[t, d])        (int32 sum, exact)
-// and out /= l at the end. Quantizing the tile's weights w to 7 bits lets V
+// and out = H (out / l) at the end. Quantizing the tile's weights w to 7 bits lets V
 // be accumulated with integer dot products over 4 positions at a time (the V
 // tile stores 4 positions of a dimension together): the error of a weight is
 // at most wd / 2 = max w / 254 of its tile, the same relative step as V's own
@@ -28,9 +30,10 @@ void attention_i8kv(const PagedKv& kv, const AttentionArgs& a) {
   const uint32_t bt = kv.block_tokens;
   const uint32_t group = a.heads / kv.kv_heads;
   int8_t q8[1024];  // head_dim <= 1024 (blob limits)
+  float qrot[1024];
   for (uint32_t h = a.h0; h < a.h1; ++h) {
     const uint32_t kvh = h / group;
-    const float c = quantize_i8_row(a.q + size_t(h) * hd, hd, q8) * a.scale;
+    const float c = quantize_i8_query(a.q + size_t(h) * hd, hd, qrot, q8) * a.scale;
     float* out = a.out + size_t(h) * hd;  // [head_dim]
     for (uint32_t d = 0; d < hd; ++d) out[d] = 0.0f;
     float m = -INFINITY, l = 0.0f;
@@ -76,6 +79,7 @@ void attention_i8kv(const PagedKv& kv, const AttentionArgs& a) {
     }
     const float inv = 1.0f / l;
     for (uint32_t d = 0; d < hd; ++d) out[d] *= inv;
+    kv_rotate(out, hd, kv_rotation_block(hd));  // back from the cache's basis
   }
 }
 

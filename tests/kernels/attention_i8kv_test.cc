@@ -3,15 +3,19 @@
 // and the reference against f16 attention for the accuracy int8 costs.
 //
 // Tolerances (each stated where it is checked):
-//   kv_store_i8  bit-exact to the reference; |x - d q| <= d / 2, d = absmax / 127
+//   kv_store_i8  bit-exact to the reference; |H x - d q| <= d / 2, d = absmax(H x) / 127
 //   attention_i8kv vs the reference: the integer dot products are exact, the
 //                floats differ in order and exp (~2e-7 relative), which can
 //                move a 7-bit tile weight w8 across a rounding boundary: one
 //                step changes out by at most wd * 127 / l <= amax(V) / (127 l)
 //                (l = sum of exp(s - max s) >= 1). Bound: 1e-4 * amax(V) +
 //                2 such steps.
-//   int8 vs f16 attention (random data, |x| <= 2): max |diff| <= 0.02
-//                (measured 0.006-0.008 on the shapes below).
+//   int8 vs f16 attention (random data, |x| <= 2): max |diff| <= 0.03
+//                (measured 0.005-0.019 on the shapes below; 0.004-0.014
+//                without the rotation: uniform data has no outliers to
+//                spread, and its rotation is Gaussian, with a larger absmax);
+//                with a K and a V channel at +-40: <= 0.4 (measured 0.10 and
+//                0.27; 0.54 and 1.7 without the rotation).
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -25,6 +29,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/kernels_ref.h"  // kv_rotate, kv_rotation_block
 #include "runtime/engine.h"  // host_isa_bits
 
 namespace tern {
@@ -112,39 +117,79 @@ float f32_at(const uint8_t* p) {
   return x;
 }
 
+// H x for the Walsh-Hadamard rotation of kernels.h, written independently of
+// ref::kv_rotate: H[i][j] = (-1)^popcount(i & j) / sqrt(b) on each run of b.
+std::vector<double> hadamard(const float* x, uint32_t n, uint32_t b) {
+  std::vector<double> y(n, 0.0);
+  for (uint32_t o = 0; o < n; o += b)
+    for (uint32_t i = 0; i < b; ++i)
+      for (uint32_t j = 0; j < b; ++j)
+        y[o + i] += (__builtin_popcount(i & j) % 2 ? -1.0 : 1.0) * double(x[o + j]) / std::sqrt(double(b));
+  return y;
+}
+
+// The rotation's block: the largest power of two dividing head_dim.
+TEST(KvStoreI8, RotationBlock) {
+  EXPECT_EQ(ref::kv_rotation_block(64), 64u);
+  EXPECT_EQ(ref::kv_rotation_block(256), 256u);
+  EXPECT_EQ(ref::kv_rotation_block(80), 16u);
+  EXPECT_EQ(ref::kv_rotation_block(48), 16u);
+  EXPECT_EQ(ref::kv_rotation_block(96), 32u);
+}
+
+// kv_rotate against the matrix, on a head of 80 (blocks of 16) and one of
+// 64; applied twice it gives the input back (H H = I).
+TEST(KvStoreI8, RotationIsHadamardAndItsOwnInverse) {
+  std::mt19937 rng(3);
+  for (uint32_t hd : {80u, 64u}) {
+    std::vector<float> x(hd);
+    for (float& v : x) v = std::uniform_real_distribution<float>(-3, 3)(rng);
+    x[5] = 40.0f;  // an outlier channel
+    std::vector<float> y = x;
+    const uint32_t b = ref::kv_rotation_block(hd);
+    ref::kv_rotate(y.data(), hd, b);
+    const std::vector<double> want = hadamard(x.data(), hd, b);
+    for (uint32_t i = 0; i < hd; ++i) EXPECT_NEAR(y[i], want[i], 1e-5 * 40) << "hd=" << hd << " i=" << i;
+    ref::kv_rotate(y.data(), hd, b);
+    for (uint32_t i = 0; i < hd; ++i) EXPECT_NEAR(y[i], x[i], 1e-5 * 40) << "hd=" << hd << " i=" << i;
+  }
+}
+
 // The layout of kernels.h written out by hand for one case, and the store's
-// rounding: independent of the offset helpers the kernels use.
+// rotation and rounding: independent of the offset helpers the kernels use.
 TEST(KvStoreI8, LayoutAndRounding) {
   std::mt19937 rng(7);
   KvI8 kv = make_kv(2, 16, 16, 20, rng);
   std::vector<float> kk(32), vv(32);
   for (uint32_t i = 0; i < 32; ++i) {
-    kk[i] = float(int(i) - 10) * 0.25f;  // head 0 absmax 2.5, head 1 absmax 5.25
-    vv[i] = i == 17 ? -3.0f : 0.0f;      // head 1: one value, head 0: all zero
+    kk[i] = float(int(i) - 10) * 0.25f;
+    vv[i] = i == 17 ? -3.0f : 0.0f;  // head 1: one value, head 0: all zero
   }
   kv.store(scalar_kernels(), 5, kk.data(), vv.data());
   const uint8_t* kb = kv.k.data() + size_t(kv.table[0]) * kv.stride();
   const uint8_t* vb = kv.v.data() + size_t(kv.table[0]) * kv.stride();
-  // K, row 5, kv head 1, dim 6 (x = (22 - 10) / 4 = 3): tile 1 of the block
-  // (16 rows x 16 dims = 256 bytes each), dims 4..7 (64 bytes), row 5, byte 2.
-  const float d1 = 5.25f / 127.0f;
-  EXPECT_EQ(kb[256 + 64 + 5 * 4 + 2], uint8_t(std::lround(3.0f / d1) + 128));
-  // Scales after the 2 x 256 value bytes: [kv head][row] f32.
-  EXPECT_EQ(f32_at(kb + 512 + (16 + 5) * 4), d1);
-  EXPECT_EQ(f32_at(kb + 512 + 5 * 4), 2.5f / 127.0f);
-  // V, row 5, kv head 1, dim 1 (-3 = absmax: q = -127): tile 1, quad 1
-  // (16 dims x 4 rows = 64 bytes), dim 1 (4 bytes), row 1 of the quad.
-  EXPECT_EQ(vb[256 + 64 + 1 * 4 + 1], uint8_t(-127 + 128));
-  EXPECT_EQ(f32_at(vb + 512 + (16 + 5) * 4), 3.0f / 127.0f);
+  // K per head: H k (b = 16), then d = absmax / 127 and q = round(x / d).
+  for (uint32_t h = 0; h < 2; ++h) {
+    const std::vector<double> r = hadamard(kk.data() + 16 * h, 16, 16);
+    double amax = 0;
+    for (double x : r) amax = std::max(amax, std::fabs(x));
+    const float d = f32_at(kb + 512 + (16 * h + 5) * 4);  // scales after the 2 x 256 value bytes: [kv head][row]
+    EXPECT_NEAR(d, amax / 127.0, 1e-6 * amax / 127.0) << "head " << h;
+    for (uint32_t i = 0; i < 16; ++i) {
+      // Tile h of the block (16 rows x 16 dims = 256 bytes each), dims
+      // 4 (i / 4).. (64 bytes each), row 5, byte i % 4.
+      const int q = int(kb[256 * h + (i / 4) * 64 + 5 * 4 + i % 4]) - 128;
+      EXPECT_LE(std::fabs(r[i] - double(d) * q), d / 2 + 1e-6) << "head " << h << " dim " << i;
+    }
+  }
+  // V head 1: H of a single -3 at dim 1 is -3 (-1)^popcount(i & 1) / 4 =
+  // -+0.75, every |value| the absmax: q = -127 at even dims, +127 at odd.
+  // Tile 1, quad 1 (16 dims x 4 rows = 64 bytes), dim i (4 bytes), row 1 of the quad.
+  EXPECT_EQ(f32_at(vb + 512 + (16 + 5) * 4), 0.75f / 127.0f);
+  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(vb[256 + 64 + i * 4 + 1], uint8_t(i % 2 ? 127 + 128 : -127 + 128)) << i;
   // An all-zero head: scale 0, values 0 (+128).
   EXPECT_EQ(f32_at(vb + 512 + 5 * 4), 0.0f);
   EXPECT_EQ(vb[64 + 4 * 3 + 1], 128);
-  // Every value of head 0 of K within d / 2 of its input.
-  const float d0 = 2.5f / 127.0f;
-  for (uint32_t d = 0; d < 16; ++d) {
-    const int q = int(kb[(d / 4) * 64 + 5 * 4 + d % 4]) - 128;
-    EXPECT_LE(std::fabs(kk[d] - d0 * float(q)), d0 / 2 + 1e-7f) << "d=" << d;
-  }
 }
 
 TEST_P(AttentionI8Test, KvStoreBitExact) {
@@ -305,9 +350,13 @@ TEST(AttentionI8, AccuracyAgainstF16) {
   std::mt19937 rng(99);
   auto uniform = [&](float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); };
   const KernelTable& s = scalar_kernels();
-  struct Shape { uint32_t heads, kv_heads, hd, n_ctx; };
+  // outlier: one K channel and one V channel of every head at +-40 (as
+  // SmolLM2's and Gemma's K have): the case the rotation is for.
+  struct Shape { uint32_t heads, kv_heads, hd, n_ctx; bool outlier; float bound; };
   double worst = 0;
-  for (Shape sh : {Shape{9, 3, 64, 17}, Shape{9, 3, 64, 300}, Shape{9, 3, 64, 1000}, Shape{4, 1, 256, 600}}) {
+  for (Shape sh : {Shape{9, 3, 64, 17, false, 0.03f}, Shape{9, 3, 64, 300, false, 0.03f},
+                   Shape{9, 3, 64, 1000, false, 0.03f}, Shape{4, 1, 256, 600, false, 0.03f},
+                   Shape{9, 3, 64, 300, true, 0.4f}, Shape{4, 1, 256, 600, true, 0.4f}}) {
     KvI8 a = make_kv(sh.kv_heads, sh.hd, 16, sh.n_ctx, rng);
     KvF16 f{sh.kv_heads, sh.hd, 16, {}, {}, {}};
     const uint32_t blocks = (sh.n_ctx + 15) / 16;
@@ -318,6 +367,12 @@ TEST(AttentionI8, AccuracyAgainstF16) {
     for (uint32_t pos = 0; pos < sh.n_ctx; ++pos) {
       for (float& x : kk) x = uniform(-2, 2);
       for (float& x : vv) x = uniform(-2, 2);
+      if (sh.outlier) {
+        for (uint32_t h = 0; h < sh.kv_heads; ++h) {
+          kk[size_t(h) * sh.hd + 5] = uniform(-1, 1) < 0 ? -40.0f : 40.0f;
+          vv[size_t(h) * sh.hd + 9] = uniform(-1, 1) < 0 ? -40.0f : 40.0f;
+        }
+      }
       a.store(s, pos, kk.data(), vv.data());
       s.kv_store(f.view(), f.k.data(), f.v.data(), pos, kk.data(), vv.data());
     }
@@ -329,10 +384,10 @@ TEST(AttentionI8, AccuracyAgainstF16) {
     s.attention(f.view(), args);
     double m = 0;
     for (size_t i = 0; i < q.size(); ++i) m = std::max(m, double(std::fabs(o8[i] - o16[i])));
-    std::printf("int8 vs f16 KV: heads=%u kv_heads=%u head_dim=%u n_ctx=%u max |diff| %.5f\n", sh.heads, sh.kv_heads,
-                sh.hd, sh.n_ctx, m);
+    std::printf("int8 vs f16 KV: heads=%u kv_heads=%u head_dim=%u n_ctx=%u outlier=%d max |diff| %.5f\n", sh.heads,
+                sh.kv_heads, sh.hd, sh.n_ctx, int(sh.outlier), m);
     worst = std::max(worst, m);
-    EXPECT_LE(m, 0.02) << "n_ctx=" << sh.n_ctx;
+    EXPECT_LE(m, sh.bound) << "n_ctx=" << sh.n_ctx << " outlier=" << sh.outlier;
   }
   EXPECT_GT(worst, 0.0);  // int8 is not f16: the comparison compared something
 }
