@@ -116,6 +116,37 @@ TEST(Sampler, GreedyIsArgmaxWithTiesToLowestId) {
   EXPECT_EQ(tb.sample(big), ranked(big)[0]);
 }
 
+// A row of 1,001 (not a multiple of the 16 lanes or the 64-entry blocks the
+// greedy pass vectorizes over): the max in a full block, in the tail, tied
+// across blocks; a NaN or +inf in the lanes' part and in the tail, replaced
+// in place (-inf, FLT_MAX) as sanitize_and_max promises.
+TEST(Sampler, GreedyAndNonFiniteOverALargeOddRow) {
+  const uint32_t n = 1001;
+  SamplerParams p;  // temperature 0
+  TestSampler ts(p, n);
+  std::vector<float> row = random_logits(n, 5, 3.0f);
+  for (float& x : row) x = std::min(x, 10.0f);
+  for (uint32_t at : {0u, 63u, 64u, 700u, 959u, 960u, 1000u}) {
+    std::vector<float> r = row;
+    r[at] = 20.0f;
+    EXPECT_EQ(ts.sample(r), int32_t(at)) << "max at " << at;
+    if (at < 900) {
+      r[at + 90] = 20.0f;  // a tie later on: the lower id
+      EXPECT_EQ(ts.sample(r), int32_t(at)) << "tie at " << at;
+    }
+  }
+  for (uint32_t at : {17u, 500u, 999u}) {
+    std::vector<float> r = row;
+    r[at] = std::nanf("");
+    r[at / 2] = 20.0f;
+    EXPECT_EQ(ts.sampler.sample(r.data(), nullptr, 0), int32_t(at / 2)) << "NaN at " << at;
+    EXPECT_EQ(r[at], -INFINITY) << "NaN at " << at << " not sanitized in place";
+    r[at] = INFINITY;
+    EXPECT_EQ(ts.sampler.sample(r.data(), nullptr, 0), int32_t(at)) << "+inf at " << at;
+    EXPECT_EQ(r[at], FLT_MAX) << "+inf at " << at << " not sanitized in place";
+  }
+}
+
 TEST(Sampler, SameSeedSameStreamDifferentSeedDifferent) {
   SamplerParams p;
   p.temperature = 1.0f;
