@@ -18,7 +18,8 @@ the same JSON shapes:
 
 Decoding is greedy argmax over the logits (numpy, zero-copy view), the same
 work tern's greedy sampler does. The model is loaded with mmap, n_batch 512,
-the context's defaults otherwise (f16 KV cache, flash attention auto), and
+the context's defaults otherwise (f16 KV cache, flash attention auto; with
+--kv q8_0, K and V in q8_0 and flash attention on, which q8_0 V needs), and
 n_threads = n_threads_batch = --threads, with two exceptions (settings() says
 which applied; the report prints them):
   - swa_full off: sliding-window layers (Gemma 3) keep only their window in the
@@ -97,13 +98,14 @@ def extra_bufts():
 SWA_FULL = False  # see the module docstring
 
 
-def settings():
-    return {"use_extra_bufts": extra_bufts(), "amx": cpu_has_amx(), "swa_full": SWA_FULL, "kv_cache": "f16",
-            "flash_attn": "auto", "n_batch": 512, "mmap": True}
+def settings(kv="f16"):
+    return {"use_extra_bufts": extra_bufts(), "amx": cpu_has_amx(), "swa_full": SWA_FULL, "kv_cache": kv,
+            "flash_attn": "on" if kv == "q8_0" else "auto", "n_batch": 512, "mmap": True}
 
 
 class Peer:
-    def __init__(self, model_path, n_ctx, threads, n_batch=512, n_seq_max=1):
+    def __init__(self, model_path, n_ctx, threads, n_batch=512, n_seq_max=1, kv="f16"):
+        self.kv = kv
         self._log = quiet_logs()
         t0 = time.monotonic_ns()
         llama_cpp.llama_backend_init()
@@ -123,6 +125,10 @@ class Peer:
         cp.no_perf = True
         cp.swa_full = SWA_FULL
         cp.n_seq_max = n_seq_max
+        if kv == "q8_0":  # llama-bench -ctk q8_0 -ctv q8_0 -fa 1
+            cp.type_k = llama_cpp.GGML_TYPE_Q8_0
+            cp.type_v = llama_cpp.GGML_TYPE_Q8_0
+            cp.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise SystemExit("llama_peer: cannot create the context")
@@ -139,7 +145,7 @@ class Peer:
         size = llama_cpp.llama_model_size(self.model)
         params = llama_cpp.llama_model_n_params(self.model)
         return {"weight_bytes": size, "parameters": params, "bits_per_weight": 8.0 * size / params,
-                "n_vocab": self.n_vocab, "settings": settings()}
+                "n_vocab": self.n_vocab, "settings": settings(self.kv)}
 
     def reset(self):
         llama_cpp.llama_memory_clear(self.mem, True)
@@ -236,7 +242,7 @@ def cmd_bench(a):
     if len(ids) < need:
         raise SystemExit(f"llama_peer: {a.ids_file} has {len(ids)} ids, this run needs {need}")
     n_ctx = a.ctx or (need + 15) // 16 * 16
-    peer = Peer(a.model, n_ctx, a.threads)
+    peer = Peer(a.model, n_ctx, a.threads, kv=a.kv)
     emit({"event": "ready", "ready_mono_ns": peer.ready_ns})
     for _ in range(a.warmup):
         prompt_round(peer, ids, min(64, need - 1))
@@ -264,7 +270,7 @@ def cmd_bench(a):
 def cmd_footprint(a):
     ids = read_ids(a.ids_file)[:a.prompt_tokens]
     rss_before = peak_rss_bytes()  # interpreter + numpy + the llama library, no model yet
-    peer = Peer(a.model, a.ctx, a.threads)
+    peer = Peer(a.model, a.ctx, a.threads, kv=a.kv)
     emit({"event": "ready", "ready_mono_ns": peer.ready_ns})
     t0 = time.monotonic_ns()
     peer.feed(ids)
@@ -430,6 +436,9 @@ def main():
         p.add_argument("--threads", type=int, default=1)
     for p in (b, f, m, g):
         p.add_argument("--ids-file", required=True)
+    for p in (b, f):
+        p.add_argument("--kv", choices=("f16", "q8_0"), default="f16",
+                       help="KV cache type (q8_0: K and V, flash attention on)")
     a = ap.parse_args()
     {"bench": cmd_bench, "footprint": cmd_footprint, "batched": cmd_batched, "greedy": cmd_greedy,
      "quantize": cmd_quantize, "settings": cmd_settings}[a.cmd](a)
