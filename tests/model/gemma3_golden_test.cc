@@ -29,6 +29,7 @@
 #include "kernels/dispatch.h"
 #include "runtime/engine.h"
 #include "runtime/score.h"
+#include "tests/support/forced_agreement.h"
 #include "tests/support/goldens.h"
 
 namespace tern {
@@ -97,67 +98,16 @@ TEST_P(Gemma3GoldenTest, PromptsTokenizeLikeReference) {
 }
 
 TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
-  const auto greedy = testing::read_greedy("gemma3");
-  const auto forced = testing::read_forced("gemma3");
-  ASSERT_GE(forced.size(), 2000u);
-  std::map<std::string, std::vector<int32_t>> seqs, top1;
-  std::map<std::string, std::vector<double>> logp;
-  for (const GreedyGolden& g : greedy) {
-    if (!runs_prompt(GetParam(), g.name, false)) continue;
-    std::vector<int32_t> all = g.prompt_ids;
-    all.insert(all.end(), g.gen_ids.begin(), g.gen_ids.end());
-    seqs[g.name] = all;
-  }
-  ASSERT_FALSE(seqs.empty()) << "TERN_GOLDEN_PROMPTS selects no golden prompt";
-  size_t longest = 0;
-  for (const auto& [name, ids] : seqs) {
-    longest = std::max(longest, ids.size());
-    KvSequence* seq = engine_->sequence(0);
-    engine_->reset(seq);
-    struct Collect {
-      std::vector<double>* lp;
-      std::vector<int32_t>* t1;
-    } c{&logp[name], &top1[name]};
-    ScoreSummary sum;
-    const Status s = score_tokens(
-        engine_.get(), seq, ids.data(), ids.size(),
-        [](void* ctx, const ScorePosition& p) {
-          Collect* c = static_cast<Collect*>(ctx);
-          c->lp->push_back(p.logprob);
-          c->t1->push_back(p.top1);
-          return true;
-        },
-        &c, &sum);
-    ASSERT_TRUE(s.is_ok()) << name << ": " << s.message();
-  }
-  size_t agree = 0, total = 0, beyond_window = 0, agree_beyond = 0;
-  std::vector<std::string> misses_not_near_tie;
-  double sum_abs = 0, max_abs = 0;
-  for (const ForcedGolden& f : forced) {
-    if (!runs_prompt(GetParam(), f.name, false)) continue;
-    ASSERT_TRUE(logp.count(f.name)) << f.name;
-    ASSERT_LT(f.pos, logp[f.name].size()) << f.name;
-    ASSERT_EQ(seqs[f.name][f.pos + 1], f.next) << f.name << " pos " << f.pos;
-    const bool same = top1[f.name][f.pos] == f.top1;
-    agree += same;
-    if (!same && f.gap >= 0.1) {
-      misses_not_near_tie.push_back(f.name + " pos " + std::to_string(f.pos) + " (reference gap " +
-                                    std::to_string(f.gap) + ")");
-    }
-    if (f.pos >= 512) {
-      ++beyond_window;
-      agree_beyond += same;
-    }
-    const double d = std::fabs(logp[f.name][f.pos] - f.logp_next);
-    sum_abs += d;
-    max_abs = std::max(max_abs, d);
-    ++total;
-  }
-  const double agreement = double(agree) / double(total);
+  const testing::ForcedAgreement a = testing::score_goldens(
+      engine_.get(), "gemma3", [&](const std::string& name) { return runs_prompt(GetParam(), name, false); },
+      512);
+  ASSERT_GT(a.prompts, 0u) << "TERN_GOLDEN_PROMPTS selects no golden prompt";
+  const size_t total = a.total, longest = a.longest;
+  const double agreement = a.agreement();
   std::printf("[gemma3 %s] teacher-forced over %zu positions of %zu prompts (longest %zu tokens): top-1 agreement "
               "%.4f, mean |dlogp| %.4f, max %.4f; %zu positions past the 512-token window, agreement %.4f\n",
-              GetParam().c_str(), total, seqs.size(), longest, agreement, sum_abs / double(total), max_abs,
-              beyond_window, beyond_window ? double(agree_beyond) / double(beyond_window) : 0.0);
+              GetParam().c_str(), total, a.prompts, longest, agreement, a.mean_abs, a.max_abs, a.beyond,
+              a.agreement_beyond());
   if (!subset_run(GetParam())) {
     EXPECT_GE(total, 2000u);
   }
@@ -168,7 +118,7 @@ TEST_P(Gemma3GoldenTest, TeacherForcedMatchesReference) {
     // A prompt or two (qemu, sanitizers): too few positions for a percentage
     // to mean much (one near-tie in 69 is 98.6%), so every disagreement must
     // be at a near-tie of the reference instead.
-    for (const std::string& m : misses_not_near_tie) ADD_FAILURE() << "top-1 differs where the reference is no near-tie: " << m;
+    for (const std::string& m : a.misses_not_near_tie) ADD_FAILURE() << "top-1 differs where the reference is no near-tie: " << m;
   }
   if (!(std::getenv("TERN_GOLDEN_PROMPTS") && *std::getenv("TERN_GOLDEN_PROMPTS"))) {
     EXPECT_GT(longest, 600u) << "no prompt reaches past the sliding window";

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,12 +23,17 @@ namespace testing {
 // golden position.
 struct ForcedAgreement {
   size_t agree = 0, total = 0, prompts = 0;
+  size_t longest = 0;                      // tokens of the longest prompt + continuation
+  size_t beyond = 0, agree_beyond = 0;     // positions >= the `beyond_pos` argument
+  std::vector<std::string> misses_not_near_tie;  // top-1 differs where the reference's top-2 gap >= 0.1
   double mean_abs = 0, max_abs = 0;  // |delta log-prob of the reference's next token|
   double agreement() const { return total == 0 ? 0.0 : double(agree) / double(total); }
+  double agreement_beyond() const { return beyond == 0 ? 0.0 : double(agree_beyond) / double(beyond); }
 };
 
 template <class Selected>
-ForcedAgreement score_goldens(Engine* engine, const std::string& prefix, Selected selected) {
+ForcedAgreement score_goldens(Engine* engine, const std::string& prefix, Selected selected,
+                              size_t beyond_pos = SIZE_MAX) {
   ForcedAgreement r;
   const auto greedy = read_greedy(prefix);
   const auto forced = read_forced(prefix);
@@ -46,6 +52,7 @@ ForcedAgreement score_goldens(Engine* engine, const std::string& prefix, Selecte
     std::vector<int32_t>* t1;
   };
   for (const auto& [name, ids] : seqs) {
+    r.longest = std::max(r.longest, ids.size());
     KvSequence* seq = engine->sequence(0);
     engine->reset(seq);
     Collect c{&logp[name], &top1[name]};
@@ -70,7 +77,16 @@ ForcedAgreement score_goldens(Engine* engine, const std::string& prefix, Selecte
       ADD_FAILURE() << f.name << " pos " << f.pos << ": golden position not scored or next token differs";
       return r;
     }
-    r.agree += top1[f.name][f.pos] == f.top1;
+    const bool same = top1[f.name][f.pos] == f.top1;
+    r.agree += same;
+    if (!same && f.gap >= 0.1) {
+      r.misses_not_near_tie.push_back(f.name + " pos " + std::to_string(f.pos) + " (reference gap " +
+                                      std::to_string(f.gap) + ")");
+    }
+    if (f.pos >= beyond_pos) {
+      ++r.beyond;
+      r.agree_beyond += same;
+    }
     const double d = std::fabs(logp[f.name][f.pos] - f.logp_next);
     sum_abs += d;
     r.max_abs = std::max(r.max_abs, d);
