@@ -240,11 +240,12 @@ struct KernelTable {
   bool batch_invariant = false;
 
   // int8 KV (KvType::kInt8, layout above). attention_i8kv: the query of each
-  // head is rotated into the cache's basis and quantized to int8 (one scale, symmetric absmax / 127), scores are
-  // integer dot products with K times both scales, and V is accumulated from
-  // int8 per tile of 16 positions with the tile's weights p * v_scale
-  // quantized to [0, 127] (kernels/ref/attention_i8kv_ref.cc is the
-  // specification); the output is rotated back. args.scratch is not used.
+  // head is rotated into the cache's basis and quantized to int8 (one scale,
+  // symmetric absmax / 127), scores are integer dot products with K times
+  // both scales, and V is accumulated from int8 per tile of 16 positions with
+  // the tile's weights p * v_scale quantized to [0, 127]
+  // (kernels/ref/attention_i8kv_ref.cc is the specification); the output is
+  // rotated back. args.scratch is not used.
   // kv_store_i8 rotates and quantizes one token's k and v per kv head
   // (symmetric absmax / 127, one f32 scale each).
   // Needs block_tokens % 16 == 0 and head_dim % 16 == 0.

@@ -12,9 +12,9 @@
 //   l  = l * exp(m - m') + sum p
 //   w[t] = p[t] * vd[t];  wd = max w / 127;  w8[t] = round(w[t] / wd) in [0, 127]
 //   out[d] += wd * float(sum_t w8[t] * V8[t, d])        (int32 sum, exact)
-// and out = H (out / l) at the end. Quantizing the tile's weights w to 7 bits lets V
-// be accumulated with integer dot products over 4 positions at a time (the V
-// tile stores 4 positions of a dimension together): the error of a weight is
+// and out = H (out / l) at the end. Quantizing the tile's weights w to 7 bits
+// lets V be accumulated with integer dot products over 4 positions at a time
+// (the V tile stores 4 positions of a dimension together): the error of a weight is
 // at most wd / 2 = max w / 254 of its tile, the same relative step as V's own
 // int8 rounding (absmax / 254). Variants compute the integer dots exactly and
 // the floats in their own order and exp; the tests state the tolerance.
