@@ -16,7 +16,11 @@
 // Float work per (row, token, group) is the reference's, in its order:
 //   int8:        acc += (d_w * d_x) * float(isum)
 //   int4 / int5: acc += ((d_w * d_x) * float(isum) + m_w * s_x)
-// so results are bit-identical to kernels/ref/matmul_q8_ref.cc.
+// so results are bit-identical to kernels/ref/matmul_q8_ref.cc: both
+// includers are compiled with -ffp-contract=off (kernels/CMakeLists.txt), so
+// no compiler fuses a multiply and an add. Every tile then gives a (row,
+// token) the same bits, and so does the neon-i8mm prefill, which keeps the
+// same order: the NEON tables are batch-invariant.
 //
 // Tiles: decode (one token) runs 4 rows at a time (one activation load feeds 4
 // rows, 4 row results per vector); prefill runs 1 row x 4 tokens (one weight

@@ -93,22 +93,6 @@ float top2_gap(const float* row, uint32_t vocab) {
   return row[best] - second;
 }
 
-// The SIMD variants compiled in that this CPU runs, best first.
-std::vector<std::string> host_simd_variants() {
-  std::vector<std::string> out;
-  size_t n = 0;
-  const KernelVariant* v = kernel_variants(&n);
-  for (size_t i = 0; i < n; ++i) {
-    if (v[i].table == &scalar_kernels()) continue;
-    if ((v[i].required_isa & ~host_isa_bits()) != 0) {
-      std::printf("variant %s: CPU lacks it, not compared\n", v[i].name);
-      continue;
-    }
-    out.push_back(v[i].name);
-  }
-  return out;
-}
-
 // A greedy run of every prompt: tokens and the top-2 logit gap at each step.
 struct GreedyRun {
   std::vector<std::vector<int32_t>> tokens;
@@ -237,7 +221,7 @@ class IsaEquivalenceTest : public ::testing::TestWithParam<const char*> {
 };
 
 TEST_P(IsaEquivalenceTest, GreedyTokensEqualScalar) {
-  const std::vector<std::string> variants = host_simd_variants();
+  const std::vector<std::string> variants = testing::host_simd_variants();
   if (variants.empty()) {
     GTEST_SKIP() << "no SIMD variant runs on this CPU";
   }

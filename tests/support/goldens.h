@@ -2,6 +2,7 @@
 // the formats). Test-only code: standard containers are fine here.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -104,6 +105,23 @@ inline std::vector<ForcedGolden> read_forced(const std::string& prefix = "model"
     g.logp_next = std::stod(f[5]);
     g.gap = std::stod(f[6]);
     out.push_back(g);
+  }
+  return out;
+}
+
+// The SIMD variants compiled in that this CPU runs, best first; the others
+// are named on stdout as not compared.
+inline std::vector<std::string> host_simd_variants() {
+  std::vector<std::string> out;
+  size_t n = 0;
+  const KernelVariant* v = kernel_variants(&n);
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i].table == &scalar_kernels()) continue;
+    if ((v[i].required_isa & ~host_isa_bits()) != 0) {
+      std::printf("variant %s: CPU lacks it, not compared\n", v[i].name);
+      continue;
+    }
+    out.push_back(v[i].name);
   }
   return out;
 }
