@@ -1,9 +1,10 @@
 // The continuous-batching scheduler (runtime/scheduler.h, issue 16), on the
-// tiny llama (tests/support/tiny_model.h) with the scalar kernels, whose
-// matrix products are batch-invariant: a request's tokens must then be
-// exactly those it gets alone, whatever runs beside it, whatever the token
-// budget (how prompts are chunked) and the thread count, greedy and seeded
-// sampling alike. And the edge cases: more requests than sequences, a pool
+// tiny llama (tests/support/tiny_model.h) with the scalar kernels (and, for
+// the mixed-batch test, every SIMD variant the CPU runs), whose matrix
+// products are batch-invariant: a request's tokens must then be exactly
+// those it gets alone, whatever runs beside it, whatever the token budget
+// (how prompts are chunked) and the thread count, greedy and seeded sampling
+// alike. And the edge cases: more requests than sequences, a pool
 // too small for everyone (preemption and recomputation), a request too big
 // for the pool, cancellation while running and while waiting, stop tokens
 // and strings, refused requests.
@@ -19,6 +20,7 @@
 #include "runtime/engine.h"
 #include "runtime/generate.h"
 #include "runtime/scheduler.h"
+#include "tests/support/goldens.h"  // host_simd_variants
 #include "tests/support/tiny_model.h"
 
 namespace tern {
@@ -39,6 +41,7 @@ struct Config {
   uint32_t max_context = 96;
   uint32_t max_sequences = 4;
   uint32_t logit_rows = 4;
+  const char* isa = "scalar";
 };
 
 std::unique_ptr<Engine> open_engine(const Config& c) {
@@ -46,7 +49,7 @@ std::unique_ptr<Engine> open_engine(const Config& c) {
   EngineOptions o;
   o.blob_data = tiny().data();
   o.blob_size = tiny().size();
-  o.isa = "scalar";
+  o.isa = c.isa;
   o.threads = c.threads;
   o.limits.max_context = c.max_context;
   o.limits.max_sequences = c.max_sequences;
@@ -205,20 +208,30 @@ TEST(Scheduler, AloneEqualsTheOneSequenceGenerate) {
   }
 }
 
+// On the scalar kernels and on every SIMD variant this CPU runs (each
+// table is batch-invariant: kernels/kernels.h).
 TEST(Scheduler, MixedEqualsAloneAcrossBudgetsAndThreads) {
   const std::vector<Spec> ss = specs(7);  // 7 requests, 4 sequences: three wait at first
-  std::vector<Outcome> ref;
-  {
-    auto e = open_engine({});
-    ASSERT_TRUE(e);
-    ref = alone(e.get(), ss);
-  }
-  for (uint32_t threads : {1u, 2u}) {
-    auto e = open_engine({threads});
-    ASSERT_TRUE(e);
-    for (uint32_t budget : {4u, 7u, 16u}) {
-      expect_same_tokens(ref, run(e.get(), ss, budget),
-                         "threads " + std::to_string(threads) + " budget " + std::to_string(budget));
+  std::vector<std::string> isas = testing::host_simd_variants();
+  isas.insert(isas.begin(), "scalar");
+  for (const std::string& isa : isas) {
+    Config base;
+    base.isa = isa.c_str();
+    std::vector<Outcome> ref;
+    {
+      auto e = open_engine(base);
+      ASSERT_TRUE(e);
+      ref = alone(e.get(), ss);
+    }
+    for (uint32_t threads : {1u, 2u}) {
+      Config c = base;
+      c.threads = threads;
+      auto e = open_engine(c);
+      ASSERT_TRUE(e);
+      for (uint32_t budget : {4u, 7u, 16u}) {
+        expect_same_tokens(ref, run(e.get(), ss, budget),
+                           isa + " threads " + std::to_string(threads) + " budget " + std::to_string(budget));
+      }
     }
   }
 }
