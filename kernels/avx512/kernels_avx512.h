@@ -30,8 +30,10 @@ namespace tern {
 namespace TERN_AVX512_NS {
 
 // From this many tokens prefill repacks the weights into interleaved blocks;
-// below, the small-n kernels (nothing to amortize the repack over).
-constexpr uint32_t kPrefillMinTokens = 5;
+// below, the small-n kernels (too little to amortize the repack over: at 8
+// tokens, a batched decode step of 8 sequences, the repack path took 5x one
+// row's step, the small kernels' two passes ~3x).
+constexpr uint32_t kPrefillMinTokens = 9;
 
 void matmul_i8g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0, uint32_t r1,
                       float* y, size_t y_stride);

@@ -1,8 +1,9 @@
-// AVX-512 matrix products of 1 .. kPrefillMinTokens - 1 tokens (decode and
-// short prefill) for every integer weight type, each output computed in the
-// one float order that every AVX-512 and AMX path shares, so that a token's
-// y[t][r] is the same bits whatever n_tokens, the other tokens of the call
-// and the row range [r0, r1) (batch invariance):
+// AVX-512 matrix products of 1 .. kPrefillMinTokens - 1 tokens (decode, a
+// batched step's rows and short prefill) for every integer weight type,
+// each output computed in the one float order that every AVX-512 and AMX
+// path shares, so that a token's y[t][r] is the same bits whatever
+// n_tokens, the other tokens of the call and the row range [r0, r1) (batch
+// invariance):
 //   for each slice s of 16 groups (kSliceGroups, the prefill's slices):
 //     a = 0
 //     for each group g of the slice, in order:
@@ -465,15 +466,56 @@ void small(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, 
   }
 }
 
+// 5..8 tokens (a batched decode step of up to 8 sequences): tokens 0..3 and
+// 4..4+T2-1 as two passes over each block of 16 rows, the second reading the
+// rows from L1 / L2, so the weights stream from DRAM once and nothing is
+// repacked (the prefill's per-call repack made an 8-row step 5x one row's).
+// Each pass is small<K, T>'s, so every output keeps the one float order.
+template <Kind K, int T2>
+void small_two_passes(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, float* y,
+                      size_t y_stride) {
+  constexpr uint32_t kChunk = kChunkGroups<4>;  // both passes over the same groups
+  static_assert(kChunkGroups<T2> >= kChunk, "the second pass's activations hold a chunk");
+  const uint32_t groups = w.cols / kGroup;
+  const size_t tile_bytes = kRows * size_t(groups) * kGroupBytes<K>;
+  const size_t ahead_rows =
+      kRows * (tile_bytes >= kDecodePrefetchBytes ? 1 : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes);
+  const ActRowsQ8 x2{x.q + 4 * size_t(x.cols), x.r + 4 * size_t(x.cols), x.d + 4 * size_t(groups),
+                     x.s + 4 * size_t(groups), x.cols};
+  float* y2 = y + 4 * y_stride;
+  XChunk<4> xa;
+  XChunk<T2> xb;
+  for (uint32_t cg = 0; cg < groups; cg += kChunk) {
+    const uint32_t cn = groups - cg < kChunk ? groups - cg : kChunk;
+    for (uint32_t t = 0; t < 4; ++t) {
+      const size_t off = size_t(t) * x.cols + size_t(cg) * kGroup;
+      build_x<K>(x.q + off, x.r + off, cn, xa.h[t], xa.l[t], xa.corr[t]);
+    }
+    for (uint32_t t = 0; t < uint32_t(T2); ++t) {
+      const size_t off = size_t(t) * x.cols + size_t(cg) * kGroup;
+      build_x<K>(x2.q + off, x2.r + off, cn, xb.h[t], xb.l[t], xb.corr[t]);
+    }
+    for (uint32_t r = r0; r < r1; r += kRows) {
+      const uint32_t nr = r1 - r < kRows ? r1 - r : kRows;
+      row_block<K, 4>(w, x, xa, cg, cn, r, nr, ahead_rows, y, y_stride);
+      row_block<K, T2>(w, x2, xb, cg, cn, r, nr, ahead_rows, y2, y_stride);
+    }
+  }
+}
+
 template <Kind K>
 void small_n(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0, uint32_t r1, float* y,
              size_t y_stride) {
-  static_assert(kPrefillMinTokens == 5, "instantiated for 1..4 tokens");
+  static_assert(kPrefillMinTokens == 9, "instantiated for 1..8 tokens");
   switch (n_tokens) {
     case 1: return small<K, 1>(w, x, r0, r1, y, y_stride);
     case 2: return small<K, 2>(w, x, r0, r1, y, y_stride);
     case 3: return small<K, 3>(w, x, r0, r1, y, y_stride);
-    default: return small<K, 4>(w, x, r0, r1, y, y_stride);
+    case 4: return small<K, 4>(w, x, r0, r1, y, y_stride);
+    case 5: return small_two_passes<K, 1>(w, x, r0, r1, y, y_stride);
+    case 6: return small_two_passes<K, 2>(w, x, r0, r1, y, y_stride);
+    case 7: return small_two_passes<K, 3>(w, x, r0, r1, y, y_stride);
+    default: return small_two_passes<K, 4>(w, x, r0, r1, y, y_stride);
   }
 }
 
