@@ -48,9 +48,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold;
-  fold.any = accumulate;
-  unrolled<R>([&](auto i) { fold.y[i] = accumulate ? y[r + i] : 0.0f; });
+  SliceFold<R> fold(y + r, accumulate);
 
   for (uint32_t sb = gb; sb < ge; sb += kPrefillSliceGroups) {
     const uint32_t se = ge - sb < kPrefillSliceGroups ? ge : sb + kPrefillSliceGroups;
@@ -58,13 +56,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     for (uint32_t g0 = sb; g0 < se; g0 += kChunk) {
       const uint32_t n = se - g0 < kChunk ? se - g0 : kChunk;
       __m256 cc[R];  // d_w[g] * x.d[g] of the chunk's 8 groups, per row
-      decode_chunk_scales<R>(ws, x, g0, n, cc);
-      if constexpr (kInt5) {
-        // A chunk's high bits are 32 bytes: half a line, prefetched twice.
-        unrolled<R>([&](auto i) {
-          _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-        });
-      }
+      decode_chunk_start<R, kInt5>(ws, wh, x, g0, n, ahead_high, cc);
       const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
       // One pair of groups, all R rows: gi = pair's first group in the chunk.
       auto pair = [&](uint32_t gi, bool full, __m256i idx, bool prefetch) __attribute__((always_inline)) {
@@ -84,8 +76,9 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
             load_w16_int5(p, wh[i] + g * (kGroup / 8), full, w16);
           else
             load_w16_int4(p, full, w16);
-          const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1)),
-                                               _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3)));
+          const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1));
+          const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3));
+          const __m256i s32 = _mm256_add_epi32(s01, s23);
           acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(cc[i], idx), acc[i]);
         });
       };

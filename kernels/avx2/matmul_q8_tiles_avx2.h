@@ -316,7 +316,11 @@ __attribute__((always_inline)) inline void add_m_terms(const uint16_t* const* ws
 template <int R>
 struct SliceFold {
   float y[R];
-  bool any = false;  // a slice folded already (or the call continues a row)
+  bool any;  // a slice folded already (or the call continues a row)
+  // Rows' outputs at out[0 .. R): continued (accumulate) or started.
+  SliceFold(const float* out, bool accumulate) : any(accumulate) {
+    unrolled<R>([&](auto i) { y[i] = accumulate ? out[i] : 0.0f; });
+  }
   // After the chunk ending at group `end`: fold when a slice (or the matrix
   // part being computed, [.., ge)) ends there.
   __attribute__((always_inline)) inline void maybe_fold(uint32_t end, uint32_t ge, __m256* acc) {
@@ -349,14 +353,19 @@ __attribute__((always_inline)) inline void decode_m_terms(const uint16_t* const*
   }
 }
 
-// d_w * x.d of the chunk of n groups at g0 for R rows (zero past n): the
-// pairs' scales, converted where they are used (kept in registers).
-template <int R>
-__attribute__((always_inline)) inline void decode_chunk_scales(const uint16_t* const* ws, const ActRowsQ8& x,
-                                                               uint32_t g0, uint32_t n, __m256* c) {
+// A decode chunk's start (n groups at g0, R rows): d_w * x.d of its groups
+// per row (zero past n), converted where they are used (kept in registers);
+// kInt5: the rows' high bits `ahead_high` bytes further, into L2 (a chunk's
+// are 32 bytes, half a line: prefetched twice).
+template <int R, bool kInt5>
+__attribute__((always_inline)) inline void decode_chunk_start(const uint16_t* const* ws, const uint8_t* const* wh,
+                                                              const ActRowsQ8& x, uint32_t g0, uint32_t n,
+                                                              size_t ahead_high, __m256* c) {
   const __m256i mask = lane_mask(n);
   const __m256 xd8 = load_partial(x.d + g0, n, mask);
   unrolled<R>([&](auto i) {
+    if constexpr (kInt5)
+      _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
     __m256 d, m;
     load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
     c[i] = _mm256_mul_ps(d, xd8);

@@ -30,9 +30,7 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold;  // the prefill's slices in the float order (matmul_q8_tiles_avx2.h)
-  fold.any = accumulate;
-  unrolled<R>([&](auto i) { fold.y[i] = accumulate ? y[r + i] : 0.0f; });
+  SliceFold<R> fold(y + r, accumulate);  // the prefill's slices in the float order (matmul_q8_tiles_avx2.h)
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);

@@ -101,9 +101,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   const __m256i nib = _mm256_set1_epi8(0x0f);
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold;
-  fold.any = accumulate;
-  unrolled<R>([&](auto i) { fold.y[i] = accumulate ? y[r + i] : 0.0f; });
+  SliceFold<R> fold(y + r, accumulate);
 
   for (uint32_t sb = gb; sb < ge; sb += kPrefillSliceGroups) {
     const uint32_t se = ge - sb < kPrefillSliceGroups ? ge : sb + kPrefillSliceGroups;
@@ -111,13 +109,7 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     for (uint32_t g0 = sb; g0 < se; g0 += kChunk) {
       const uint32_t n = se - g0 < kChunk ? se - g0 : kChunk;
       __m256 cc[R];  // d_w[g] * x.d[g] of the chunk's 8 groups, per row
-      decode_chunk_scales<R>(ws, x, g0, n, cc);
-      if constexpr (kInt5) {
-        // A chunk's high bits are 32 bytes: half a line, prefetched twice.
-        unrolled<R>([&](auto i) {
-          _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-        });
-      }
+      decode_chunk_start<R, kInt5>(ws, wh, x, g0, n, ahead_high, cc);
       const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
       __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
       const __m256i two = _mm256_set1_epi32(2);
