@@ -18,7 +18,7 @@ const KernelTable& avx2_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
-      true,  // batch_invariant: one float order per output (kernels/avx2/matmul_q8_tiles_avx2.h)
+      false,
       avx2::attention_i8kv,
       ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };

@@ -22,10 +22,10 @@ using namespace tiles;
 // the nibbles as four i16 vectors (two and/shift each), multiplied by the
 // matching x16 = 254 q + r with madd_epi16: 8 lanes of 8 products each,
 // |.| <= 8 * 15 * 32385 < 2^24, exact; group g in lanes 0..3, g+1 in 4..7.
-// The float steps are the prefill tile's, slice by slice (the one float order
-// of matmul_q8_tiles_avx2.h): first the m * x.s terms of the slice's chunks
-// (decode_m_terms), then per chunk d_w * x.d and the pairs. y[r+i] = the sum
-// (accumulate: y[r+i] +=).
+// Per chunk of 8 groups a row needs only its f16 {d, m} converted once; the
+// m * x.s term is taken straight from the interleaved {d, m} lanes (times
+// {0, x.s}), and the per-pair scales are permuted out of one register.
+// y[r+i] = partial (accumulate: y[r+i] += partial).
 // kInt5: the rows' high-bit planes too (4 bytes per group, a third stream per
 // row, prefetched as far ahead as the nibbles).
 template <bool kInt5, int R>
@@ -46,61 +46,78 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
+  const __m256 zero = _mm256_setzero_ps();
   __m256 acc[R];
-  unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold(y + r, accumulate);
+  unrolled<R>([&](auto i) { acc[i] = zero; });
 
-  for (uint32_t sb = gb; sb < ge; sb += kPrefillSliceGroups) {
-    const uint32_t se = ge - sb < kPrefillSliceGroups ? ge : sb + kPrefillSliceGroups;
-    decode_m_terms<R>(ws, x, sb, se, tiles_ahead * R * row_scales, acc);
-    for (uint32_t g0 = sb; g0 < se; g0 += kChunk) {
-      const uint32_t n = se - g0 < kChunk ? se - g0 : kChunk;
-      __m256 cc[R];  // d_w[g] * x.d[g] of the chunk's 8 groups, per row
-      decode_chunk_start<R, kInt5>(ws, wh, x, g0, n, ahead_high, cc);
-      const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
-      // One pair of groups, all R rows: gi = pair's first group in the chunk.
-      auto pair = [&](uint32_t gi, bool full, __m256i idx, bool prefetch) __attribute__((always_inline)) {
-        const uint32_t g = g0 + gi;
-        const __m256i x0 = _mm256_load_si256(xv + 2 * gi);
-        const __m256i x1 = _mm256_load_si256(xv + 2 * gi + 1);
-        const __m256i x2 = _mm256_load_si256(xv + 2 * gi + 2);
-        const __m256i x3 = _mm256_load_si256(xv + 2 * gi + 3);
-        unrolled<R>([&](auto i) {
-          const uint8_t* p = wq[i] + g * (kGroup / 2);
-          // Weights kDecodePrefetchBytes ahead, into L2: keeps DRAM requests in
-          // flight ahead of the loads (measured better than T0, which evicts
-          // from the 32 KB L1 before use).
-          if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
-          __m256i w16[4];
-          if constexpr (kInt5)
-            load_w16_int5(p, wh[i] + g * (kGroup / 8), full, w16);
-          else
-            load_w16_int4(p, full, w16);
-          const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1));
-          const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3));
-          const __m256i s32 = _mm256_add_epi32(s01, s23);
-          acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(cc[i], idx), acc[i]);
-        });
-      };
-      if (n == kChunk) {
-        // Whole chunk: four pairs unrolled, so the scale permutes use constant
-        // indices and one prefetch per row covers two pairs (a 64-byte line).
-        unrolled<kChunk / 2>([&](auto q) {
-          constexpr int a = 2 * q, b = 2 * q + 1;
-          pair(2 * q, true, _mm256_setr_epi32(a, a, a, a, b, b, b, b), q % 2 == 0);
-        });
-      } else {
-        __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
-        const __m256i two = _mm256_set1_epi32(2);
-        for (uint32_t gi = 0; gi < n; gi += 2) {
-          pair(gi, gi + 2 <= n, pair_idx, true);  // an odd last group pairs with zeros
-          pair_idx = _mm256_add_epi32(pair_idx, two);
-        }
+  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
+    const __m256i mask = lane_mask(n);
+    const __m256 xd8 = load_partial(x.d + g0, n, mask);
+    const __m256 xs8 = load_partial(x.s + g0, n, mask);
+    // {0, xs_g} pairs to meet {d_g, m_g}: [0 s0 0 s1 | 0 s2 0 s3], [0 s4 0 s5 | 0 s6 0 s7].
+    const __m256 xs_lo = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0xaa);
+    const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
+    __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
+    unrolled<R>([&](auto i) {
+      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
+      // A chunk's high bits are 32 bytes: half a line, prefetched twice.
+      if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
+      const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
+      const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
+                                     : _mm256_maskload_epi32(src, mask);
+      const __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));       // d0 m0 d1 m1 | d2 m2 d3 m3
+      const __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));  // d4 m4 d5 m5 | d6 m6 d7 m7
+      acc[i] = _mm256_fmadd_ps(a, xs_lo, acc[i]);
+      acc[i] = _mm256_fmadd_ps(b, xs_hi, acc[i]);
+      const __m256 d = _mm256_castpd_ps(
+          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+      c[i] = _mm256_mul_ps(d, xd8);
+    });
+    const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
+    // One pair of groups, all R rows: gi = pair's first group in the chunk.
+    auto pair = [&](uint32_t gi, bool full, __m256i idx, bool prefetch) __attribute__((always_inline)) {
+      const uint32_t g = g0 + gi;
+      const __m256i x0 = _mm256_load_si256(xv + 2 * gi);
+      const __m256i x1 = _mm256_load_si256(xv + 2 * gi + 1);
+      const __m256i x2 = _mm256_load_si256(xv + 2 * gi + 2);
+      const __m256i x3 = _mm256_load_si256(xv + 2 * gi + 3);
+      unrolled<R>([&](auto i) {
+        const uint8_t* p = wq[i] + g * (kGroup / 2);
+        // Weights kDecodePrefetchBytes ahead, into L2: keeps DRAM requests in
+        // flight ahead of the loads (measured better than T0, which evicts
+        // from the 32 KB L1 before use).
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
+        __m256i w16[4];
+        if constexpr (kInt5)
+          load_w16_int5(p, wh[i] + g * (kGroup / 8), full, w16);
+        else
+          load_w16_int4(p, full, w16);
+        const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(w16[0], x0), _mm256_madd_epi16(w16[1], x1)),
+                                             _mm256_add_epi32(_mm256_madd_epi16(w16[2], x2), _mm256_madd_epi16(w16[3], x3)));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], idx), acc[i]);
+      });
+    };
+    if (n == kChunk) {
+      // Whole chunk: four pairs unrolled, so the scale permutes use constant
+      // indices and one prefetch per row covers two pairs (a 64-byte line).
+      unrolled<kChunk / 2>([&](auto q) {
+        constexpr int a = 2 * q, b = 2 * q + 1;
+        pair(2 * q, true, _mm256_setr_epi32(a, a, a, a, b, b, b, b), q % 2 == 0);
+      });
+    } else {
+      __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
+      const __m256i two = _mm256_set1_epi32(2);
+      for (uint32_t gi = 0; gi < n; gi += 2) {
+        pair(gi, gi + 2 <= n, pair_idx, true);  // an odd last group pairs with zeros
+        pair_idx = _mm256_add_epi32(pair_idx, two);
       }
     }
-    fold.maybe_fold(se, se, acc);
   }
-  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
+  unrolled<R>([&](auto i) {
+    const float v = hsum(acc[i]);
+    y[r + i] = accumulate ? y[r + i] + v : v;
+  });
 }
 
 // Both products: kInt5 selects the high-bit plane.

@@ -19,33 +19,12 @@
 // of 4 (int8: 4 * 127 * 32385 = 16451580) or 8 (int4: 8 * 15 * 32385; int5:
 // 8 * 31 * 32385 = 8031480) products each, all < 2^24: exact in int32 and
 // exact when converted to float. They are FMA'd with the combined scale
-// d_w[r,g] * x.d[t,g] into 8-lane accumulators, so every integer partial of
-// the reference's group sum is exact and only the float accumulation order
-// differs from the reference. (Against the maddubs route,
+// d_w[r,g] * x.d[t,g] into 8-lane accumulators, so every integer partial of the reference's group sum is exact and only the
+// float accumulation order differs (lanes, a horizontal sum per output, and
+// per slice of columns). For int4 the m_w[r,g] * x.s[t,g] term is FMA'd 8
+// groups at a time into the same accumulator. (Against the maddubs route,
 // maddubs(|w|, sign(q, w)) and the same for r, then madd by 254 and by 1,
 // this halves the integer multiplies per weight: 2 vs 4 per 32 int8 weights.)
-//
-// One float order (batch invariance, issue 16). Every AVX2 and AVX-VNNI
-// product of a weight type computes a (row, token) output with the same float
-// operations, whatever the number of tokens in the call, the tile that holds
-// it and the row range, so a token's outputs are the same bits alone or in a
-// batch (KernelTable::batch_invariant):
-//   for each slice of kPrefillSliceGroups groups (from group 0):
-//     acc = 0 (8 lanes)
-//     int4 / int5: for each chunk of 8 groups: acc = fma(m_w[8], x.s[8], acc)
-//     for each chunk of 8 groups: c = d_w[8] * x.d[8]; then
-//       int8: per group g:        acc = fma(float(lanes of g), c[g] x8, acc)
-//       int4 / int5: per pair:    acc = fma(float(lanes of g, g+1), {c[g] x4, c[g+1] x4}, acc)
-//     y = first slice ? hsum(acc) : y + hsum(acc)
-// where a lane's int32 partial holds fixed elements of its group (int8: the
-// madd pairs of build_x16_int8's order; int4 / int5: elements {4k..4k+3,
-// 16+4k..16+4k+3} in lane k of the group's half). Integer sums are exact, so
-// the fused tiles (madd), the AVX-VNNI ones (vpdpbusd) and the unpacked
-// prefill (prefill_unpacked_avx2.cc) reach the same lanes by different
-// instructions. Chunks and lanes past the matrix's last group are zeros
-// (fma(0, 0, acc) = acc). Decode keeps a 256-group activation slice for its
-// long rows but folds the float sum every kPrefillSliceGroups groups
-// (SliceFold) the way the prefill's slices do.
 //
 // Register tiles: decode (n_tokens == 1, in the two .cc files) runs 4 rows x
 // 1 token so four weight streams are in flight (with software prefetch of the
@@ -87,8 +66,6 @@ inline Wide16 load_wide16(const int8_t* q, const int8_t* r) {
 // length cost ~25% of DRAM bandwidth (2048 of 4096 columns, measured).
 constexpr uint32_t kDecodeSliceGroups = 256;  // 8192 columns: 16 KB of x16
 constexpr uint32_t kPrefillSliceGroups = 64;  // x 4 tokens: 16 KB of x16
-static_assert(kDecodeSliceGroups % kPrefillSliceGroups == 0 && kPrefillSliceGroups % kChunk == 0,
-              "decode's slices fold at the prefill's slice boundaries, chunk by chunk");
 // Decode prefetches the weights this many bytes (rounded up to whole tiles of
 // R rows) ahead of the loads. One tile ahead was enough for rows of 4096
 // columns (16 KB per 4-row int8 tile) but not for the model's rows of 576:
@@ -290,88 +267,6 @@ inline void load_scales_int4(const uint16_t* ws, uint32_t n, __m256i mask, __m25
   *m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
 }
 
-// ---- the float order's shared steps ------------------------------------------------
-
-// The m_w * x.s terms of groups [gb, ge) (one slice) for R rows x T tokens,
-// the first step of a slice's int4 / int5 sum: per chunk of 8 groups one FMA
-// of the rows' m against the tokens' x.s (both zero past the slice).
-// ws: each row's {d, m} f16 at group 0; xs: each token's x.s at group 0.
-template <int R, int T>
-__attribute__((always_inline)) inline void add_m_terms(const uint16_t* const* ws, const float* const* xs,
-                                                       uint32_t gb, uint32_t ge, __m256 (*acc)[T]) {
-  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
-    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
-    const __m256i mask = lane_mask(n);
-    unrolled<R>([&](auto i) {
-      __m256 d, m;
-      load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
-      unrolled<T>([&](auto j) { acc[i][j] = _mm256_fmadd_ps(m, load_partial(xs[j] + g0, n, mask), acc[i][j]); });
-    });
-  }
-}
-
-// Decode's fold of the float sum at the prefill's slice boundaries: a row's
-// 8-lane accumulator is summed into its output every kPrefillSliceGroups
-// groups, y = v on the matrix's first slice and y + v after, and restarts.
-template <int R>
-struct SliceFold {
-  float y[R];
-  bool any;  // a slice folded already (or the call continues a row)
-  // Rows' outputs at out[0 .. R): continued (accumulate) or started.
-  SliceFold(const float* out, bool accumulate) : any(accumulate) {
-    unrolled<R>([&](auto i) { y[i] = accumulate ? out[i] : 0.0f; });
-  }
-  // After the chunk ending at group `end`: fold when a slice (or the matrix
-  // part being computed, [.., ge)) ends there.
-  __attribute__((always_inline)) inline void maybe_fold(uint32_t end, uint32_t ge, __m256* acc) {
-    if (end % kPrefillSliceGroups != 0 && end != ge) return;
-    unrolled<R>([&](auto i) {
-      const float v = hsum(acc[i]);
-      y[i] = any ? y[i] + v : v;
-      acc[i] = _mm256_setzero_ps();
-    });
-    any = true;
-  }
-};
-
-// Decode's int4 / int5 slice start: the m_w * x.s terms of groups [sb, se)
-// for R rows and one token (add_m_terms' steps); `ahead`: how many f16
-// further each row's scales are prefetched (the next tile's rows).
-template <int R>
-__attribute__((always_inline)) inline void decode_m_terms(const uint16_t* const* ws, const ActRowsQ8& x, uint32_t sb,
-                                                          uint32_t se, size_t ahead, __m256* acc) {
-  for (uint32_t g0 = sb; g0 < se; g0 += kChunk) {
-    const uint32_t n = se - g0 < kChunk ? se - g0 : kChunk;
-    const __m256i mask = lane_mask(n);
-    const __m256 xs8 = load_partial(x.s + g0, n, mask);
-    unrolled<R>([&](auto i) {
-      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + ahead), _MM_HINT_T1);
-      __m256 d, m;
-      load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
-      acc[i] = _mm256_fmadd_ps(m, xs8, acc[i]);
-    });
-  }
-}
-
-// A decode chunk's start (n groups at g0, R rows): d_w * x.d of its groups
-// per row (zero past n), converted where they are used (kept in registers);
-// kInt5: the rows' high bits `ahead_high` bytes further, into L2 (a chunk's
-// are 32 bytes, half a line: prefetched twice).
-template <int R, bool kInt5>
-__attribute__((always_inline)) inline void decode_chunk_start(const uint16_t* const* ws, const uint8_t* const* wh,
-                                                              const ActRowsQ8& x, uint32_t g0, uint32_t n,
-                                                              size_t ahead_high, __m256* c) {
-  const __m256i mask = lane_mask(n);
-  const __m256 xd8 = load_partial(x.d + g0, n, mask);
-  unrolled<R>([&](auto i) {
-    if constexpr (kInt5)
-      _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-    __m256 d, m;
-    load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
-    c[i] = _mm256_mul_ps(d, xd8);
-  });
-}
-
 // ---- tiles -----------------------------------------------------------------------
 
 // One R x T prefill tile: rows [r, r+R), tokens [t, t+T), groups [gb, ge)
@@ -400,7 +295,6 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
   __m256 acc[R][T];
   unrolled<R>([&](auto i) { unrolled<T>([&](auto j) { acc[i][j] = _mm256_setzero_ps(); }); });
 
-  if constexpr (kInt4) add_m_terms<R, T>(ws, xs, gb, ge, acc);  // the one float order (top of file)
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     // Combined scales d_w * x.d for this chunk: int8 [R][T][8] (broadcast per
@@ -413,6 +307,9 @@ void tile(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, uint3
       __m256 d, m;
       if constexpr (kInt4) {
         load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
+        unrolled<T>([&](auto j) {
+          acc[i][j] = _mm256_fmadd_ps(m, load_partial(xs[j] + g0, n, mask), acc[i][j]);
+        });
       } else {
         d = load_scales_int8(ws[i] + g0, n);
       }

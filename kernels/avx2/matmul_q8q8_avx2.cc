@@ -30,7 +30,6 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold(y + r, accumulate);  // the prefill's slices in the float order (matmul_q8_tiles_avx2.h)
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
@@ -55,9 +54,11 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_broadcast_ss(&sc[i][gi]), acc[i]);
       });
     }
-    fold.maybe_fold(g0 + n, ge, acc);
   }
-  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
+  unrolled<R>([&](auto i) {
+    const float v = hsum(acc[i]);
+    y[r + i] = accumulate ? y[r + i] + v : v;
+  });
 }
 
 }  // namespace

@@ -5,27 +5,22 @@
 // unpack a pair of groups (nibbles, int5: plus the high-bit plane, 16 ops per
 // pair and row) for every block of 4 tokens: 16 times per 64-token chunk. Here
 // each panel of weight rows x slice of groups is unpacked once into a stack
-// buffer of int8 values, and a tile runs over it for every token of the call,
-// so the unpack costs 1/n_tokens per weight instead of 1/4 and the inner loop
-// is vpmovsxbw + vpmaddwd against x16.
-//
-// The buffer keeps the fused tiles' order: per pair of groups the four i16
-// vectors of load_w16_int4 / load_w16_int5 (evens 0..14, evens 16..30, odds
-// 1..15, odds 17..31, each {group g | group g+1}) narrowed to 16 bytes each,
-// against x16 in build_x16_int4's order. Each int32 lane then holds the same
-// elements as in the fused tiles and in decode, and the float steps are the
-// one order of matmul_q8_tiles_avx2.h (the m * x.s terms of the slice first,
-// then one FMA per pair with {c[g] x4, c[g+1] x4}): a token's outputs are the
-// same bits whichever path computes them (batch invariance).
+// buffer of int8 values in element order (the kInt8G32 layout), and the int8
+// prefill tile runs over it for every token of the call, so the unpack costs
+// 1/n_tokens per weight instead of 1/4 and the inner loop is int8 prefill's
+// (vpmovsxbw + 2 vpmaddwd per group, row and 4 tokens against x16).
 //
 // The values stay unsigned: q in 0..15 (u4) or 0..31 (u5) is an int8 as it
 // is, so every integer partial and the m * x.s term are the reference's own
 // (w = d q + m, term = d_w x.d isum + m x.s): no offset re-centring (q - 16
 // against m + 16 d would add terms |16 d x.s| that cancel, beyond the float
 // bound the tests state in magnitudes of |w q|). Bounds per int32 lane of
-// dot_int4: 8 products |q * x16| with q <= 31, |x16| = |254 q_x + r_x| <=
-// 32385: 8 * 31 * 32385 = 8031480 < 2^23, exact in int32 and exact when
-// converted to float.
+// madd(w16[0], x16) + madd(w16[1], x16): 4 products |q * x16| with q <= 31,
+// |x16| = |254 q_x + r_x| <= 32385: 4 * 31 * 32385 = 4015740 < 2^22, exact in
+// int32 and exact when converted to float. Only the float accumulation order
+// differs from the reference (8 lanes, m x.s per chunk of 8 groups, one
+// horizontal sum per output and slice), within the bound of
+// tests/kernels/kernel_variants_test.cc.
 //
 // Sizes: a panel is kUnpackBytes of int8 weights (rows x slice groups x 32),
 // unpacked from DRAM once and then read from L1/L2 by every 4-token block; a
@@ -44,14 +39,13 @@ struct UnpackedPanel {
   alignas(32) uint8_t v[kUnpackBytes];
 };
 
-// The unpacked values stay int8 (the tile widens them with vpmovsxbw):
+// The unpacked values stay int8 (the int8 tile widens them with vpmovsxbw):
 // widening them to i16 in the buffer measured no faster (the 2-row x 4-token
 // tile is bound by the vpmaddwd / convert / FMA ports), at twice the buffer.
 using WElem = int8_t;
 
-// A panel row in the buffer: the slice's q (64 bytes per pair of groups, the
-// order above; an odd last group pairs with zeros), then its d and m as
-// floats, all padded with zeros to whole chunks of 8 groups.
+// A panel row in the buffer: the slice's q (32 per group, element order, as
+// WElem), then its d and m as floats, padded with zeros to whole chunks of 8.
 struct RowLayout {
   size_t stride;   // bytes between rows
   size_t d_off;    // bytes to the d floats
@@ -59,33 +53,36 @@ struct RowLayout {
 };
 inline RowLayout row_layout(uint32_t slice) {
   const size_t pad = (slice + kChunk - 1) / kChunk * kChunk;
-  const size_t q = pad * kGroup * sizeof(WElem);
+  const size_t q = size_t(slice) * kGroup * sizeof(WElem);
   return RowLayout{q + 2 * pad * sizeof(float), q, q + pad * sizeof(float)};
 }
 
-// The four i16 vectors of a pair (values 0..31) narrowed to bytes, each
-// vector's 16 in order: packus interleaves 128-bit lanes, 0xd8 restores them.
-inline void store_w8_pair(const __m256i* w16, WElem* out) {
-  __m256i* o = reinterpret_cast<__m256i*>(out);
-  _mm256_store_si256(o, _mm256_permute4x64_epi64(_mm256_packus_epi16(w16[0], w16[1]), 0xd8));
-  _mm256_store_si256(o + 1, _mm256_permute4x64_epi64(_mm256_packus_epi16(w16[2], w16[3]), 0xd8));
-}
-
-// Groups [gb, ge) of row r into dst (layout above).
+// Groups [gb, ge) of row r into dst (layout above). Byte k of a group's 16
+// nibble bytes holds element k (low nibble) and k + 16 (high nibble); a pair
+// of groups gives lo = {g: 0..15 | g+1: 0..15}, hi = {g: 16..31 | g+1: 16..31}.
 template <bool kInt5>
 inline void unpack_row(const WeightMatrix& w, uint32_t r, uint32_t gb, uint32_t ge, const RowLayout& lay,
                        uint8_t* dst) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
   const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(r) * (w.cols / 2);
   const uint8_t* h = kInt5 ? int5_high_bits(w) + size_t(r) * (w.cols / 8) : nullptr;
   WElem* q = reinterpret_cast<WElem*>(dst);
   for (uint32_t g = gb; g < ge; g += 2) {
     const bool pair = g + 2 <= ge;
-    __m256i w16[4];
-    if constexpr (kInt5)
-      load_w16_int5(p + g * (kGroup / 2), h + g * (kGroup / 8), pair, w16);
-    else
-      load_w16_int4(p + g * (kGroup / 2), pair, w16);
-    store_w8_pair(w16, q + (g - gb) * kGroup);
+    const uint8_t* pg = p + g * (kGroup / 2);
+    const __m256i b = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg))
+                           : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pg)));
+    __m256i lo = _mm256_and_si256(b, m4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+    if constexpr (kInt5) {
+      __m256i hb_lo, hb_hi;
+      high_bits_int5(h + g * (kGroup / 8), pair, &hb_lo, &hb_hi);
+      lo = _mm256_or_si256(lo, hb_lo);
+      hi = _mm256_or_si256(hi, hb_hi);
+    }
+    __m256i* out = reinterpret_cast<__m256i*>(q + (g - gb) * kGroup);
+    _mm256_store_si256(out, _mm256_permute2x128_si256(lo, hi, 0x20));
+    if (pair) _mm256_store_si256(out + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
   }
   const uint16_t* ws = w.scales + size_t(r) * 2 * (w.cols / kGroup);
   float* d = reinterpret_cast<float*>(dst + lay.d_off);
@@ -100,11 +97,10 @@ inline void unpack_row(const WeightMatrix& w, uint32_t r, uint32_t gb, uint32_t 
 }
 
 // One R x T tile: rows [r, r+R) (their panel rows at wb, lay.stride bytes
-// apart, from group gb), tokens [t, t+T), groups [gb, ge) whose x16 (int4
-// layout) is in xb. The fused int4 tile's float steps: the slice's m * x.s
-// terms first (per chunk, 8 lanes), then per pair of groups the exact i32
-// lanes times {d_w * x.d of g x4, of g+1 x4}. y = partial (accumulate:
-// y += partial).
+// apart, from group gb), tokens [t, t+T), groups [gb, ge) whose x16 (int8
+// layout) is in xb. The int8 prefill tile with {d, m} scales: per chunk of 8
+// groups acc += m * x.s (8 lanes), then per group the exact i32 partials
+// times d_w * x.d. y = partial (accumulate: y += partial).
 template <int R, int T>
 void tile_unpacked(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, const X16Prefill& xb,
                    uint32_t groups, uint32_t gb, uint32_t ge, uint32_t r, uint32_t t, float* y,
@@ -125,8 +121,9 @@ void tile_unpacked(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, 
   });
   __m256 acc[R][T];
   unrolled<R>([&](auto i) { unrolled<T>([&](auto j) { acc[i][j] = _mm256_setzero_ps(); }); });
-  // The m * x.s terms first, as add_m_terms (matmul_q8_tiles_avx2.h) orders
-  // them, from the unpacked floats (the same values).
+  // The m * x.s terms first, in a pass of their own: inside the main loop
+  // they add m and x.s vectors to the 8 live accumulators, which spilled
+  // (measured 8% slower).
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
@@ -139,31 +136,25 @@ void tile_unpacked(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, 
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const uint32_t c0 = g0 - gb;  // this chunk's first group in the slice
-    alignas(32) float sc[R][T][kChunk / 2][kChunk];  // per pair {d_w * x.d of g x4, of g+1 x4}
+    alignas(32) float sc[R][T][kChunk];  // d_w * x.d per group
     const __m256i mask = lane_mask(n);
+    // x.d loaded where used (memory operands for whole chunks): with the
+    // 8 accumulators live, more vectors of x would spill.
     unrolled<R>([&](auto i) {
       const __m256 d = _mm256_loadu_ps(wd[i] + c0);  // zero-padded past the slice
-      unrolled<T>([&](auto j) {
-        const __m256 c = _mm256_mul_ps(d, load_partial(xd[j] + g0, n, mask));
-        unrolled<kChunk / 2>([&](auto q) {
-          const __m256i idx = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);
-          _mm256_store_ps(sc[i][j][q], _mm256_permutevar8x32_ps(c, idx));
-        });
-      });
+      unrolled<T>([&](auto j) { _mm256_store_ps(sc[i][j], _mm256_mul_ps(d, load_partial(xd[j] + g0, n, mask))); });
     });
-    for (uint32_t gi = 0; gi < n; gi += 2) {
+    for (uint32_t gi = 0; gi < n; ++gi) {
       const uint32_t off = (c0 + gi) * kGroup;
-      __m256i w16[R][4];
+      __m256i w16[R][2];
       unrolled<R>([&](auto i) {
-        unrolled<4>([&](auto k) {
-          w16[i][k] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wq[i] + off + 16 * k)));
-        });
+        load_w16_int8(wq[i] + off, w16[i]);
       });
       unrolled<T>([&](auto j) {
         const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off);
         unrolled<R>([&](auto i) {
-          const __m256 p = _mm256_cvtepi32_ps(dot_int4(w16[i], xv));
-          acc[i][j] = _mm256_fmadd_ps(p, _mm256_load_ps(sc[i][j][gi / 2]), acc[i][j]);
+          const __m256 p = _mm256_cvtepi32_ps(dot_int8(w16[i], xv));
+          acc[i][j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&sc[i][j][gi]), acc[i][j]);
         });
       });
     }
@@ -212,7 +203,7 @@ void prefill_unpacked(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_toke
       for (uint32_t t = 0; t < n_tokens; t += 4) {
         const uint32_t nt = n_tokens - t < 4 ? n_tokens - t : 4;
         for (uint32_t j = 0; j < nt; ++j)
-          build_x16_int4(x.q + size_t(t + j) * x.cols + gb * kGroup, x.r + size_t(t + j) * x.cols + gb * kGroup,
+          build_x16_int8(x.q + size_t(t + j) * x.cols + gb * kGroup, x.r + size_t(t + j) * x.cols + gb * kGroup,
                          ge - gb, xb.v[j]);
         uint32_t r = p0;
         for (; r + 2 <= p1; r += 2)

@@ -29,7 +29,7 @@ const KernelTable& avxvnni_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
-      true,  // batch_invariant: the AVX2 kernels' one float order, the same int32 lanes
+      false,
       avx2::attention_i8kv,
       ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };

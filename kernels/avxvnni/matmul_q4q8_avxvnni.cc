@@ -33,9 +33,7 @@
 //
 // The float side (combined scales, the m * x.s term, 8-lane FMA
 // accumulators, decode 4 rows x 1 token, prefill 2 rows x 4 tokens over
-// panels) is the AVX2 kernels' (kernels/avx2/matmul_q8_tiles_avx2.h), in its
-// one float order: each int32 lane holds the same elements as AVX2's madd
-// lanes, so AVX2 and AVX-VNNI give the same bits, alone or in a batch.
+// panels) is the AVX2 kernels' (kernels/avx2/matmul_q8_tiles_avx2.h).
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
 #include "kernels/avxvnni/kernels_avxvnni.h"
 
@@ -75,11 +73,9 @@ inline void build_hl_int4(const int8_t* q, const int8_t* r, uint32_t n, int16_t*
 }
 
 // Rows [r, r+R), groups [gb, ge) of the slice `xs` (built from gb by
-// build_hl_int4). y[r+i] = the sum (accumulate: y[r+i] +=). The float steps
-// are the AVX2 decode_int4's (the one float order of matmul_q8_tiles_avx2.h:
-// per slice the m * x.s terms, then the pairs, folded per slice). kInt5: q5
-// weights, the high-bit plane a third stream per row (prefetched like the
-// nibbles).
+// build_hl_int4). y[r+i] = partial (accumulate: y[r+i] += partial). Scales and
+// the m * x.s term as in the AVX2 decode_int4. kInt5: q5 weights, the
+// high-bit plane a third stream per row (prefetched like the nibbles).
 template <bool kInt5, int R>
 void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs, uint32_t gb,
                  uint32_t ge, uint32_t r, float* y, bool accumulate) {
@@ -98,52 +94,70 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
+  const __m256 zero = _mm256_setzero_ps();
   const __m256i nib = _mm256_set1_epi8(0x0f);
   __m256 acc[R];
-  unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
-  SliceFold<R> fold(y + r, accumulate);
+  unrolled<R>([&](auto i) { acc[i] = zero; });
 
-  for (uint32_t sb = gb; sb < ge; sb += kPrefillSliceGroups) {
-    const uint32_t se = ge - sb < kPrefillSliceGroups ? ge : sb + kPrefillSliceGroups;
-    decode_m_terms<R>(ws, x, sb, se, tiles_ahead * R * row_scales, acc);
-    for (uint32_t g0 = sb; g0 < se; g0 += kChunk) {
-      const uint32_t n = se - g0 < kChunk ? se - g0 : kChunk;
-      __m256 cc[R];  // d_w[g] * x.d[g] of the chunk's 8 groups, per row
-      decode_chunk_start<R, kInt5>(ws, wh, x, g0, n, ahead_high, cc);
-      const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
-      __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
-      const __m256i two = _mm256_set1_epi32(2);
-      for (uint32_t gi = 0; gi < n; gi += 2) {
-        const uint32_t g = g0 + gi;
-        const bool full = gi + 2 <= n;  // else an odd last group, paired with zeros
-        const __m256i h_a = _mm256_load_si256(xv + 2 * gi);
-        const __m256i h_b = _mm256_load_si256(xv + 2 * gi + 1);
-        const __m256i l_a = _mm256_load_si256(xv + 2 * gi + 2);
-        const __m256i l_b = _mm256_load_si256(xv + 2 * gi + 3);
-        unrolled<R>([&](auto i) {
-          const uint8_t* p = wq[i] + g * (kGroup / 2);
-          // The same column of the next tile's rows, into L2 (as in AVX2).
-          _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
-          const __m256i bytes = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-                                     : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-          __m256i w_lo = _mm256_and_si256(bytes, nib);                         // elements 0..15
-          __m256i w_hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);   // elements 16..31
-          if constexpr (kInt5) {
-            __m256i hb_lo, hb_hi;
-            high_bits_int5(wh[i] + g * (kGroup / 8), full, &hb_lo, &hb_hi);
-            w_lo = _mm256_or_si256(w_lo, hb_lo);
-            w_hi = _mm256_or_si256(w_hi, hb_hi);
-          }
-          const __m256i wh = dpbusd(dpbusd(_mm256_setzero_si256(), w_lo, h_a), w_hi, h_b);
-          const __m256i s32 = dpbusd(dpbusd(_mm256_slli_epi32(wh, 8), l_a, w_lo), l_b, w_hi);
-          acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(cc[i], pair_idx), acc[i]);
-        });
-        pair_idx = _mm256_add_epi32(pair_idx, two);
-      }
+  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
+    const __m256i mask = lane_mask(n);
+    const __m256 xd8 = load_partial(x.d + g0, n, mask);
+    const __m256 xs8 = load_partial(x.s + g0, n, mask);
+    // {0, xs_g} pairs to meet {d_g, m_g}: [0 s0 0 s1 | 0 s2 0 s3], [0 s4 0 s5 | 0 s6 0 s7].
+    const __m256 xs_lo = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0xaa);
+    const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
+    __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
+    unrolled<R>([&](auto i) {
+      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
+      // A chunk's high bits are 32 bytes: half a line, prefetched twice.
+      if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
+      const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
+      const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
+                                     : _mm256_maskload_epi32(src, mask);
+      const __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));       // d0 m0 d1 m1 | d2 m2 d3 m3
+      const __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));  // d4 m4 d5 m5 | d6 m6 d7 m7
+      acc[i] = _mm256_fmadd_ps(a, xs_lo, acc[i]);
+      acc[i] = _mm256_fmadd_ps(b, xs_hi, acc[i]);
+      const __m256 d = _mm256_castpd_ps(
+          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+      c[i] = _mm256_mul_ps(d, xd8);
+    });
+    const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
+    __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // {c[g] x4, c[g+1] x4}
+    const __m256i two = _mm256_set1_epi32(2);
+    for (uint32_t gi = 0; gi < n; gi += 2) {
+      const uint32_t g = g0 + gi;
+      const bool full = gi + 2 <= n;  // else an odd last group, paired with zeros
+      const __m256i h_a = _mm256_load_si256(xv + 2 * gi);
+      const __m256i h_b = _mm256_load_si256(xv + 2 * gi + 1);
+      const __m256i l_a = _mm256_load_si256(xv + 2 * gi + 2);
+      const __m256i l_b = _mm256_load_si256(xv + 2 * gi + 3);
+      unrolled<R>([&](auto i) {
+        const uint8_t* p = wq[i] + g * (kGroup / 2);
+        // The same column of the next tile's rows, into L2 (as in AVX2).
+        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
+        const __m256i bytes = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                                   : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        __m256i w_lo = _mm256_and_si256(bytes, nib);                         // elements 0..15
+        __m256i w_hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);   // elements 16..31
+        if constexpr (kInt5) {
+          __m256i hb_lo, hb_hi;
+          high_bits_int5(wh[i] + g * (kGroup / 8), full, &hb_lo, &hb_hi);
+          w_lo = _mm256_or_si256(w_lo, hb_lo);
+          w_hi = _mm256_or_si256(w_hi, hb_hi);
+        }
+        const __m256i wh = dpbusd(dpbusd(_mm256_setzero_si256(), w_lo, h_a), w_hi, h_b);
+        const __m256i s32 = dpbusd(dpbusd(_mm256_slli_epi32(wh, 8), l_a, w_lo), l_b, w_hi);
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_permutevar8x32_ps(c[i], pair_idx), acc[i]);
+      });
+      pair_idx = _mm256_add_epi32(pair_idx, two);
     }
-    fold.maybe_fold(se, se, acc);
   }
-  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
+  unrolled<R>([&](auto i) {
+    const float v = avx2::hsum(acc[i]);
+    y[r + i] = accumulate ? y[r + i] + v : v;
+  });
 }
 
 template <bool kInt5>
@@ -194,7 +208,6 @@ void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, 
   });
   __m256 acc[R][T];
   unrolled<R>([&](auto i) { unrolled<T>([&](auto j) { acc[i][j] = _mm256_setzero_ps(); }); });
-  add_m_terms<R, T>(ws, xs, gb, ge, acc);  // the one float order of matmul_q8_tiles_avx2.h
 
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
@@ -207,6 +220,7 @@ void tile_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Prefill& xb, 
       __m256 d, m;
       load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
       unrolled<T>([&](auto j) {
+        acc[i][j] = _mm256_fmadd_ps(m, load_partial(xs[j] + g0, n, mask), acc[i][j]);
         const __m256 c = _mm256_mul_ps(d, xd8[j]);
         unrolled<kChunk / 2>([&](auto q) {
           const __m256i idx = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);

@@ -3,11 +3,11 @@
 //     every sequence's logits are bit for bit those it gets alone, whatever
 //     shares the step: prompts prefilled whole or in pieces beside other
 //     sequences' prefill chunks and decode rows, at 1 and 2 threads.
-//   - On every SIMD variant the host runs the same, bit for bit (every table
-//     is batch-invariant today: AVX-512, AMX, AVX2, AVX-VNNI, NEON); a table
-//     that is not (a new variant whose decode and prefill sum float partials
-//     in different orders) must keep the logits within a float-rounding bound
-//     and the greedy tokens equal; on SmolLM2 and on Gemma 3 past its sliding
+//   - On every SIMD variant the host runs the same, bit for bit, when its
+//     table is batch-invariant (AVX-512, AMX, NEON); otherwise (AVX2,
+//     AVX-VNNI: their decode and prefill kernels sum float partials in
+//     different orders) the logits agree within a float-rounding bound and
+//     the greedy tokens are equal; on SmolLM2 and on Gemma 3 past its sliding
 //     window (blocks recycled per sequence in the window pool).
 //   - A step that cannot run changes nothing: KV pool exhausted by one of its
 //     sequences, malformed batches (rows of a sequence apart or out of order,
@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -239,11 +240,17 @@ TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAlone) {
 }
 
 // The same with the int8 KV cache: its attention is per row too, so a
-// batch-invariant table gives each sequence its logits bit for bit.
+// batch-invariant table gives each sequence its logits bit for bit. Only
+// those: with a table that is not, a last-bit difference in K or V can move
+// an int8 code, which the float-rounding bound does not cover.
 TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAloneInt8Kv) {
   for (const std::string& isa : testing::host_simd_variants()) {
     auto e = open_engine({"smollm2-135m-int4.tern", isa.c_str(), 2, 96, 0, int32_t(KvType::kInt8)});
     ASSERT_TRUE(e);
+    if (!e->model().kernels().batch_invariant) {
+      std::printf("%s: not batch-invariant, int8 KV not compared\n", isa.c_str());
+      continue;
+    }
     ASSERT_EQ(e->model().kv().shape().type, KvType::kInt8);
     const auto ps = prompts(e.get());
     std::vector<Trace> alone;
