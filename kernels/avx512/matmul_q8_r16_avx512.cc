@@ -254,7 +254,8 @@ void matmul_r16(const WeightMatrix& w, const MatmulInput& in, uint32_t n_tokens,
             // tokens than a tile the first tile fetches them; the others
             // read this pair from L1 (8 tokens without it: a third of the
             // speed, the tiles waiting on DRAM).
-            c.prefetch[b] = (whole || nt <= kTileTokens) && bb + kBlocks + b < b1 ? c.w[b] + kBlocks * block_q : nullptr;
+            const bool streamed = whole || nt <= kTileTokens;
+            c.prefetch[b] = streamed && bb + kBlocks + b < b1 ? c.w[b] + kBlocks * block_q : nullptr;
           }
           for (uint32_t j = 0; j < nt; j += kTileTokens) {
             if (j == kTileTokens)

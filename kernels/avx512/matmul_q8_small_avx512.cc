@@ -448,12 +448,18 @@ void row_block(const WeightMatrix& w, const ActRowsQ8& x, const XChunk<T>& xc, u
   }
 }
 
+// Rows ahead that decode prefetches: kDecodePrefetchBytes rounded up to
+// whole 16-row blocks.
+template <Kind K>
+size_t prefetch_ahead_rows(uint32_t groups) {
+  const size_t tile_bytes = kRows * size_t(groups) * kGroupBytes<K>;
+  return kRows * (tile_bytes >= kDecodePrefetchBytes ? 1 : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes);
+}
+
 template <Kind K, int T>
 void small(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, uint32_t r1, float* y, size_t y_stride) {
   const uint32_t groups = w.cols / kGroup;
-  const size_t tile_bytes = kRows * size_t(groups) * kGroupBytes<K>;
-  const size_t ahead_rows =
-      kRows * (tile_bytes >= kDecodePrefetchBytes ? 1 : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes);
+  const size_t ahead_rows = prefetch_ahead_rows<K>(groups);
   XChunk<T> xc;
   for (uint32_t cg = 0; cg < groups; cg += kChunkGroups<T>) {
     const uint32_t cn = groups - cg < kChunkGroups<T> ? groups - cg : kChunkGroups<T>;
@@ -477,9 +483,7 @@ void small_two_passes(const WeightMatrix& w, const ActRowsQ8& x, uint32_t r0, ui
   constexpr uint32_t kChunk = kChunkGroups<4>;  // both passes over the same groups
   static_assert(kChunkGroups<T2> >= kChunk, "the second pass's activations hold a chunk");
   const uint32_t groups = w.cols / kGroup;
-  const size_t tile_bytes = kRows * size_t(groups) * kGroupBytes<K>;
-  const size_t ahead_rows =
-      kRows * (tile_bytes >= kDecodePrefetchBytes ? 1 : (kDecodePrefetchBytes + tile_bytes - 1) / tile_bytes);
+  const size_t ahead_rows = prefetch_ahead_rows<K>(groups);
   const ActRowsQ8 x2{x.q + 4 * size_t(x.cols), x.r + 4 * size_t(x.cols), x.d + 4 * size_t(groups),
                      x.s + 4 * size_t(groups), x.cols};
   float* y2 = y + 4 * y_stride;

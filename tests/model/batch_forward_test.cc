@@ -226,12 +226,23 @@ void expect_same(const std::vector<Trace>& mixed, const std::vector<Trace>& alon
   }
 }
 
-// Every SIMD variant this CPU runs (the best one is what users get; the
-// others are what users of other CPUs get: AVX2 on a Zen 3, AVX-VNNI).
-TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAlone) {
+// SmolLM2's sequences alone and batched on every SIMD variant this CPU runs
+// (the best one is what users get; the others are what users of other CPUs
+// get: AVX2 on a Zen 3, AVX-VNNI), with the KV cache `kv_type`.
+// int8 KV compares only batch-invariant tables: with a table that is not, a
+// last-bit difference in K or V can move an int8 code, which the
+// float-rounding bound does not cover.
+void check_simd_variants(int32_t kv_type) {
   for (const std::string& isa : testing::host_simd_variants()) {
-    auto e = open_engine({"smollm2-135m-int4.tern", isa.c_str(), 2, 96});
+    auto e = open_engine({"smollm2-135m-int4.tern", isa.c_str(), 2, 96, 0, kv_type});
     ASSERT_TRUE(e);
+    if (kv_type == int32_t(KvType::kInt8)) {
+      ASSERT_EQ(e->model().kv().shape().type, KvType::kInt8);
+      if (!e->model().kernels().batch_invariant) {
+        std::printf("%s: not batch-invariant, int8 KV not compared\n", isa.c_str());
+        continue;
+      }
+    }
     const auto ps = prompts(e.get());
     std::vector<Trace> alone;
     for (uint32_t s = 0; s < 3; ++s) alone.push_back(run_alone(e.get(), s, ps[s], kSteps));
@@ -239,25 +250,11 @@ TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAlone) {
   }
 }
 
+TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAlone) { check_simd_variants(-1); }
+
 // The same with the int8 KV cache: its attention is per row too, so a
-// batch-invariant table gives each sequence its logits bit for bit. Only
-// those: with a table that is not, a last-bit difference in K or V can move
-// an int8 code, which the float-rounding bound does not cover.
-TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAloneInt8Kv) {
-  for (const std::string& isa : testing::host_simd_variants()) {
-    auto e = open_engine({"smollm2-135m-int4.tern", isa.c_str(), 2, 96, 0, int32_t(KvType::kInt8)});
-    ASSERT_TRUE(e);
-    if (!e->model().kernels().batch_invariant) {
-      std::printf("%s: not batch-invariant, int8 KV not compared\n", isa.c_str());
-      continue;
-    }
-    ASSERT_EQ(e->model().kv().shape().type, KvType::kInt8);
-    const auto ps = prompts(e.get());
-    std::vector<Trace> alone;
-    for (uint32_t s = 0; s < 3; ++s) alone.push_back(run_alone(e.get(), s, ps[s], kSteps));
-    expect_same(run_batched(e.get(), ps, kSteps), alone, *e);
-  }
-}
+// batch-invariant table gives each sequence its logits bit for bit.
+TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAloneInt8Kv) { check_simd_variants(int32_t(KvType::kInt8)); }
 
 // Gemma 3: sliding-window layers in their own pool of recycled blocks. The
 // first prompt is past the 512-token window, so its window blocks recycle

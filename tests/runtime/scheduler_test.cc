@@ -1,13 +1,13 @@
 // The continuous-batching scheduler (runtime/scheduler.h, issue 16), on the
 // tiny llama (tests/support/tiny_model.h) with the scalar kernels (and, for
 // the mixed-batch test, every batch-invariant SIMD variant the CPU runs),
-// whose matrix products are batch-invariant: a request's tokens must then be exactly
-// those it gets alone, whatever runs beside it, whatever the token budget
-// (how prompts are chunked) and the thread count, greedy and seeded sampling
-// alike. And the edge cases: more requests than sequences, a pool
-// too small for everyone (preemption and recomputation), a request too big
-// for the pool, cancellation while running and while waiting, stop tokens
-// and strings, refused requests.
+// whose matrix products are batch-invariant: a request's tokens must then
+// be exactly those it gets alone, whatever runs beside it, whatever the
+// token budget (how prompts are chunked) and the thread count, greedy and
+// seeded sampling alike. And the edge cases: more requests than sequences,
+// a pool too small for everyone (preemption and recomputation), a request
+// too big for the pool, cancellation while running and while waiting, stop
+// tokens and strings, refused requests.
 #include <gtest/gtest.h>
 
 #include <algorithm>

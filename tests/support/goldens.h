@@ -109,16 +109,16 @@ inline std::vector<ForcedGolden> read_forced(const std::string& prefix = "model"
   return out;
 }
 
-// The SIMD variants compiled in that this CPU runs, best first; the others
-// are named on stdout as not compared.
-inline std::vector<std::string> host_simd_variants() {
+// The SIMD variants compiled in that this CPU runs, best first; with
+// `report`, the others are named on stdout as not compared.
+inline std::vector<std::string> host_simd_variants(bool report = true) {
   std::vector<std::string> out;
   size_t n = 0;
   const KernelVariant* v = kernel_variants(&n);
   for (size_t i = 0; i < n; ++i) {
     if (v[i].table == &scalar_kernels()) continue;
     if ((v[i].required_isa & ~host_isa_bits()) != 0) {
-      std::printf("variant %s: CPU lacks it, not compared\n", v[i].name);
+      if (report) std::printf("variant %s: CPU lacks it, not compared\n", v[i].name);
       continue;
     }
     out.push_back(v[i].name);
@@ -128,13 +128,6 @@ inline std::vector<std::string> host_simd_variants() {
 
 // True when some non-scalar variant of the real kernel table runs on this
 // CPU (the golden tests then let the slow scalar variant do less).
-inline bool host_runs_simd_variant() {
-  size_t n = 0;
-  const KernelVariant* v = kernel_variants(&n);
-  for (size_t i = 0; i < n; ++i) {
-    if (std::string(v[i].name) != "scalar" && (v[i].required_isa & ~host_isa_bits()) == 0) return true;
-  }
-  return false;
-}
+inline bool host_runs_simd_variant() { return !host_simd_variants(false).empty(); }
 
 }  // namespace tern::testing
