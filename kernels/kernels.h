@@ -206,6 +206,11 @@ struct KernelTable {
   // matmul_for). A null entry means this variant lacks the type: the runtime
   // refuses such a blob at init, naming the type and the variant (never a
   // silent misread through another type's kernel).
+  // Every variant is batch-invariant: each token's outputs are computed the
+  // same way whatever n_tokens, the call's other tokens and the row range
+  // (one float evaluation order for decode and every prefill tile), so a
+  // sequence's logits do not depend on what else shares a batched step.
+  // tests/kernels/kernel_variants_test.cc checks it bit for bit.
   MatmulFn matmul[kWeightTypeCount];
 
   // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], n values; out may alias x.
@@ -232,12 +237,6 @@ struct KernelTable {
 
   // gate[i] = gelu_tanh(gate[i]) * up[i], n values (Gemma's GeGLU).
   void (*gelu_mul)(float* gate, const float* up, uint32_t n);
-
-  // True when every matrix product computes each token's outputs the same
-  // way whatever n_tokens and the row range (one float evaluation order for
-  // decode and every prefill tile): a sequence's logits then do not depend
-  // on what else shares a batched step. tests/kernels checks it bit for bit.
-  bool batch_invariant = false;
 
   // int8 KV (KvType::kInt8, layout above). attention_i8kv: the query of each
   // head is rotated into the cache's basis and quantized to int8 (one scale,

@@ -82,9 +82,8 @@ class Model {
   // advances each sequence by its rows. The logits of the rows that want
   // them are rows 0, 1, .. of logits(), in batch order (at most logit_rows).
   // All or nothing: on any error (kInvalidToken, kKvFull, kContextFull,
-  // kInvalidArgument) no sequence has changed. A row's outputs are those it
-  // gets alone whenever the kernel table is batch-invariant
-  // (KernelTable::batch_invariant).
+  // kInvalidArgument) no sequence has changed. A row's outputs are the bits
+  // it gets alone: every kernel table is batch-invariant (kernels.h).
   Status forward_batch(const Batch& b);
 
   // Arrays of prefill_chunk rows in the arena where a caller (the scheduler)

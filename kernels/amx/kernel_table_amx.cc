@@ -28,7 +28,6 @@ const KernelTable& amx_kernels() {
       TERN_AVX512_NS::attention,
       avx2::kv_store,
       avx2::gelu_mul,
-      true,  // batch_invariant: the tiles finish groups in the AVX-512 kernels' one order
       TERN_AVX512_ATTENTION_I8KV,
       ref::kv_store_i8,
   };

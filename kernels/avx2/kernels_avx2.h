@@ -22,7 +22,7 @@ void matmul_u4g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_to
 void matmul_u5g32_q8r(const WeightMatrix& w, const MatmulInput& x, uint32_t n_tokens, uint32_t r0,
                       uint32_t r1, float* y, size_t y_stride);
 // Prefill of kInt4G32 / kInt5G32 weights by panels unpacked once to int8 and
-// the int8 prefill tile (prefill_unpacked_avx2.cc); the AVX2 and AVX-VNNI
+// the int4 prefill tile (prefill_unpacked_avx2.cc); the AVX2 and AVX-VNNI
 // products call it from kUnpackMinTokens tokens on (below, the fused tiles:
 // with one block of 4 tokens there is nothing to amortize the unpack over).
 constexpr uint32_t kUnpackMinTokens = 5;

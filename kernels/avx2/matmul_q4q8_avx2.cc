@@ -3,7 +3,7 @@
 // OR'ed in, see high_bits_int5) as i16 against x16 = 254 q + r with
 // madd_epi16 (kernels/avx2/matmul_q8_tiles_avx2.h). Decode has its own
 // bandwidth-oriented 4-row kernel below; prefill uses the 2-row x 4-token
-// tiles of the header. int5 is the int4 code instantiated with kInt5, so the
+// tiles of the header; all in the header's one float order. int5 is the int4 code instantiated with kInt5, so the
 // int4 instantiation is unchanged. int5 bounds: a lane adds 8 products
 // |q5 * x16| <= 31 * 32385, 8 * 31 * 32385 = 8031480 < 2^23: exact in int32
 // and exact when converted to float.
@@ -23,9 +23,10 @@ using namespace tiles;
 // matching x16 = 254 q + r with madd_epi16: 8 lanes of 8 products each,
 // |.| <= 8 * 15 * 32385 < 2^24, exact; group g in lanes 0..3, g+1 in 4..7.
 // Per chunk of 8 groups a row needs only its f16 {d, m} converted once; the
-// m * x.s term is taken straight from the interleaved {d, m} lanes (times
-// {0, x.s}), and the per-pair scales are permuted out of one register.
-// y[r+i] = partial (accumulate: y[r+i] += partial).
+// chunk's m * x.s terms go first (lane k: group k), then the pairs, with the
+// per-pair scales permuted out of one register: the fused prefill tile's
+// float steps, folded at its slices (the one float order of
+// matmul_q8_tiles_avx2.h). y[r+i] = partial (accumulate: y[r+i] += partial).
 // kInt5: the rows' high-bit planes too (4 bytes per group, a third stream per
 // row, prefetched as far ahead as the nibbles).
 template <bool kInt5, int R>
@@ -46,32 +47,24 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
-  const __m256 zero = _mm256_setzero_ps();
   __m256 acc[R];
-  unrolled<R>([&](auto i) { acc[i] = zero; });
+  unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
+  DecodeFold<R> fold(y + r, accumulate);
 
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    fold.at_chunk(g0, gb, acc);
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
     const __m256 xd8 = load_partial(x.d + g0, n, mask);
     const __m256 xs8 = load_partial(x.s + g0, n, mask);
-    // {0, xs_g} pairs to meet {d_g, m_g}: [0 s0 0 s1 | 0 s2 0 s3], [0 s4 0 s5 | 0 s6 0 s7].
-    const __m256 xs_lo = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0xaa);
-    const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
       _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
       // A chunk's high bits are 32 bytes: half a line, prefetched twice.
       if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-      const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
-      const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
-                                     : _mm256_maskload_epi32(src, mask);
-      const __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));       // d0 m0 d1 m1 | d2 m2 d3 m3
-      const __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));  // d4 m4 d5 m5 | d6 m6 d7 m7
-      acc[i] = _mm256_fmadd_ps(a, xs_lo, acc[i]);
-      acc[i] = _mm256_fmadd_ps(b, xs_hi, acc[i]);
-      const __m256 d = _mm256_castpd_ps(
-          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+      __m256 d, m;
+      load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
+      acc[i] = _mm256_fmadd_ps(m, xs8, acc[i]);  // the chunk's m * x.s first, lane k = group g0 + k
       c[i] = _mm256_mul_ps(d, xd8);
     });
     const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
@@ -114,10 +107,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       }
     }
   }
-  unrolled<R>([&](auto i) {
-    const float v = hsum(acc[i]);
-    y[r + i] = accumulate ? y[r + i] + v : v;
-  });
+  fold.fold(acc);
+  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
 }
 
 // Both products: kInt5 selects the high-bit plane.

@@ -30,7 +30,26 @@
 // 1 token so four weight streams are in flight (with software prefetch of the
 // next tile's rows into L2); prefill runs 2 rows x 4 tokens so each weight
 // group is loaded (and widened or unpacked) once and used for 4 tokens.
-// Only files under kernels/avx2/ include this header.
+//
+// One float order (batch invariance): every path of the AVX2 and AVX-VNNI
+// tables (decode, the fused tiles below, the unpacked int4 / int5 prefill of
+// prefill_unpacked_avx2.cc) computes y[t][r] with the same float operations
+// in the same order, so a token's outputs are the same bits whatever else is
+// in the call:
+//   per slice of kPrefillSliceGroups groups: acc = 0 (8 lanes), then per
+//   chunk of kChunk groups:
+//     int4 / int5: acc = fma(m_w[g], x.s[g], acc), lane k = group g0 + k;
+//     per group (int8) or pair of groups (int4 / int5): acc = fma(float(p),
+//       d_w[g] * x.d[g], acc), p the exact int32 lane partials (int8: lane k
+//       = elements 2k, 2k+1, 16+2k, 17+2k; int4 / int5: group g in lanes
+//       0..3, g+1 in 4..7, lane k = elements 4k..4k+3 and 16+4k..19+4k);
+//   y = hsum(acc) for the first slice, else y + hsum(acc).
+// The integer partials are exact, so it does not matter how they are formed
+// (vpmaddwd against x16 here, vpdpbusd against h / l in AVX-VNNI, int8
+// panels in the unpacked prefill): the lanes' element sets are what is fixed.
+// Decode reads whole rows (kDecodeSliceGroups) and folds at the same slice
+// boundaries (DecodeFold).
+// Only files under kernels/avx2/ and kernels/avxvnni/ include this header.
 #pragma once
 #include <cstring>
 #include <type_traits>
@@ -224,6 +243,33 @@ inline __m256i dot_int4(const __m256i* w16, const __m256i* x16) {
                           _mm256_add_epi32(_mm256_madd_epi16(w16[2], _mm256_load_si256(x16 + 2)),
                                            _mm256_madd_epi16(w16[3], _mm256_load_si256(x16 + 3))));
 }
+
+// ---- decode's slice fold ----------------------------------------------------------
+
+// Decode reads a row whole but folds its 8-lane sums into y at the prefill's
+// slice boundaries, as the tiles do: y = hsum(acc) after the first slice,
+// y + hsum(acc) after the others (accumulate: y holds earlier slices).
+template <int R>
+struct DecodeFold {
+  float y[R];
+  bool first;
+  DecodeFold(const float* y0, bool accumulate) : first(!accumulate) {
+    unrolled<R>([&](auto i) { y[i] = accumulate ? y0[i] : 0.0f; });
+  }
+  // Before the chunk at group g0 (decode's slice starts at gb): fold if a
+  // prefill slice ends there.
+  void at_chunk(uint32_t g0, uint32_t gb, __m256* acc) {
+    if (g0 != gb && g0 % kPrefillSliceGroups == 0) fold(acc);
+  }
+  void fold(__m256* acc) {
+    unrolled<R>([&](auto i) {
+      const float v = hsum(acc[i]);
+      y[i] = first ? v : y[i] + v;
+      acc[i] = _mm256_setzero_ps();
+    });
+    first = false;
+  }
+};
 
 // ---- scales ----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 // AVX2 matmul, kInt8G32 weights x two-plane int8 activations.
 // Decode: 4-row x 1-token tiles against x16 = 254 q + r built once per call
 // (kernels/avx2/matmul_q8_tiles_avx2.h), the weights sign-extended to i16 and
-// multiplied by madd_epi16; prefill: 2-row x 4-token tiles.
+// multiplied by madd_epi16; prefill: 2-row x 4-token tiles. Both in the one
+// float order of the header (decode folds at the prefill's slices).
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
 
 namespace tern {
@@ -30,7 +31,9 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   });
   __m256 acc[R];
   unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
+  DecodeFold<R> fold(y + r, accumulate);  // the prefill tiles' slices: one float order
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    fold.at_chunk(g0, gb, acc);
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
     const __m256 xd8 = load_partial(x.d + g0, n, mask);
@@ -55,10 +58,8 @@ void decode_int8(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       });
     }
   }
-  unrolled<R>([&](auto i) {
-    const float v = hsum(acc[i]);
-    y[r + i] = accumulate ? y[r + i] + v : v;
-  });
+  fold.fold(acc);
+  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
 }
 
 }  // namespace

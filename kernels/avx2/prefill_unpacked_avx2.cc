@@ -5,26 +5,25 @@
 // unpack a pair of groups (nibbles, int5: plus the high-bit plane, 16 ops per
 // pair and row) for every block of 4 tokens: 16 times per 64-token chunk. Here
 // each panel of weight rows x slice of groups is unpacked once into a stack
-// buffer of int8 values in element order (the kInt8G32 layout), and the int8
-// prefill tile runs over it for every token of the call, so the unpack costs
-// 1/n_tokens per weight instead of 1/4 and the inner loop is int8 prefill's
-// (vpmovsxbw + 2 vpmaddwd per group, row and 4 tokens against x16).
+// buffer, and a tile runs over it for every token of the call, reading each
+// vector of the unpack with one vpmovsxbw: the unpack costs 1/n_tokens per
+// weight instead of 1/4, and the scales are converted once per panel.
 //
-// The values stay unsigned: q in 0..15 (u4) or 0..31 (u5) is an int8 as it
-// is, so every integer partial and the m * x.s term are the reference's own
-// (w = d q + m, term = d_w x.d isum + m x.s): no offset re-centring (q - 16
-// against m + 16 d would add terms |16 d x.s| that cancel, beyond the float
-// bound the tests state in magnitudes of |w q|). Bounds per int32 lane of
-// madd(w16[0], x16) + madd(w16[1], x16): 4 products |q * x16| with q <= 31,
-// |x16| = |254 q_x + r_x| <= 32385: 4 * 31 * 32385 = 4015740 < 2^22, exact in
-// int32 and exact when converted to float. Only the float accumulation order
-// differs from the reference (8 lanes, m x.s per chunk of 8 groups, one
-// horizontal sum per output and slice), within the bound of
-// tests/kernels/kernel_variants_test.cc.
+// Batch invariance: the buffer holds the fused tiles' own i16 vectors
+// (load_w16_int4 / load_w16_int5) narrowed to int8 (values 0..31 are exact in
+// int8), and the tile takes the fused tiles' float steps in their order (the
+// one float order at the top of matmul_q8_tiles_avx2.h): per chunk the m *
+// x.s FMA, then per pair one FMA of the exact int32 lanes times d_w * x.d
+// (each lane's product computed as the fused tile computes it, one float
+// multiply), per slice one horizontal sum into y. So a token's outputs are
+// the same bits as in decode and in the fused tiles. The values stay
+// unsigned, every integer partial and the m * x.s term the reference's own.
+// Bounds per int32 lane of a pair: 8 products |q * x16| with q <= 31, |x16|
+// <= 32385: 8 * 31 * 32385 = 8031480 < 2^23, exact in int32 and in float.
 //
-// Sizes: a panel is kUnpackBytes of int8 weights (rows x slice groups x 32),
+// Sizes: a panel is kUnpackBytes (rows x slice: values, expanded d, m),
 // unpacked from DRAM once and then read from L1/L2 by every 4-token block; a
-// block's x16 (4 tokens x slice, <= 16 KB) stays in L1 across the panel.
+// block's x16 and expanded x.d / x.s (4 tokens x slice, ~21 KB) stay in L1.
 #include "kernels/avx2/matmul_q8_tiles_avx2.h"
 
 namespace tern {
@@ -35,54 +34,52 @@ namespace {
 using namespace tiles;
 
 constexpr size_t kUnpackBytes = size_t(32) << 10;
+constexpr uint32_t kSlicePairs = kPrefillSliceGroups / 2;
+constexpr uint32_t kSliceChunks = kPrefillSliceGroups / kChunk;
+constexpr uint32_t kChunkPairs = kChunk / 2;
+
 struct UnpackedPanel {
-  alignas(32) uint8_t v[kUnpackBytes];
+  alignas(32) int8_t v[kUnpackBytes];
 };
 
-// The unpacked values stay int8 (the int8 tile widens them with vpmovsxbw):
-// widening them to i16 in the buffer measured no faster (the 2-row x 4-token
-// tile is bound by the vpmaddwd / convert / FMA ports), at twice the buffer.
-using WElem = int8_t;
-
-// A panel row in the buffer: the slice's q (32 per group, element order, as
-// WElem), then its d and m as floats, padded with zeros to whole chunks of 8.
+// A panel row: the slice's pairs of groups (64 bytes of int8 values each:
+// the four i16 vectors of the fused tile, 16 bytes each), then per pair the
+// weights' d expanded to the pair's lanes ({d_g x4, d_g+1 x4}, floats), then
+// per chunk the 8 groups' m (floats); zeros past the slice's groups.
 struct RowLayout {
-  size_t stride;   // bytes between rows
-  size_t d_off;    // bytes to the d floats
-  size_t m_off;    // bytes to the m floats
+  size_t stride;  // bytes between rows (a multiple of 32)
+  size_t d_off;   // bytes to the expanded d
+  size_t m_off;   // bytes to the m
 };
 inline RowLayout row_layout(uint32_t slice) {
-  const size_t pad = (slice + kChunk - 1) / kChunk * kChunk;
-  const size_t q = size_t(slice) * kGroup * sizeof(WElem);
-  return RowLayout{q + 2 * pad * sizeof(float), q, q + pad * sizeof(float)};
+  const size_t pairs = (slice + 1) / 2, chunks = (slice + kChunk - 1) / kChunk;
+  const size_t q = pairs * 2 * kGroup, d = pairs * kChunk * sizeof(float);
+  return RowLayout{q + d + chunks * kChunk * sizeof(float), q, q + d};
 }
 
-// Groups [gb, ge) of row r into dst (layout above). Byte k of a group's 16
-// nibble bytes holds element k (low nibble) and k + 16 (high nibble); a pair
-// of groups gives lo = {g: 0..15 | g+1: 0..15}, hi = {g: 16..31 | g+1: 16..31}.
+// {v[2q] x4, v[2q+1] x4}: a chunk's per-group vector spread to pair q's lanes.
+template <int Q>
+inline __m256 pair_lanes(__m256 v) {
+  return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(2 * Q, 2 * Q, 2 * Q, 2 * Q, 2 * Q + 1, 2 * Q + 1, 2 * Q + 1, 2 * Q + 1));
+}
+
+// Groups [gb, ge) of row r into dst (layout above).
 template <bool kInt5>
 inline void unpack_row(const WeightMatrix& w, uint32_t r, uint32_t gb, uint32_t ge, const RowLayout& lay,
-                       uint8_t* dst) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
+                       int8_t* dst) {
   const uint8_t* p = static_cast<const uint8_t*>(w.data) + size_t(r) * (w.cols / 2);
   const uint8_t* h = kInt5 ? int5_high_bits(w) + size_t(r) * (w.cols / 8) : nullptr;
-  WElem* q = reinterpret_cast<WElem*>(dst);
   for (uint32_t g = gb; g < ge; g += 2) {
     const bool pair = g + 2 <= ge;
-    const uint8_t* pg = p + g * (kGroup / 2);
-    const __m256i b = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg))
-                           : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pg)));
-    __m256i lo = _mm256_and_si256(b, m4);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
-    if constexpr (kInt5) {
-      __m256i hb_lo, hb_hi;
-      high_bits_int5(h + g * (kGroup / 8), pair, &hb_lo, &hb_hi);
-      lo = _mm256_or_si256(lo, hb_lo);
-      hi = _mm256_or_si256(hi, hb_hi);
-    }
-    __m256i* out = reinterpret_cast<__m256i*>(q + (g - gb) * kGroup);
-    _mm256_store_si256(out, _mm256_permute2x128_si256(lo, hi, 0x20));
-    if (pair) _mm256_store_si256(out + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
+    __m256i w16[4];
+    if constexpr (kInt5)
+      load_w16_int5(p + g * (kGroup / 2), h + g * (kGroup / 8), pair, w16);
+    else
+      load_w16_int4(p + g * (kGroup / 2), pair, w16);
+    // packs interleaves 128-bit lanes ({a.lo b.lo | a.hi b.hi}); 0xd8 gives {a | b}.
+    __m256i* out = reinterpret_cast<__m256i*>(dst + (g - gb) * kGroup);
+    out[0] = _mm256_permute4x64_epi64(_mm256_packs_epi16(w16[0], w16[1]), 0xd8);
+    out[1] = _mm256_permute4x64_epi64(_mm256_packs_epi16(w16[2], w16[3]), 0xd8);
   }
   const uint16_t* ws = w.scales + size_t(r) * 2 * (w.cols / kGroup);
   float* d = reinterpret_cast<float*>(dst + lay.d_off);
@@ -91,70 +88,68 @@ inline void unpack_row(const WeightMatrix& w, uint32_t r, uint32_t gb, uint32_t 
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     __m256 dv, mv;  // zero past n
     load_scales_int4(ws + 2 * g0, n, lane_mask(n), &dv, &mv);
-    _mm256_storeu_ps(d + (g0 - gb), dv);
-    _mm256_storeu_ps(m + (g0 - gb), mv);
+    _mm256_store_ps(m + (g0 - gb), mv);
+    float* dp = d + (g0 - gb) / 2 * kChunk;
+    unrolled<kChunkPairs>([&](auto q) {
+      if (2 * q < n) _mm256_store_ps(dp + q * kChunk, pair_lanes<q>(dv));
+    });
+  }
+}
+
+// One block of up to 4 tokens over a slice: x16 in the int4 layout, x.d
+// expanded per pair as the weights' d is, and x.s per chunk (zeros past the
+// slice's groups, as load_partial gives the fused tiles).
+struct XBlock {
+  X16Prefill x16;
+  alignas(32) float d[4][kSlicePairs][kChunk];
+  alignas(32) float s[4][kSliceChunks][kChunk];
+};
+
+inline void build_block(const ActRowsQ8& x, uint32_t groups, uint32_t t, uint32_t nt, uint32_t gb, uint32_t ge,
+                        XBlock* xb) {
+  for (uint32_t j = 0; j < nt; ++j) {
+    const size_t tok = t + j;
+    build_x16_int4(x.q + tok * x.cols + gb * kGroup, x.r + tok * x.cols + gb * kGroup, ge - gb, xb->x16.v[j]);
+    for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+      const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
+      const __m256i mask = lane_mask(n);
+      const uint32_t c = (g0 - gb) / kChunk;
+      const __m256 xd8 = load_partial(x.d + tok * groups + g0, n, mask);
+      _mm256_store_ps(xb->s[j][c], load_partial(x.s + tok * groups + g0, n, mask));
+      unrolled<kChunkPairs>([&](auto q) { _mm256_store_ps(xb->d[j][c * kChunkPairs + q], pair_lanes<q>(xd8)); });
+    }
   }
 }
 
 // One R x T tile: rows [r, r+R) (their panel rows at wb, lay.stride bytes
-// apart, from group gb), tokens [t, t+T), groups [gb, ge) whose x16 (int8
-// layout) is in xb. The int8 prefill tile with {d, m} scales: per chunk of 8
-// groups acc += m * x.s (8 lanes), then per group the exact i32 partials
-// times d_w * x.d. y = partial (accumulate: y += partial).
+// apart), tokens [t, t+T), the slice's ng groups. y = partial (accumulate:
+// y += partial). The fused tile's float steps (top of the file).
 template <int R, int T>
-void tile_unpacked(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, const X16Prefill& xb,
-                   uint32_t groups, uint32_t gb, uint32_t ge, uint32_t r, uint32_t t, float* y,
-                   size_t y_stride, bool accumulate) {
-  const WElem* wq[R];
-  const float* wd[R];
-  const float* wm[R];
-  unrolled<R>([&](auto i) {
-    wq[i] = reinterpret_cast<const WElem*>(wb + i * lay.stride);
-    wd[i] = reinterpret_cast<const float*>(wb + i * lay.stride + lay.d_off);
-    wm[i] = reinterpret_cast<const float*>(wb + i * lay.stride + lay.m_off);
-  });
-  const float* xd[T];
-  const float* xs[T];
-  unrolled<T>([&](auto j) {
-    xd[j] = x.d + size_t(t + j) * groups;
-    xs[j] = x.s + size_t(t + j) * groups;
-  });
+void tile_unpacked(const int8_t* wb, const RowLayout& lay, const XBlock& xb, uint32_t ng, uint32_t r,
+                   uint32_t t, float* y, size_t y_stride, bool accumulate) {
   __m256 acc[R][T];
   unrolled<R>([&](auto i) { unrolled<T>([&](auto j) { acc[i][j] = _mm256_setzero_ps(); }); });
-  // The m * x.s terms first, in a pass of their own: inside the main loop
-  // they add m and x.s vectors to the 8 live accumulators, which spilled
-  // (measured 8% slower).
-  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
-    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
-    const __m256i mask = lane_mask(n);
+  const uint32_t pairs = (ng + 1) / 2;
+  for (uint32_t c = 0; c * kChunk < ng; ++c) {
     unrolled<R>([&](auto i) {
-      const __m256 m = _mm256_loadu_ps(wm[i] + (g0 - gb));  // zero-padded past the slice
-      unrolled<T>([&](auto j) { acc[i][j] = _mm256_fmadd_ps(m, load_partial(xs[j] + g0, n, mask), acc[i][j]); });
+      const __m256 m = _mm256_load_ps(reinterpret_cast<const float*>(wb + i * lay.stride + lay.m_off) + c * kChunk);
+      unrolled<T>([&](auto j) { acc[i][j] = _mm256_fmadd_ps(m, _mm256_load_ps(xb.s[j][c]), acc[i][j]); });
     });
-  }
-
-  for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
-    const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
-    const uint32_t c0 = g0 - gb;  // this chunk's first group in the slice
-    alignas(32) float sc[R][T][kChunk];  // d_w * x.d per group
-    const __m256i mask = lane_mask(n);
-    // x.d loaded where used (memory operands for whole chunks): with the
-    // 8 accumulators live, more vectors of x would spill.
-    unrolled<R>([&](auto i) {
-      const __m256 d = _mm256_loadu_ps(wd[i] + c0);  // zero-padded past the slice
-      unrolled<T>([&](auto j) { _mm256_store_ps(sc[i][j], _mm256_mul_ps(d, load_partial(xd[j] + g0, n, mask))); });
-    });
-    for (uint32_t gi = 0; gi < n; ++gi) {
-      const uint32_t off = (c0 + gi) * kGroup;
-      __m256i w16[R][2];
+    const uint32_t pe = pairs - c * kChunkPairs < kChunkPairs ? pairs : (c + 1) * kChunkPairs;
+    for (uint32_t pi = c * kChunkPairs; pi < pe; ++pi) {
+      // Row by row, so only one row's four weight vectors are live beside
+      // the 8 accumulators (all of them at once spilled).
       unrolled<R>([&](auto i) {
-        load_w16_int8(wq[i] + off, w16[i]);
-      });
-      unrolled<T>([&](auto j) {
-        const __m256i* xv = reinterpret_cast<const __m256i*>(xb.v[j] + off);
-        unrolled<R>([&](auto i) {
-          const __m256 p = _mm256_cvtepi32_ps(dot_int8(w16[i], xv));
-          acc[i][j] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&sc[i][j][gi]), acc[i][j]);
+        const int8_t* wq = wb + i * lay.stride + size_t(pi) * 2 * kGroup;
+        __m256i w16[4];
+        unrolled<4>([&](auto k) {
+          w16[k] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wq + 16 * k)));
+        });
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(wb + i * lay.stride + lay.d_off) + pi * kChunk);
+        unrolled<T>([&](auto j) {
+          const __m256i* xv = reinterpret_cast<const __m256i*>(xb.x16.v[j] + size_t(pi) * 2 * kGroup);
+          const __m256 p = _mm256_cvtepi32_ps(dot_int4(w16, xv));
+          acc[i][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(d, _mm256_load_ps(xb.d[j][pi])), acc[i][j]);
         });
       });
     }
@@ -169,32 +164,29 @@ void tile_unpacked(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, 
 }
 
 template <int R>
-void tile_unpacked_tokens(const uint8_t* wb, const RowLayout& lay, const ActRowsQ8& x, const X16Prefill& xb,
-                          uint32_t groups, uint32_t gb, uint32_t ge, uint32_t nt, uint32_t r, uint32_t t,
-                          float* y, size_t y_stride, bool accumulate) {
+void tile_unpacked_tokens(const int8_t* wb, const RowLayout& lay, const XBlock& xb, uint32_t ng, uint32_t nt,
+                          uint32_t r, uint32_t t, float* y, size_t y_stride, bool accumulate) {
   switch (nt) {
-    case 1: tile_unpacked<R, 1>(wb, lay, x, xb, groups, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 2: tile_unpacked<R, 2>(wb, lay, x, xb, groups, gb, ge, r, t, y, y_stride, accumulate); break;
-    case 3: tile_unpacked<R, 3>(wb, lay, x, xb, groups, gb, ge, r, t, y, y_stride, accumulate); break;
-    default: tile_unpacked<R, 4>(wb, lay, x, xb, groups, gb, ge, r, t, y, y_stride, accumulate); break;
+    case 1: tile_unpacked<R, 1>(wb, lay, xb, ng, r, t, y, y_stride, accumulate); break;
+    case 2: tile_unpacked<R, 2>(wb, lay, xb, ng, r, t, y, y_stride, accumulate); break;
+    case 3: tile_unpacked<R, 3>(wb, lay, xb, ng, r, t, y, y_stride, accumulate); break;
+    default: tile_unpacked<R, 4>(wb, lay, xb, ng, r, t, y, y_stride, accumulate); break;
   }
 }
 
 // Panels of rows x slices of kPrefillSliceGroups groups: unpack the panel's
-// slice once, then every block of 4 tokens (x16 built per block and slice, as
-// int8 prefill does) runs 2-row x 4-token tiles over it.
-static_assert(kUnpackBytes >= 2 * (kPrefillSliceGroups * (kGroup * sizeof(WElem) + 2 * sizeof(float))),
-              "a panel holds at least two rows of a full slice");
-
+// slice once, then every block of 4 tokens runs 2-row x 4-token tiles over it.
 template <bool kInt5>
 void prefill_unpacked(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_tokens, uint32_t r0,
                       uint32_t r1, float* y, size_t y_stride) {
+  static_assert(kUnpackBytes >= 2 * (kPrefillSliceGroups * (kGroup + 8) + kSliceChunks * kChunk * sizeof(float)),
+                "a panel holds at least two rows of a full slice");
   const uint32_t groups = w.cols / kGroup;
   const uint32_t slice = groups < kPrefillSliceGroups ? groups : kPrefillSliceGroups;
   const RowLayout lay = row_layout(slice);
-  const uint32_t panel = uint32_t(kUnpackBytes / lay.stride) & ~1u;  // >= 2 (static_assert below)
+  const uint32_t panel = uint32_t(kUnpackBytes / lay.stride) & ~1u;  // >= 2 (static_assert above)
   UnpackedPanel buf;
-  X16Prefill xb;
+  XBlock xb;
   for (uint32_t p0 = r0; p0 < r1; p0 += panel) {
     const uint32_t p1 = r1 - p0 < panel ? r1 : p0 + panel;
     for (uint32_t gb = 0; gb < groups; gb += slice) {
@@ -202,16 +194,12 @@ void prefill_unpacked(const WeightMatrix& w, const ActRowsQ8& x, uint32_t n_toke
       for (uint32_t r = p0; r < p1; ++r) unpack_row<kInt5>(w, r, gb, ge, lay, buf.v + (r - p0) * lay.stride);
       for (uint32_t t = 0; t < n_tokens; t += 4) {
         const uint32_t nt = n_tokens - t < 4 ? n_tokens - t : 4;
-        for (uint32_t j = 0; j < nt; ++j)
-          build_x16_int8(x.q + size_t(t + j) * x.cols + gb * kGroup, x.r + size_t(t + j) * x.cols + gb * kGroup,
-                         ge - gb, xb.v[j]);
+        build_block(x, groups, t, nt, gb, ge, &xb);
         uint32_t r = p0;
         for (; r + 2 <= p1; r += 2)
-          tile_unpacked_tokens<2>(buf.v + (r - p0) * lay.stride, lay, x, xb, groups, gb, ge, nt, r, t, y,
-                                  y_stride, gb > 0);
+          tile_unpacked_tokens<2>(buf.v + (r - p0) * lay.stride, lay, xb, ge - gb, nt, r, t, y, y_stride, gb > 0);
         if (r < p1)
-          tile_unpacked_tokens<1>(buf.v + (r - p0) * lay.stride, lay, x, xb, groups, gb, ge, nt, r, t, y,
-                                  y_stride, gb > 0);
+          tile_unpacked_tokens<1>(buf.v + (r - p0) * lay.stride, lay, xb, ge - gb, nt, r, t, y, y_stride, gb > 0);
       }
     }
   }

@@ -29,7 +29,6 @@ const KernelTable& avx512vnni_kernels() {
       TERN_AVX512_NS::attention,
       avx2::kv_store,
       avx2::gelu_mul,
-      true,  // batch_invariant: every integer product sums in one order (matmul_q8_small_avx512.cc)
       TERN_AVX512_ATTENTION_I8KV,
       ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };

@@ -29,7 +29,6 @@ const KernelTable& avxvnni_kernels() {
       avx2::attention,
       avx2::kv_store,
       avx2::gelu_mul,
-      false,
       avx2::attention_i8kv,
       ref::kv_store_i8,  // once per token and layer: SIMD does not pay
   };

@@ -73,8 +73,10 @@ inline void build_hl_int4(const int8_t* q, const int8_t* r, uint32_t n, int16_t*
 }
 
 // Rows [r, r+R), groups [gb, ge) of the slice `xs` (built from gb by
-// build_hl_int4). y[r+i] = partial (accumulate: y[r+i] += partial). Scales and
-// the m * x.s term as in the AVX2 decode_int4. kInt5: q5 weights, the
+// build_hl_int4). y[r+i] = partial (accumulate: y[r+i] += partial). Scales,
+// the m * x.s term and the slice folds as in the AVX2 decode_int4 (one float
+// order with the tiles: the lanes of dot_hl hold the elements of the AVX2
+// dot_int4's lanes, 4k..4k+3 and 16+4k..19+4k of each group). kInt5: q5 weights, the
 // high-bit plane a third stream per row (prefetched like the nibbles).
 template <bool kInt5, int R>
 void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs, uint32_t gb,
@@ -94,33 +96,25 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
     wh[i] = kInt5 ? int5_high_bits(w) + (r + i) * row_high : nullptr;
     ws[i] = w.scales + (r + i) * row_scales;
   });
-  const __m256 zero = _mm256_setzero_ps();
   const __m256i nib = _mm256_set1_epi8(0x0f);
   __m256 acc[R];
-  unrolled<R>([&](auto i) { acc[i] = zero; });
+  unrolled<R>([&](auto i) { acc[i] = _mm256_setzero_ps(); });
+  DecodeFold<R> fold(y + r, accumulate);
 
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
+    fold.at_chunk(g0, gb, acc);
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
     const __m256i mask = lane_mask(n);
     const __m256 xd8 = load_partial(x.d + g0, n, mask);
     const __m256 xs8 = load_partial(x.s + g0, n, mask);
-    // {0, xs_g} pairs to meet {d_g, m_g}: [0 s0 0 s1 | 0 s2 0 s3], [0 s4 0 s5 | 0 s6 0 s7].
-    const __m256 xs_lo = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)), 0xaa);
-    const __m256 xs_hi = _mm256_blend_ps(zero, _mm256_permutevar8x32_ps(xs8, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)), 0xaa);
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
     unrolled<R>([&](auto i) {
       _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
       // A chunk's high bits are 32 bytes: half a line, prefetched twice.
       if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-      const int* src = reinterpret_cast<const int*>(ws[i] + 2 * g0);
-      const __m256i dm = n == kChunk ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
-                                     : _mm256_maskload_epi32(src, mask);
-      const __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));       // d0 m0 d1 m1 | d2 m2 d3 m3
-      const __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));  // d4 m4 d5 m5 | d6 m6 d7 m7
-      acc[i] = _mm256_fmadd_ps(a, xs_lo, acc[i]);
-      acc[i] = _mm256_fmadd_ps(b, xs_hi, acc[i]);
-      const __m256 d = _mm256_castpd_ps(
-          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+      __m256 d, m;
+      load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
+      acc[i] = _mm256_fmadd_ps(m, xs8, acc[i]);  // the chunk's m * x.s first, lane k = group g0 + k
       c[i] = _mm256_mul_ps(d, xd8);
     });
     const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
@@ -154,10 +148,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
       pair_idx = _mm256_add_epi32(pair_idx, two);
     }
   }
-  unrolled<R>([&](auto i) {
-    const float v = avx2::hsum(acc[i]);
-    y[r + i] = accumulate ? y[r + i] + v : v;
-  });
+  fold.fold(acc);
+  unrolled<R>([&](auto i) { y[r + i] = fold.y[i]; });
 }
 
 template <bool kInt5>

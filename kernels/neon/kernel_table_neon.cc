@@ -29,7 +29,6 @@ const KernelTable& neon_kernels() {
       ref::kv_store,
       ref::gelu_mul,
 #endif
-      true,  // batch_invariant: every tile keeps the reference's float order (matmul_q8_tiles.h)
 #if defined(__aarch64__)
       neon::attention_i8kv,
 #else

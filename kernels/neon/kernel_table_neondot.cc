@@ -20,7 +20,6 @@ const KernelTable& neondot_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
-      true,  // batch_invariant: every tile keeps the reference's float order (matmul_q8_tiles.h)
       neondot::attention_i8kv,
       ref::kv_store_i8,
   };

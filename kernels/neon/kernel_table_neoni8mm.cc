@@ -27,7 +27,6 @@ const KernelTable& neoni8mm_emulated_kernels() {
       ref::attention,
       ref::kv_store,
       ref::gelu_mul,
-      true,  // batch_invariant: the reference's float order in decode (dotprod) and the smmla prefill
       ref::attention_i8kv,
       ref::kv_store_i8,
   };
@@ -47,7 +46,6 @@ const KernelTable& neoni8mm_kernels() {
       neon::attention,
       neon::kv_store,
       neon::gelu_mul,
-      true,  // batch_invariant: the reference's float order in decode (dotprod) and the smmla prefill
       neondot::attention_i8kv,
       ref::kv_store_i8,
   };

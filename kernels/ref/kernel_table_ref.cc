@@ -17,7 +17,6 @@ const KernelTable& scalar_kernels() {
       ref::attention,
       ref::kv_store,
       ref::gelu_mul,
-      true,  // batch_invariant: each (row, token) is computed alone
       ref::attention_i8kv,
       ref::kv_store_i8,
   };

@@ -1,7 +1,8 @@
 // Fuzz target: the continuous-batching scheduler (runtime/scheduler.h) with
 // the prefix cache, on the tiny llama (tests/support/tiny_model.h, packed
-// once) and the scalar kernels. The input picks the limits (sequences, KV
-// blocks, block size, token budget) and a script of operations: submit a
+// once) and the scalar kernels (every table is batch-invariant; scalar
+// replays anywhere). The input picks the limits (sequences, KV blocks,
+// block size, token budget) and a script of operations: submit a
 // request (prompt from the input, often sharing a prefix with an earlier
 // one; token limit; greedy or seeded sampling; a stop token), cancel one,
 // run steps. Then every request is run again alone on a fresh scheduler.
@@ -108,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   EngineOptions o;
   o.blob_data = tiny_blob().data();
   o.blob_size = tiny_blob().size();
-  o.isa = "scalar";  // batch-invariant: a request's tokens are its tokens alone
+  o.isa = "scalar";  // the same kernels on every machine, so a finding replays anywhere
   o.limits.max_context = 64;
   o.limits.max_sequences = 1 + in.u8() % 4;
   o.limits.kv_block_tokens = 4u << (in.u8() % 3);  // 4, 8, 16

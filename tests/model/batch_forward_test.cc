@@ -1,14 +1,12 @@
 // Model::forward_batch (issue 16): rows of several sequences in one step.
-//   - On the scalar kernels (batch-invariant, KernelTable::batch_invariant)
-//     every sequence's logits are bit for bit those it gets alone, whatever
-//     shares the step: prompts prefilled whole or in pieces beside other
-//     sequences' prefill chunks and decode rows, at 1 and 2 threads.
-//   - On every SIMD variant the host runs the same, bit for bit, when its
-//     table is batch-invariant (AVX-512, AMX, NEON); otherwise (AVX2,
-//     AVX-VNNI: their decode and prefill kernels sum float partials in
-//     different orders) the logits agree within a float-rounding bound and
-//     the greedy tokens are equal; on SmolLM2 and on Gemma 3 past its sliding
-//     window (blocks recycled per sequence in the window pool).
+//   - On the scalar kernels every sequence's logits are bit for bit those it
+//     gets alone, whatever shares the step: prompts prefilled whole or in
+//     pieces beside other sequences' prefill chunks and decode rows, at 1
+//     and 2 threads.
+//   - On every SIMD variant the host runs the same, bit for bit (every
+//     kernel table is batch-invariant, kernels/kernels.h), with f16 and int8
+//     KV; and on Gemma 3 past its sliding window (blocks recycled per
+//     sequence in the window pool).
 //   - A step that cannot run changes nothing: KV pool exhausted by one of its
 //     sequences, malformed batches (rows of a sequence apart or out of order,
 //     too many logit rows, a bad token, too many rows).
@@ -178,7 +176,6 @@ TEST(BatchForward, ScalarRowsBitIdenticalToEachSequenceAlone) {
   for (uint32_t threads : {1u, 2u}) {
     auto e = open_engine({"smollm2-135m-int4.tern", "scalar", threads, 96});
     ASSERT_TRUE(e);
-    ASSERT_TRUE(e->model().kernels().batch_invariant);
     const auto ps = prompts(e.get());
     std::vector<Trace> alone;
     for (uint32_t s = 0; s < 3; ++s) alone.push_back(run_alone(e.get(), s, ps[s], kSteps));
@@ -192,56 +189,25 @@ TEST(BatchForward, ScalarRowsBitIdenticalToEachSequenceAlone) {
   }
 }
 
-// Non-invariant kernels: the same tokens, and logits within a bound. Decode
-// and prefill kernels differ only in float summation order; through the
-// layers that stays far below the logits' spread (measured: at most 6e-4 of
-// max |logit| with the amx kernels on SmolLM2 int4 and Gemma 3; the bound,
-// 5e-3, leaves room for other variants).
-void expect_close(const std::vector<Trace>& mixed, const std::vector<Trace>& alone, uint32_t vocab,
-                  const char* what) {
-  for (size_t s = 0; s < alone.size(); ++s) {
-    EXPECT_EQ(mixed[s].tokens, alone[s].tokens) << what << " sequence " << s;
-    ASSERT_EQ(mixed[s].logits.size(), alone[s].logits.size());
-    for (size_t row = 0; row * vocab < alone[s].logits.size(); ++row) {
-      const float* a = alone[s].logits.data() + row * vocab;
-      const float* m = mixed[s].logits.data() + row * vocab;
-      float scale = 0.0f, diff = 0.0f;
-      for (uint32_t i = 0; i < vocab; ++i) {
-        scale = std::max(scale, std::fabs(a[i]));
-        diff = std::max(diff, std::fabs(a[i] - m[i]));
-      }
-      EXPECT_LE(diff, 0.005f * scale) << what << " sequence " << s << " step " << row;
-    }
-  }
-}
-
-// Batch-invariant tables: bit for bit; the others: within the bound.
+// Bit for bit: tokens and logits.
 void expect_same(const std::vector<Trace>& mixed, const std::vector<Trace>& alone, Engine& e) {
-  if (!e.model().kernels().batch_invariant) return expect_close(mixed, alone, e.hparams().vocab, e.isa_name());
   for (size_t s = 0; s < alone.size(); ++s) {
     EXPECT_EQ(mixed[s].tokens, alone[s].tokens) << e.isa_name() << " sequence " << s;
     ASSERT_EQ(mixed[s].logits.size(), alone[s].logits.size());
     EXPECT_EQ(0, std::memcmp(mixed[s].logits.data(), alone[s].logits.data(), alone[s].logits.size() * 4))
-        << e.isa_name() << " (batch-invariant): sequence " << s << "'s batched logits differ from it alone";
+        << e.isa_name() << ": sequence " << s << "'s batched logits differ from it alone";
   }
 }
 
 // SmolLM2's sequences alone and batched on every SIMD variant this CPU runs
 // (the best one is what users get; the others are what users of other CPUs
 // get: AVX2 on a Zen 3, AVX-VNNI), with the KV cache `kv_type`.
-// int8 KV compares only batch-invariant tables: with a table that is not, a
-// last-bit difference in K or V can move an int8 code, which the
-// float-rounding bound does not cover.
 void check_simd_variants(int32_t kv_type) {
   for (const std::string& isa : testing::host_simd_variants()) {
     auto e = open_engine({"smollm2-135m-int4.tern", isa.c_str(), 2, 96, 0, kv_type});
     ASSERT_TRUE(e);
     if (kv_type == int32_t(KvType::kInt8)) {
       ASSERT_EQ(e->model().kv().shape().type, KvType::kInt8);
-      if (!e->model().kernels().batch_invariant) {
-        std::printf("%s: not batch-invariant, int8 KV not compared\n", isa.c_str());
-        continue;
-      }
     }
     const auto ps = prompts(e.get());
     std::vector<Trace> alone;
@@ -252,8 +218,7 @@ void check_simd_variants(int32_t kv_type) {
 
 TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAlone) { check_simd_variants(-1); }
 
-// The same with the int8 KV cache: its attention is per row too, so a
-// batch-invariant table gives each sequence its logits bit for bit.
+// The same with the int8 KV cache: its attention is per row too.
 TEST(BatchForward, SimdKernelsAgreeWithEachSequenceAloneInt8Kv) { check_simd_variants(int32_t(KvType::kInt8)); }
 
 // Gemma 3: sliding-window layers in their own pool of recycled blocks. The

@@ -1,7 +1,7 @@
 // The continuous-batching scheduler (runtime/scheduler.h, issue 16), on the
 // tiny llama (tests/support/tiny_model.h) with the scalar kernels (and, for
-// the mixed-batch test, every batch-invariant SIMD variant the CPU runs),
-// whose matrix products are batch-invariant: a request's tokens must then
+// the mixed-batch test, every SIMD variant the CPU runs), whose matrix
+// products are batch-invariant (kernels/kernels.h): a request's tokens must
 // be exactly those it gets alone, whatever runs beside it, whatever the
 // token budget (how prompts are chunked) and the thread count, greedy and
 // seeded sampling alike. And the edge cases: more requests than sequences,
@@ -208,8 +208,7 @@ TEST(Scheduler, AloneEqualsTheOneSequenceGenerate) {
   }
 }
 
-// On the scalar kernels and on every batch-invariant SIMD variant this CPU
-// runs (KernelTable::batch_invariant; the others may flip a near-tie).
+// On the scalar kernels and on every SIMD variant this CPU runs.
 TEST(Scheduler, MixedEqualsAloneAcrossBudgetsAndThreads) {
   const std::vector<Spec> ss = specs(7);  // 7 requests, 4 sequences: three wait at first
   std::vector<std::string> isas = testing::host_simd_variants();
@@ -221,10 +220,6 @@ TEST(Scheduler, MixedEqualsAloneAcrossBudgetsAndThreads) {
     {
       auto e = open_engine(base);
       ASSERT_TRUE(e);
-      if (!e->model().kernels().batch_invariant) {
-        std::printf("%s: not batch-invariant, not compared\n", isa.c_str());
-        continue;
-      }
       ref = alone(e.get(), ss);
     }
     for (uint32_t threads : {1u, 2u}) {
