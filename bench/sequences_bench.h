@@ -89,10 +89,13 @@ struct SequencesRun {
 
 // One run of o.sequences requests; ids must hold prompt + sequences * 7 ids.
 // Request i's prompt is ids[7i, 7i + prompt), its first shared_prefix tokens
-// replaced by ids[0, shared_prefix) (the same for every request).
+// replaced by ids[0, shared_prefix) (the same for every request). Each run
+// starts from a cold prefix cache: the prompts of a warm-up or an earlier
+// repetition are not hits.
 inline Status run_sequences(Engine* e, const SequencesOptions& o, const std::vector<int32_t>& ids,
                             SequencesResult* out) {
   *out = SequencesResult{};
+  e->model().kv().drop_idle_cache();
   static Scheduler sch;  // fixed arrays of request slots: static, not on the stack
   SchedulerOptions so;
   so.token_budget = o.budget;

@@ -172,6 +172,17 @@ void KvPool::release_block(uint32_t block) {
   }
 }
 
+void KvPool::drop_idle_cache() {
+  while (n_idle_ > 0) {
+    const uint32_t b = idle_head_;
+    idle_unlink(b);
+    table_erase(b);
+    chain_[b] = 0;
+    free_list_[n_free_++] = b;
+  }
+  if (window_pool_ != nullptr) window_pool_->drop_idle_cache();
+}
+
 void KvPool::idle_push(uint32_t b) {
   idle_prev_[b] = idle_tail_;
   idle_next_[b] = kNoBlock;
@@ -230,25 +241,66 @@ void KvPool::table_erase(uint32_t b) {
   cached_[b] = 0;
 }
 
+void KvPool::hold(uint32_t b) {
+  if (refs_[b] == 0) idle_unlink(b);
+  ++refs_[b];
+}
+
 uint32_t KvPool::match_prefix(KvSequence* seq, const int32_t* tokens, uint32_t n) {
   if (!cache_ || seq->n_blocks != 0 || n == 0) return 0;
+  KvPool* wp = seq->window != nullptr ? window_pool_ : nullptr;
+  if (wp != nullptr && (!wp->cache_ || seq->window->n_blocks != 0)) return 0;
   const uint32_t bt = shape_.block_tokens;
+  // The first blocks a sequence resuming at P = i blocks must hold in the
+  // window pool: from the block of position P + 1 - window on.
+  auto window_from = [&](uint32_t i) {
+    const uint32_t p = i * bt;
+    return (p + 1 > window_ ? p + 1 - window_ : 0) / bt;
+  };
+  // One walk over the whole blocks before the last token: `best` blocks is
+  // the longest prefix registered here whose window-pool blocks are there
+  // too (run: the first block of the run of window-pool blocks ending at i).
+  uint32_t best = 0, run = 0;
   uint64_t parent = kRootHash;
-  uint32_t i = 0;
-  // Whole blocks before the last token only: its logits must be computed.
-  for (; (i + 1) * bt <= n - 1 && i < seq->max_blocks; ++i) {
-    const uint64_t h = chain_hash(parent, tokens + size_t(i) * bt, bt);
-    const uint32_t e = *find_slot(h, parent, tokens + size_t(i) * bt);
-    if (e == 0) break;
-    const uint32_t b = e - 1;
-    if (refs_[b] == 0) idle_unlink(b);
-    ++refs_[b];
-    seq->block_table[i] = b;
+  for (uint32_t i = 0; (i + 1) * bt <= n - 1 && i < seq->max_blocks; ++i) {
+    const int32_t* t = tokens + size_t(i) * bt;
+    const uint64_t h = chain_hash(parent, t, bt);
+    if (lookup(h, parent, t) == kNoBlock) break;
+    if (wp != nullptr) {
+      if (i >= seq->window->max_blocks) break;
+      if (wp->lookup(h, parent, t) == kNoBlock) run = i + 1;
+      if (run <= window_from(i + 1)) best = i + 1;
+    } else {
+      best = i + 1;
+    }
     parent = h;
   }
-  seq->n_blocks = i;
-  seq->n_past = i * bt;
-  seq->hashed_blocks = i;
+  // Take them.
+  const uint32_t wfirst = wp != nullptr ? window_from(best) : 0;
+  parent = kRootHash;
+  for (uint32_t i = 0; i < best; ++i) {
+    const int32_t* t = tokens + size_t(i) * bt;
+    const uint64_t h = chain_hash(parent, t, bt);
+    const uint32_t b = lookup(h, parent, t);
+    hold(b);
+    seq->block_table[i] = b;
+    if (wp != nullptr && i >= wfirst) {
+      const uint32_t wb = wp->lookup(h, parent, t);
+      wp->hold(wb);
+      seq->window->block_table[i] = wb;
+    }
+    parent = h;
+  }
+  seq->n_blocks = best;
+  seq->n_past = best * bt;
+  seq->hashed_blocks = best;
+  if (wp != nullptr) {
+    KvSequence* w = seq->window;
+    w->first_block = best > 0 ? wfirst : 0;
+    w->n_blocks = best;
+    w->n_past = best * bt;
+    w->hashed_blocks = best;
+  }
   return seq->n_past;
 }
 
@@ -256,16 +308,25 @@ void KvPool::commit_blocks(KvSequence* seq, const int32_t* tokens) {
   if (!cache_) return;
   const uint32_t bt = shape_.block_tokens;
   for (uint32_t i = seq->hashed_blocks; (i + 1) * bt <= seq->n_past && i < seq->n_blocks; ++i) {
-    const uint32_t b = seq->block_table[i];
-    if (chain_[b] == 0) {  // a block this sequence filled: hash it and register it
-      const uint64_t parent = i == 0 ? kRootHash : chain_[seq->block_table[i - 1]];
-      chain_[b] = chain_hash(parent, tokens + size_t(i) * bt, bt);
-      parent_[b] = parent;
-      for (uint32_t k = 0; k < bt; ++k) tokens_[size_t(b) * bt + k] = tokens[size_t(i) * bt + k];
-      table_insert(b);
-    }
     seq->hashed_blocks = i + 1;
+    if (i < seq->first_block) continue;  // a window pool gave it back already
+    const uint32_t b = seq->block_table[i];
+    if (chain_[b] != 0) continue;  // registered, or a copy of a registered block's identity
+    // A block this sequence filled: hash it and register it. Its parent's
+    // hash from the parent block, or (given back by a window pool) from
+    // the token ids, which it is a function of.
+    uint64_t parent = kRootHash;
+    if (i > 0 && i - 1 >= seq->first_block) {
+      parent = chain_[seq->block_table[i - 1]];
+    } else {
+      for (uint32_t j = 0; j < i; ++j) parent = chain_hash(parent, tokens + size_t(j) * bt, bt);
+    }
+    chain_[b] = chain_hash(parent, tokens + size_t(i) * bt, bt);
+    parent_[b] = parent;
+    for (uint32_t k = 0; k < bt; ++k) tokens_[size_t(b) * bt + k] = tokens[size_t(i) * bt + k];
+    table_insert(b);
   }
+  if (seq->window != nullptr && window_pool_ != nullptr) window_pool_->commit_blocks(seq->window, tokens);
 }
 
 void KvPool::truncate(KvSequence* seq, uint32_t new_len) {
@@ -275,8 +336,9 @@ void KvPool::truncate(KvSequence* seq, uint32_t new_len) {
   // A kept block cut in the middle will be rewritten: if only this sequence
   // holds it and it is not registered, its hash is stale (a shared or
   // registered one is copied on the next write instead).
-  if (cache_ && seq->n_past % shape_.block_tokens != 0 && seq->n_past / shape_.block_tokens < seq->n_blocks) {
-    const uint32_t b = seq->block_table[seq->n_past / shape_.block_tokens];
+  const uint32_t cut = seq->n_past / shape_.block_tokens;
+  if (cache_ && seq->n_past % shape_.block_tokens != 0 && cut < seq->n_blocks && cut >= seq->first_block) {
+    const uint32_t b = seq->block_table[cut];  // held (a window pool's given-back entries are stale)
     if (refs_[b] == 1 && !registered(b)) chain_[b] = 0;
   }
   while (seq->n_blocks > keep) {

@@ -74,9 +74,14 @@ class KvPool {
   static uint32_t window_blocks(uint32_t window, uint32_t chunk, uint32_t block_tokens) {
     return (window + chunk - 1 + block_tokens - 1) / block_tokens + 1;
   }
-  // The pool that holds the sliding-window layers of the same sequences:
-  // truncate, reset and fork of a sequence here also apply to seq->window.
-  void set_window_pool(KvPool* pool) { window_pool_ = pool; }
+  // The pool that holds the sliding-window layers of the same sequences,
+  // whose queries see `window` positions (themselves included): truncate,
+  // reset, fork and the prefix cache of a sequence here also apply to
+  // seq->window.
+  void set_window_pool(KvPool* pool, uint32_t window) {
+    window_pool_ = pool;
+    window_ = window;
+  }
   // Drop positions >= new_len (rewind), returning whole blocks no longer needed.
   void truncate(KvSequence* seq, uint32_t new_len);
   void reset(KvSequence* seq) { truncate(seq, 0); }
@@ -90,13 +95,22 @@ class KvPool {
   // Prefix cache. match_prefix: `seq` must be empty (reset); it takes the
   // registered blocks that tokens[0, n) starts with, at most the whole
   // blocks before the last token (whose logits must be computed), and
-  // returns the positions they cover (n_past is set to it). commit_blocks:
-  // registers seq's full blocks not yet hashed; tokens[0, seq->n_past) are
-  // its ids. Both do nothing on a pool without prefix_cache.
+  // returns the positions they cover (n_past is set to it). With a window
+  // pool the hit P also needs, in that pool, the registered blocks of the
+  // positions the next query sees ([P + 1 - window, P)), which seq->window
+  // takes (the blocks before them are never read again, so an evicted one
+  // does not matter); P is the longest prefix both pools hold. commit_blocks:
+  // registers seq's full blocks not yet hashed (and seq->window's still
+  // held); tokens[0, seq->n_past) are its ids. Both do nothing on a pool
+  // without prefix_cache.
   uint32_t match_prefix(KvSequence* seq, const int32_t* tokens, uint32_t n);
   void commit_blocks(KvSequence* seq, const int32_t* tokens);
   // Registered blocks no sequence holds (counted in free_blocks: evictable).
   uint32_t cached_idle_blocks() const { return n_idle_; }
+  // Forget every idle registered block (here and in the window pool), as if
+  // evicted: a cold prefix cache (benchmark repetitions measure their own
+  // prefill). Blocks sequences hold stay as they are.
+  void drop_idle_cache();
   // Whether block b is registered in the prefix cache (read-only until evicted).
   bool is_registered(uint32_t b) const { return registered(b); }
   uint64_t evictions() const { return evictions_; }
@@ -133,6 +147,12 @@ class KvPool {
   bool registered(uint32_t block) const { return cache_ && cached_[block] != 0; }
   // Hash table of registered blocks: open addressing, linear probing.
   uint32_t* find_slot(uint64_t hash, uint64_t parent, const int32_t* tokens);
+  // The registered block of this identity, or kNoBlock.
+  uint32_t lookup(uint64_t hash, uint64_t parent, const int32_t* tokens) {
+    const uint32_t e = *find_slot(hash, parent, tokens);
+    return e == 0 ? kNoBlock : e - 1;
+  }
+  void hold(uint32_t block);  // one more holder of a registered block (out of the idle list)
   void table_insert(uint32_t block);
   void table_erase(uint32_t block);
   void idle_push(uint32_t block);  // to the tail (most recent)
@@ -147,6 +167,7 @@ class KvPool {
   uint32_t n_free_ = 0;
   uint16_t* refs_ = nullptr;   // [n_blocks] sequences holding each block
   KvPool* window_pool_ = nullptr;
+  uint32_t window_ = 0;
   // Prefix cache (null without it).
   bool cache_ = false;
   uint64_t* chain_ = nullptr;   // [n_blocks] the block's chain hash (0: not computed)

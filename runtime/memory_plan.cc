@@ -165,16 +165,15 @@ bool plan_memory(const ModelShape& s, const RunLimits& l, MemoryPlan* out, const
   kv.block_tokens = l.kv_block_tokens;
   kv.type = l.kv_type;
   kv.n_blocks = l.kv_blocks ? l.kv_blocks : blocks_per_seq * l.max_sequences;  // <= kMaxKvBlocks, checked above
-  // The prefix cache shares whole blocks between sequences; a model whose
-  // sliding layers recycle their window cannot reuse a prefix's window (it
-  // is gone), so those models run without it.
-  kv.prefix_cache = !split;
+  // The prefix cache shares whole blocks between sequences, in both pools:
+  // the window pool's blocks a sequence gives back stay registered until
+  // evicted, so a cached prefix brings its window along (kv_pages.h).
+  kv.prefix_cache = true;
   out->kv_block_count = kv.n_blocks;
   out->kv_blocks = KvPool::arena_bytes(kv, l.max_sequences, blocks_per_seq);
   out->kv_bytes_per_token = KvPool::bytes_per_token(kv);
   if (split) {
     KvPoolShape w = kv;
-    w.prefix_cache = false;
     w.layers = s.sliding_layers;
     w.n_blocks = ring * l.max_sequences;  // ring < blocks_per_seq <= 2^20: no overflow
     if (w.n_blocks > kMaxKvBlocks) {

@@ -196,15 +196,14 @@ Status Model::init(const ModelFile* file, const RunLimits& limits, const KernelT
   kv.block_tokens = limits.kv_block_tokens;
   kv.type = limits.kv_type;
   kv.n_blocks = plan.kv_block_count;
-  kv.prefix_cache = !has_window_pool_;  // as the planner decided (runtime/memory_plan.cc)
+  kv.prefix_cache = true;  // as the planner lays it out (runtime/memory_plan.cc)
   TERN_RETURN_IF_ERROR(kv_.init(kv, arena));
   if (has_window_pool_) {
     KvPoolShape w = kv;
-    w.prefix_cache = false;
     w.layers = n_window;
     w.n_blocks = plan.window_kv_block_count;
     TERN_RETURN_IF_ERROR(window_kv_.init(w, arena));
-    kv_.set_window_pool(&window_kv_);
+    kv_.set_window_pool(&window_kv_, file->max_window);
   }
   return Status::ok();
 }

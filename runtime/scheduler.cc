@@ -108,6 +108,25 @@ Status Scheduler::cancel(uint32_t id) {
   return Status::error(StatusCode::kInvalidArgument, "no live request %u", id);
 }
 
+// A prompt that starts with whole blocks a request in prefill is computing
+// right now (tokens equal, not yet registered) waits until they are: then it
+// takes them from the prefix cache instead of computing them again, so a
+// system prompt shared by requests that arrive together is prefilled once.
+// (match_prefix never takes the block of a prompt's last token.) The wait
+// ends: the other request's prefill moves on every step, and a preempted or
+// finished one is no longer "in prefill" with those blocks ahead.
+bool Scheduler::shares_prefix_in_progress(const Request& w) const {
+  const uint32_t bt = engine_->model().kv().shape().block_tokens;
+  for (const Request& r : reqs_) {
+    if (r.phase != Phase::kPrefill) continue;
+    const uint32_t n = w.req.n_prompt - 1 < r.h.n ? w.req.n_prompt - 1 : r.h.n;
+    uint32_t common = 0;
+    while (common < n && r.h.ids[common] == w.req.prompt[common]) ++common;
+    if (common / bt > seq(r)->n_past / bt) return true;
+  }
+  return false;
+}
+
 void Scheduler::admit(StepStats* stats) {
   KvPool& kv = engine_->model().kv();
   for (;;) {
@@ -130,6 +149,7 @@ void Scheduler::admit(StepStats* stats) {
     uint32_t need = blocks_for(oldest->req.n_prompt + 1);
     if (need > kv.shape().n_blocks) need = blocks_for(oldest->req.n_prompt);
     if (uint64_t(kv.free_blocks()) < promised + need) return;
+    if (shares_prefix_in_progress(*oldest)) return;
     uint32_t slot = 0;
     while (slot < engine_->limits().max_sequences && slot_busy_[slot]) ++slot;
     if (slot == engine_->limits().max_sequences) return;

@@ -20,11 +20,14 @@
 // A request that cannot fit even alone finishes with kKvFull. Never a
 // corrupted neighbour: Model::forward_batch changes nothing when it fails.
 //
-// Prefix cache (runtime/kv_pages.h, models without sliding-window layers):
+// Prefix cache (runtime/kv_pages.h; with sliding-window layers in both KV
+// pools, the window pool's share being the blocks the next query sees):
 // a request's prompt (or a preempted request's history) first takes the
 // cached blocks it starts with and prefills only the rest; after every step
-// the full blocks of the sequences that ran are registered. A system prompt
-// shared by many requests is prefilled once; hits are reported in tokens.
+// the full blocks of the sequences that ran are registered. A request whose
+// prompt starts with blocks another request is prefilling waits for them to
+// be registered. A system prompt shared by many requests, arriving together
+// or not, is prefilled once; hits are reported in tokens.
 //
 // Memory: the requests live in this object (fixed arrays), the batch in the
 // model's arena arrays (Model::batch_arrays), histories in the engine's
@@ -135,6 +138,7 @@ class Scheduler {
   };
 
   KvSequence* seq(const Request& r) const { return engine_->sequence(r.slot); }
+  bool shares_prefix_in_progress(const Request& waiting) const;
   uint32_t blocks_for(uint32_t tokens) const;
   void admit(StepStats* stats);
   // Rows of this step into the model's batch arrays; row_req_[i] is row i's

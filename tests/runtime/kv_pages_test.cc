@@ -164,7 +164,7 @@ TEST(KvWindowPool, FollowsTheGlobalSequence) {
   KvPool global, window;
   ASSERT_TRUE(global.init(s, &arena).is_ok());
   ASSERT_TRUE(window.init(s, &arena).is_ok());
-  global.set_window_pool(&window);
+  global.set_window_pool(&window, 6);
   KvSequence g0, g1, w0, w1;
   ASSERT_TRUE(global.init_sequence(&g0, 8, &arena).is_ok());
   ASSERT_TRUE(global.init_sequence(&g1, 8, &arena).is_ok());
@@ -187,6 +187,96 @@ TEST(KvWindowPool, FollowsTheGlobalSequence) {
   global.reset(&g1);
   EXPECT_EQ(window.free_blocks(), 16u);
   EXPECT_EQ(global.free_blocks(), 16u);
+}
+
+// The prefix cache with a window pool (issue 16, Gemma 3's layout): blocks of
+// 4 tokens, a window of 6 positions. A sequence is filled 4 positions a step
+// as the model does it (the window pool given back below what the next
+// query sees), its blocks committed, then reset: the window pool's blocks
+// stay registered, so a new prompt with that prefix takes the global blocks
+// and the window blocks its next query sees, and nothing else.
+TEST(KvWindowPool, PrefixCacheBringsTheWindowAlong) {
+  KvPoolShape s{1, 1, 4, 4, 16};
+  s.prefix_cache = true;
+  constexpr uint32_t kWindow = 6;
+  std::vector<uint64_t> mem(16384);
+  Arena arena;
+  arena.init(mem.data(), mem.size() * 8);
+  KvPool global, window;
+  ASSERT_TRUE(global.init(s, &arena).is_ok());
+  ASSERT_TRUE(window.init(s, &arena).is_ok());
+  global.set_window_pool(&window, kWindow);
+  KvSequence g[3], w[3];
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(global.init_sequence(&g[i], 16, &arena).is_ok());
+    ASSERT_TRUE(window.init_sequence(&w[i], 16, &arena).is_ok());
+    g[i].window = &w[i];
+  }
+  std::vector<int32_t> toks(24);
+  for (uint32_t k = 0; k < toks.size(); ++k) toks[k] = int32_t(100 + k);
+  auto fill = [&](KvSequence* gs, uint32_t to) {
+    for (uint32_t p = gs->n_past; p < to; p += 4) {
+      const uint32_t end = p + 4 < to ? p + 4 : to;
+      ASSERT_TRUE(global.reserve(gs, end).is_ok());
+      ASSERT_TRUE(window.reserve(gs->window, end, p + 1 > kWindow ? p + 1 - kWindow : 0).is_ok());
+      gs->n_past = gs->window->n_past = end;
+      global.commit_blocks(gs, toks.data());
+    }
+  };
+  fill(&g[0], 20);
+  ASSERT_EQ(w[0].first_block, 2u);  // the last step's first query (16) saw 11..16
+  const uint32_t held[2] = {w[0].block_table[3], w[0].block_table[4]};
+  global.reset(&g[0]);
+  EXPECT_EQ(window.cached_idle_blocks(), 5u) << "given-back window blocks stay registered";
+  EXPECT_EQ(global.cached_idle_blocks(), 5u);
+
+  // The same 20 tokens and 3 more: 5 whole blocks before the last token. A
+  // query at 20 sees 15..20: window blocks 3 and 4 only.
+  EXPECT_EQ(global.match_prefix(&g[1], toks.data(), 23), 20u);
+  EXPECT_EQ(w[1].n_past, 20u);
+  EXPECT_EQ(w[1].first_block, 3u);
+  EXPECT_EQ(w[1].n_blocks, 5u);
+  EXPECT_EQ(w[1].block_table[3], held[0]);
+  EXPECT_EQ(w[1].block_table[4], held[1]);
+  EXPECT_EQ(window.refcount(held[0]), 1u);
+  EXPECT_EQ(window.cached_idle_blocks(), 3u) << "blocks 0..2 stay idle: never read again";
+  fill(&g[1], 23);  // goes on from there (the partial block 5 is new)
+  EXPECT_EQ(w[1].first_block, 3u);
+  EXPECT_EQ(w[1].n_blocks, 6u);
+
+  // A prompt sharing 12 tokens: 3 blocks; a query at 12 sees 7..12, window
+  // blocks 1 and 2 (idle, registered).
+  std::vector<int32_t> other(toks.begin(), toks.begin() + 12);
+  other.push_back(7);
+  other.push_back(8);
+  EXPECT_EQ(global.match_prefix(&g[2], other.data(), uint32_t(other.size())), 12u);
+  EXPECT_EQ(w[2].first_block, 1u);
+  EXPECT_EQ(w[2].n_blocks, 3u);
+  global.reset(&g[1]);
+  global.reset(&g[2]);
+
+  // The window blocks evicted (another sequence takes the whole window
+  // pool): the global blocks are still cached, but without their window
+  // nothing matches, and nothing is held.
+  KvSequence filler;
+  ASSERT_TRUE(window.init_sequence(&filler, 16, &arena).is_ok());
+  ASSERT_TRUE(window.reserve(&filler, 64).is_ok());
+  EXPECT_GT(window.evictions(), 0u);
+  EXPECT_EQ(global.match_prefix(&g[1], toks.data(), 23), 0u);
+  EXPECT_EQ(g[1].n_blocks, 0u);
+  EXPECT_EQ(w[1].n_blocks, 0u);
+  EXPECT_EQ(global.used_blocks(), 0u);
+  window.reset(&filler);
+  EXPECT_EQ(window.used_blocks(), 0u);
+  // A cold cache on demand (benchmark repetitions): every idle registered
+  // block forgotten, in both pools.
+  ASSERT_GT(global.cached_idle_blocks(), 0u);
+  global.drop_idle_cache();
+  EXPECT_EQ(global.cached_idle_blocks(), 0u);
+  EXPECT_EQ(window.cached_idle_blocks(), 0u);
+  EXPECT_EQ(global.free_blocks(), 16u);
+  EXPECT_EQ(window.free_blocks(), 16u);
+  EXPECT_EQ(global.match_prefix(&g[1], toks.data(), 23), 0u);
 }
 
 }  // namespace

@@ -396,8 +396,9 @@ TEST(MemoryPlan, SlidingWindowPoolIsBoundedByTheWindow) {
   EXPECT_EQ(p.window_kv_block_count, KvPool::window_blocks(512, l.prefill_chunk, l.kv_block_tokens));
   EXPECT_EQ(p.window_kv_block_count, 37u);  // ceil((512 + 64 - 1) / 16) + 1
   EXPECT_EQ(p.kv_bytes_per_token, size_t(3) * 2 * 256 * 2);  // only the 3 global layers grow with the context
-  // Exactly the pools' arena bytes: global pool for 3 layers plus the window pool.
-  KvPoolShape gs{3, 1, 256, 16, 32768 / 16}, ws{15, 1, 256, 16, 37};
+  // Exactly the pools' arena bytes: global pool for 3 layers plus the window
+  // pool, both with the prefix cache's tables.
+  KvPoolShape gs{3, 1, 256, 16, 32768 / 16, true}, ws{15, 1, 256, 16, 37, true};
   EXPECT_EQ(p.kv_blocks, KvPool::arena_bytes(gs, 1, 2048) + KvPool::arena_bytes(ws, 1, 2048));
   // The window pool does not grow with the context; the global one does.
   l.max_context = 8192;

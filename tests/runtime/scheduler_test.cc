@@ -473,6 +473,34 @@ TEST(SchedulerPrefixCache, SharedPrefixIsPrefilledOnce) {
   EXPECT_EQ(again.tokens, ref[0].tokens);
 }
 
+// All four submitted at once: the three that share the first request's
+// prefix wait for its blocks instead of prefilling them too.
+TEST(SchedulerPrefixCache, RequestsArrivingTogetherPrefillTheSharedPrefixOnce) {
+  const std::vector<Spec> ss = shared_prefix_specs();
+  const std::vector<Outcome> ref = fresh_alone(ss);
+  for (uint32_t budget : {16u, 64u}) {
+    auto e = open_engine({});
+    ASSERT_TRUE(e);
+    Scheduler sch;
+    SchedulerOptions so;
+    so.token_budget = budget;
+    ASSERT_TRUE(sch.init(e.get(), so).is_ok());
+    Outcomes got;
+    uint32_t ids[4] = {};
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(sch.submit(request_of(ss[size_t(i)]), &ids[i]).is_ok());
+    uint32_t prefill_rows = 0;
+    while (!sch.idle()) {
+      StepStats st;
+      ASSERT_TRUE(sch.step(record, &got, &st).is_ok());
+      prefill_rows += st.prefill_rows;
+    }
+    EXPECT_EQ(got[ids[0]].prefix_hits, 0u);
+    for (int i = 1; i < 4; ++i) EXPECT_EQ(got[ids[i]].prefix_hits, 32u) << "request " << i << " budget " << budget;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(got[ids[i]].tokens, ref[size_t(i)].tokens) << "request " << i;
+    EXPECT_EQ(prefill_rows, 4u * 48 - 3 * 32) << "budget " << budget;
+  }
+}
+
 TEST(SchedulerPrefixCache, CancellingASharerLeavesTheOthersAndTheCache) {
   PrefixSetup p;
   p.start();
