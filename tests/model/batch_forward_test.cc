@@ -54,13 +54,7 @@ std::unique_ptr<Engine> open_engine(const Setup& s) {
   return st.is_ok() ? std::move(e) : nullptr;
 }
 
-std::vector<int32_t> encode(Engine* e, const std::string& text) {
-  std::vector<int32_t> ids(e->limits().max_context);
-  size_t n = 0;
-  EXPECT_TRUE(e->tokenizer().encode(text.data(), text.size(), true, ids.data(), ids.size(), &n).is_ok());
-  ids.resize(n);
-  return ids;
-}
+std::vector<int32_t> encode(Engine* e, const std::string& text) { return testing::encode_text(e, text); }
 
 int32_t argmax(const float* l, uint32_t n) { return int32_t(std::max_element(l, l + n) - l); }
 

@@ -130,4 +130,14 @@ inline std::vector<std::string> host_simd_variants(bool report = true) {
 // CPU (the golden tests then let the slow scalar variant do less).
 inline bool host_runs_simd_variant() { return !host_simd_variants(false).empty(); }
 
+// The ids of `text` with the model's BOS rule (at most the engine's context);
+// empty if the tokenizer refuses it (callers' size checks then fail).
+inline std::vector<int32_t> encode_text(Engine* e, const std::string& text) {
+  std::vector<int32_t> ids(e->limits().max_context);
+  size_t n = 0;
+  if (!e->tokenizer().encode(text.data(), text.size(), true, ids.data(), ids.size(), &n).is_ok()) n = 0;
+  ids.resize(n);
+  return ids;
+}
+
 }  // namespace tern::testing
