@@ -19,6 +19,13 @@
 //    a write through one sequence never shows in another, nor in a
 //    registered block: a match reads back the prompt it matched);
 //  - a match covers whole blocks, never the prompt's last token.
+// With a window pool (another bit of the shape; Gemma 3's layout): every
+// sequence has a twin in a second pool that keeps only a window of W
+// positions, given back as appends move on (Model::forward_batch's keep_from)
+// and shared by the prefix cache; truncate, reset, fork, commit and match
+// follow it. Checked there too: refcounts and the free count, the twin's
+// length, and every position it still holds (from its first held block)
+// reading back what was written or matched.
 // The model and the checks are FUZZ_NO_COVERAGE (fuzz_support.h): they run
 // after every operation over every position, and instrumented they were
 // most of an exec; the operation dispatch and the pool itself stay
@@ -58,6 +65,11 @@ struct Model {
 struct Harness {
   KvPool pool;
   KvSequence seq[kSeqs];
+  // Window mode: the sliding-window twins, in their own pool.
+  bool windowed = false;
+  uint32_t window = 0;
+  KvPool wpool;
+  KvSequence wseq[kSeqs];
   Model model[kSeqs];
   Model committed[kSeqs];  // each sequence's content when it last committed: prompts may ask for it later
   uint32_t bt = 0, n_blocks = 0;
@@ -70,10 +82,14 @@ struct Harness {
   FUZZ_NO_COVERAGE static uint16_t k_value(uint16_t value, uint32_t h) { return uint16_t(value + h); }
   FUZZ_NO_COVERAGE static uint16_t v_value(uint16_t value, uint32_t l) { return uint16_t(value ^ (0x5555 + l)); }
   FUZZ_NO_COVERAGE void write(KvSequence& s, uint32_t pos, uint16_t value) {
+    write_in(pool, s, pos, value);
+    if (windowed) write_in(wpool, *s.window, pos, value);
+  }
+  FUZZ_NO_COVERAGE void write_in(KvPool& into, const KvSequence& s, uint32_t pos, uint16_t value) {
     const size_t e = elem(s.block_table[pos / bt], pos % bt);
     for (uint32_t l = 0; l < kLayers; ++l) {
-      uint16_t* k = pool.k_layer(l) + e;
-      uint16_t* v = pool.v_layer(l) + e;
+      uint16_t* k = into.k_layer(l) + e;
+      uint16_t* v = into.v_layer(l) + e;
       for (uint32_t h = 0; h < kKvHeads * kHeadDim; ++h) {
         k[h] = k_value(value, h);
         v[h] = v_value(value, l);
@@ -138,6 +154,39 @@ struct Harness {
     }
   }
 
+  // The window twins: held entries [first_block, n_blocks) name each block
+  // as often as its refcount says; the twin is as long as its sequence, and
+  // every position from its first held block reads back the model.
+  FUZZ_NO_COVERAGE void check_window() {
+    uint32_t counts[kMaxBlocks] = {};
+    for (const KvSequence& w : wseq)
+      for (uint32_t a = w.first_block; a < w.n_blocks; ++a) {
+        FUZZ_CHECK(w.block_table[a] < n_blocks, "window twin: block id %u out of range", w.block_table[a]);
+        ++counts[w.block_table[a]];
+      }
+    uint32_t unreferenced = 0;
+    for (uint32_t b = 0; b < n_blocks; ++b) {
+      FUZZ_CHECK(wpool.refcount(b) == counts[b], "window block %u: refcount %u, %u held entries", b,
+                 wpool.refcount(b), counts[b]);
+      unreferenced += counts[b] == 0;
+    }
+    FUZZ_CHECK(wpool.free_blocks() == unreferenced, "window pool: free count %u, %u unreferenced",
+               wpool.free_blocks(), unreferenced);
+    for (uint32_t i = 0; i < kSeqs; ++i) {
+      const KvSequence& w = wseq[i];
+      FUZZ_CHECK(w.n_past == seq[i].n_past, "seq %u: window twin at %u, sequence at %u", i, w.n_past, seq[i].n_past);
+      FUZZ_CHECK(w.first_block <= w.n_blocks && uint64_t(w.n_blocks) * bt >= w.n_past, "seq %u: twin holds [%u, %u)",
+                 i, w.first_block, w.n_blocks);
+      for (uint32_t p = w.first_block * bt; p < w.n_past; ++p) {
+        const size_t e = elem(w.block_table[p / bt], p % bt);
+        for (uint32_t l = 0; l < kLayers; ++l)
+          FUZZ_CHECK(wpool.k_layer(l)[e] == k_value(model[i].content[p], 0) &&
+                         wpool.v_layer(l)[e] == v_value(model[i].content[p], l),
+                     "seq %u pos %u layer %u: window K/V corrupted", i, p, l);
+      }
+    }
+  }
+
   // Model's prediction for reserve(s, new_len): ok, or why not.
   FUZZ_NO_COVERAGE StatusCode predict_reserve(uint32_t i, uint32_t new_len) const {
     const KvSequence& s = seq[i];
@@ -196,6 +245,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t blocks_byte = in.u8();
   shape.n_blocks = 1 + blocks_byte % kMaxBlocks;
   shape.prefix_cache = (blocks_byte / kMaxBlocks) % 2 == 1;
+  H.windowed = (blocks_byte / kMaxBlocks) / 2 % 2 == 1;
+  H.window = 1 + (blocks_byte * 7u) % (3 * shape.block_tokens);
   uint32_t max_blocks[kSeqs];
   uint32_t max_max = 0;
   for (uint32_t i = 0; i < kSeqs; ++i) {
@@ -204,12 +255,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   H.bt = shape.block_tokens;
   H.n_blocks = shape.n_blocks;
-  arena_mem.assign(KvPool::arena_bytes(shape, kSeqs, max_max) + Arena::kDefaultAlign, 0);
+  arena_mem.assign(2 * KvPool::arena_bytes(shape, kSeqs, max_max) + Arena::kDefaultAlign, 0);
   Arena arena;
   arena.init(arena_mem.data(), arena_mem.size());
   FUZZ_CHECK(H.pool.init(shape, &arena).is_ok(), "pool init");
   for (uint32_t i = 0; i < kSeqs; ++i) {
     FUZZ_CHECK(H.pool.init_sequence(&H.seq[i], max_blocks[i], &arena).is_ok(), "sequence init");
+  }
+  if (H.windowed) {
+    FUZZ_CHECK(H.wpool.init(shape, &arena).is_ok(), "window pool init");
+    for (uint32_t i = 0; i < kSeqs; ++i) {
+      FUZZ_CHECK(H.wpool.init_sequence(&H.wseq[i], max_blocks[i], &arena).is_ok(), "window sequence init");
+      H.seq[i].window = &H.wseq[i];
+    }
+    H.pool.set_window_pool(&H.wpool, H.window);
   }
   H.check_all();
 
@@ -223,13 +282,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: {  // append k positions: reserve, write, advance (Model::forward's order)
         const uint32_t k = 1 + in.u8() % (2 * H.bt + 3);
         const uint32_t new_len = s.n_past + k;
+        // The window twin gives back what the first new query cannot see; a
+        // sequence rewound below what its twin still holds cannot go on
+        // (Model::forward_batch refuses it).
+        const uint32_t keep_from = s.n_past + 1 > H.window ? s.n_past + 1 - H.window : 0;
+        if (H.windowed && s.n_past > 0 && keep_from / H.bt < H.wseq[i].first_block) break;
         if (H.reserve_checked(i, new_len)) {
+          if (H.windowed && !H.wpool.reserve(&H.wseq[i], new_len, keep_from).is_ok()) {
+            H.pool.truncate(&s, s.n_past);  // as Model::reserve_batch gives the global blocks back
+            break;
+          }
           for (uint32_t p = s.n_past; p < new_len; ++p) {
             H.write(s, p, H.stamp);
             m.push(H.stamp);
             H.stamp = uint16_t(H.stamp * 5 + 3);
           }
           s.n_past = new_len;
+          if (H.windowed) H.wseq[i].n_past = new_len;
         }
         break;
       }
@@ -300,14 +369,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    s.n_blocks);
         m.len = 0;
         for (uint32_t p = 0; p < got; ++p) m.push(uint16_t(prompt[p]));  // check_all reads them back
+        if (H.windowed && got > 0) {
+          const uint32_t keep_from = got + 1 > H.window ? got + 1 - H.window : 0;
+          FUZZ_CHECK(H.wseq[i].first_block == keep_from / H.bt, "match: window twin from block %u, needs %u",
+                     H.wseq[i].first_block, keep_from / H.bt);
+        }
         break;
       }
     }
     H.check_all();
+    if (H.windowed) H.check_window();
   }
   // Resetting every sequence returns every block.
   for (KvSequence& s : H.seq) H.pool.reset(&s);
   FUZZ_CHECK(H.pool.free_blocks() == H.n_blocks, "%u of %u blocks free after resetting all", H.pool.free_blocks(),
              H.n_blocks);
+  FUZZ_CHECK(!H.windowed || H.wpool.free_blocks() == H.n_blocks, "%u of %u window blocks free after resetting all",
+             H.wpool.free_blocks(), H.n_blocks);
   return 0;
 }
