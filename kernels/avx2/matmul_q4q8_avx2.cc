@@ -54,19 +54,8 @@ void decode_int4(const WeightMatrix& w, const ActRowsQ8& x, const X16Decode& xs,
   for (uint32_t g0 = gb; g0 < ge; g0 += kChunk) {
     fold.at_chunk(g0, gb, acc);
     const uint32_t n = ge - g0 < kChunk ? ge - g0 : kChunk;
-    const __m256i mask = lane_mask(n);
-    const __m256 xd8 = load_partial(x.d + g0, n, mask);
-    const __m256 xs8 = load_partial(x.s + g0, n, mask);
     __m256 c[R];  // d_w[g] * x.d[g] for the chunk's 8 groups (0 past n)
-    unrolled<R>([&](auto i) {
-      _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + tiles_ahead * R * row_scales), _MM_HINT_T1);
-      // A chunk's high bits are 32 bytes: half a line, prefetched twice.
-      if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + ahead_high), _MM_HINT_T1);
-      __m256 d, m;
-      load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
-      acc[i] = _mm256_fmadd_ps(m, xs8, acc[i]);  // the chunk's m * x.s first, lane k = group g0 + k
-      c[i] = _mm256_mul_ps(d, xd8);
-    });
+    decode_chunk_start<R, kInt5>(ws, wh, x, g0, n, tiles_ahead * R * row_scales, ahead_high, acc, c);
     const __m256i* xv = reinterpret_cast<const __m256i*>(xs.v + (g0 - gb) * kGroup);
     // One pair of groups, all R rows: gi = pair's first group in the chunk.
     auto pair = [&](uint32_t gi, bool full, __m256i idx, bool prefetch) __attribute__((always_inline)) {

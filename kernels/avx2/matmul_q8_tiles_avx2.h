@@ -313,6 +313,29 @@ inline void load_scales_int4(const uint16_t* ws, uint32_t n, __m256i mask, __m25
   *m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
 }
 
+// ---- int4 / int5 decode: a chunk's scales ------------------------------------------
+
+// The start of decode's chunk [g0, g0 + n) for R rows (AVX2 and AVX-VNNI):
+// prefetch the rows' scales (and u5 high bits) that far ahead, add the
+// chunk's m * x.s terms to acc (lane k = group g0 + k: the tiles' first float
+// step) and give d_w[g] * x.d[g] per group in c (0 past n).
+template <int R, bool kInt5>
+inline void decode_chunk_start(const uint16_t* const* ws, const uint8_t* const* wh, const ActRowsQ8& x, uint32_t g0,
+                               uint32_t n, size_t scales_ahead, size_t high_ahead, __m256* acc, __m256* c) {
+  const __m256i mask = lane_mask(n);
+  const __m256 xd8 = load_partial(x.d + g0, n, mask);
+  const __m256 xs8 = load_partial(x.s + g0, n, mask);
+  unrolled<R>([&](auto i) {
+    _mm_prefetch(reinterpret_cast<const char*>(ws[i] + 2 * g0 + scales_ahead), _MM_HINT_T1);
+    // A chunk's high bits are 32 bytes: half a line, prefetched twice.
+    if constexpr (kInt5) _mm_prefetch(reinterpret_cast<const char*>(wh[i] + g0 * (kGroup / 8) + high_ahead), _MM_HINT_T1);
+    __m256 d, m;
+    load_scales_int4(ws[i] + 2 * g0, n, mask, &d, &m);
+    acc[i] = _mm256_fmadd_ps(m, xs8, acc[i]);
+    c[i] = _mm256_mul_ps(d, xd8);
+  });
+}
+
 // ---- tiles -----------------------------------------------------------------------
 
 // One R x T prefill tile: rows [r, r+R), tokens [t, t+T), groups [gb, ge)
